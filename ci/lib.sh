@@ -1,0 +1,30 @@
+# ci/lib.sh — shared by ci/demo and ci/test: make sure the Debian packages the
+# build needs are there, then configure and build into build/.
+set -euo pipefail
+
+IS_ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+IS_BUILD_DIR="${IS_BUILD_DIR:-$IS_ROOT_DIR/build}"
+IS_PACKAGES=(gcc make cmake pkg-config libcriterion-dev libcjson-dev libopenblas-dev)
+
+is_ensure_packages() {
+    local missing=()
+    for p in "${IS_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "installing: ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "missing Debian packages; install them with:" >&2
+        echo "  sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+}
+
+is_build() {
+    is_ensure_packages
+    cmake -S "$IS_ROOT_DIR" -B "$IS_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$IS_BUILD_DIR" -j "$(nproc)"
+}

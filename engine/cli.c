@@ -1,0 +1,471 @@
+// cli.c — commands: generate, export, presets. Parses flags strictly: an
+// unknown flag, a missing value or a malformed number is a usage error (exit 2)
+// naming the flag; a failure while running is exit 1 with one message.
+#include "engine/cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/inferscope.h"
+#include "kernels/cuda/cuda_probe.h"
+
+#define EXIT_USAGE 2
+
+typedef struct cli_opts {
+    const char *model;
+    const char *out;
+    int dtype;          // -1: automatic
+    int threads;
+    const char *backend;
+    uint64_t seed;
+    int n_gen;
+    int batch;
+    int prompt_len;     // synthetic prompt of this many ids (0: off)
+    int n_prompts;
+    int32_t **prompts;
+    int *prompt_lens;
+    float temperature;
+    int top_k;
+    float top_p;
+    bool print_ids;
+    bool ignore_eos;
+    bool quiet;
+    double kv_budget_mib;
+    int block_size;
+    int max_batch_tokens;
+} cli_opts;
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "inferscope %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'inferscope %s --help')\n", cmd);
+    return EXIT_USAGE;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+// "1,2,3" or "1 2 3" -> ids (malloc'd). Returns the count, or -1 with a message.
+static int parse_ids(const char *s, int32_t **out, char *bad, size_t bad_len) {
+    int cap = 16, n = 0;
+    int32_t *ids = is_xmalloc((size_t)cap * sizeof *ids);
+    const char *p = s;
+    while (*p) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '\n')) {
+            size_t len = strcspn(p, ", \t\n");
+            snprintf(bad, bad_len, "'%.*s' is not a token id (a non-negative integer)", (int)(len > 40 ? 40 : len), p);
+            free(ids);
+            return -1;
+        }
+        if (n == cap) ids = is_xrealloc(ids, (size_t)(cap *= 2) * sizeof *ids);
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    if (n == 0) {
+        snprintf(bad, bad_len, "no token ids given");
+        free(ids);
+        return -1;
+    }
+    *out = ids;
+    return n;
+}
+
+static void free_prompts(cli_opts *o) {
+    for (int i = 0; i < o->n_prompts; i++) free(o->prompts[i]);
+    free(o->prompts);
+    free(o->prompt_lens);
+    o->prompts = NULL;
+    o->prompt_lens = NULL;
+    o->n_prompts = 0;
+}
+
+static void add_prompt(cli_opts *o, int32_t *ids, int n) {
+    o->prompts = is_xrealloc(o->prompts, (size_t)(o->n_prompts + 1) * sizeof *o->prompts);
+    o->prompt_lens = is_xrealloc(o->prompt_lens, (size_t)(o->n_prompts + 1) * sizeof *o->prompt_lens);
+    o->prompts[o->n_prompts] = ids;
+    o->prompt_lens[o->n_prompts] = n;
+    o->n_prompts++;
+}
+
+// Flags shared by the commands; returns 1 when consumed (and *i advanced), 0 when
+// not a shared flag, EXIT_USAGE (negated) on error.
+#define NEED_VALUE()                                                              \
+    do {                                                                          \
+        if (*i + 1 >= argc) return -usage_error(cmd, "flag %s needs a value", a); \
+        v = argv[++*i];                                                           \
+    } while (0)
+
+static int parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts *o) {
+    const char *a = argv[*i], *v;
+    long lv;
+    if (!strcmp(a, "--model") || !strcmp(a, "-m")) {
+        NEED_VALUE();
+        o->model = v;
+    } else if (!strcmp(a, "--dtype")) {
+        NEED_VALUE();
+        is_dtype d;
+        if (is_dtype_parse(v, &d)) return -usage_error(cmd, "--dtype '%s': expected f32, bf16 or f16", v);
+        o->dtype = (int)d;
+    } else if (!strcmp(a, "--seed")) {
+        NEED_VALUE();
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (errno || *end || !*v || v[0] == '-') return -usage_error(cmd, "--seed '%s': expected a non-negative integer", v);
+        o->seed = s;
+    } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+        NEED_VALUE();
+        if (parse_long(v, 0, 1024, &lv)) return -usage_error(cmd, "%s '%s': expected an integer from 0 (all CPUs) to 1024", a, v);
+        o->threads = (int)lv;
+    } else if (!strcmp(a, "--backend")) {
+        NEED_VALUE();
+        if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
+            return -usage_error(cmd, "--backend '%s': expected cpu, cuda or auto", v);
+        o->backend = v;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+// ---- backend selection ---------------------------------------------------------
+
+static is_backend *open_backend(const cli_opts *o, bool verbose, is_err *err) {
+    char why[512];
+    int n_dev = is_cuda_probe(why, sizeof why);
+    if (!strcmp(o->backend, "cuda")) {
+        if (n_dev == 0) {
+            is_errf(err, "--backend cuda: %s", why);
+            return NULL;
+        }
+        is_errf(err, "--backend cuda: a CUDA device answers, but this version has no CUDA backend yet; "
+                     "use --backend cpu");
+        return NULL;
+    }
+    if (!strcmp(o->backend, "auto") && verbose) {
+        if (n_dev == 0)
+            fprintf(stderr, "backend: cpu (CUDA off: %s)\n", why);
+        else
+            fprintf(stderr, "backend: cpu (%d CUDA device(s) found; this version computes on the CPU only)\n", n_dev);
+    }
+    return is_cpu_backend_create(o->threads, err);
+}
+
+// ---- generate ------------------------------------------------------------------
+
+static const char *generate_help =
+    "usage: inferscope generate --model MODEL (--prompt-ids IDS | --prompt-len N | --prompt TEXT) [options]\n"
+    "\n"
+    "  --model, -m MODEL      a Hugging Face model directory or preset:NAME (see 'inferscope presets')\n"
+    "  --prompt-ids IDS       prompt token ids, '1,2,3' or '1 2 3'; repeat for a batch of different prompts\n"
+    "  --prompt-len N         a prompt of N token ids drawn from --seed (for timing)\n"
+    "  --prompt TEXT          text prompt (needs the tokenizer: not in this version yet)\n"
+    "  -n N                   tokens to generate per sequence (default 16)\n"
+    "  --batch B              run B copies of the prompt as one batch (default 1)\n"
+    "  --temperature T        0 = greedy (default 0)\n"
+    "  --top-k K              keep the K most likely tokens (0 = off)\n"
+    "  --top-p P              keep the smallest set with probability >= P (1 = off)\n"
+    "  --seed S               seed of preset weights, synthetic prompts and sampling (default 0)\n"
+    "  --ignore-eos           keep generating after an end-of-sequence token\n"
+    "  --backend cpu|auto     compute backend (default auto: CUDA when a device answers, else cpu)\n"
+    "  --threads, -t N        CPU threads (default 0 = all online CPUs)\n"
+    "  --dtype f32|bf16       weight dtype in memory (default: f32 for F32 files, else bf16)\n"
+    "  --kv-budget MIB        KV cache memory in MiB (default 1024)\n"
+    "  --block-size N         tokens per KV cache block (default 16)\n"
+    "  --max-batch-tokens N   tokens per forward chunk (default 512)\n"
+    "  --print-ids            print the generated ids of each sequence, space-separated, one line each\n"
+    "  --quiet                no timing line\n"
+    "\n"
+    "Generated ids go to stdout, one line per sequence; a timing line goes to stderr.\n";
+
+static int cmd_generate(int argc, char **argv) {
+    const char *cmd = "generate";
+    cli_opts o = {.dtype = -1, .backend = "auto", .n_gen = 16, .batch = 0, .top_p = 1.0f};
+    int rc = EXIT_USAGE;
+    const char *text_prompt = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long lv;
+        double dv;
+        int *ip = &i;
+        int c = parse_common(cmd, argc, argv, ip, &o);
+        if (c < 0) goto out;
+        if (c > 0) continue;
+#undef NEED_VALUE
+#define NEED_VALUE()                                                          \
+    do {                                                                      \
+        if (i + 1 >= argc) {                                                  \
+            usage_error(cmd, "flag %s needs a value", a);                     \
+            goto out;                                                         \
+        }                                                                     \
+        v = argv[++i];                                                        \
+    } while (0)
+#define BAD(...)                      \
+    do {                              \
+        usage_error(cmd, __VA_ARGS__); \
+        goto out;                     \
+    } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(generate_help, stdout);
+            rc = 0;
+            goto out;
+        } else if (!strcmp(a, "--prompt")) {
+            NEED_VALUE();
+            text_prompt = v;
+        } else if (!strcmp(a, "--prompt-ids")) {
+            NEED_VALUE();
+            int32_t *ids;
+            char bad[128];
+            int n = parse_ids(v, &ids, bad, sizeof bad);
+            if (n < 0) BAD("--prompt-ids: %s", bad);
+            add_prompt(&o, ids, n);
+        } else if (!strcmp(a, "--prompt-len")) {
+            NEED_VALUE();
+            if (parse_long(v, 1, INT32_MAX, &lv)) BAD("--prompt-len '%s': expected a positive integer", v);
+            o.prompt_len = (int)lv;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
+            NEED_VALUE();
+            if (parse_long(v, 1, INT32_MAX, &lv)) BAD("%s '%s': expected a positive integer", a, v);
+            o.n_gen = (int)lv;
+        } else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) {
+            NEED_VALUE();
+            if (parse_long(v, 1, 1 << 20, &lv)) BAD("%s '%s': expected a positive integer", a, v);
+            o.batch = (int)lv;
+        } else if (!strcmp(a, "--temperature") || !strcmp(a, "--temp")) {
+            NEED_VALUE();
+            if (parse_double(v, 0, 1e6, &dv)) BAD("%s '%s': expected a number >= 0", a, v);
+            o.temperature = (float)dv;
+        } else if (!strcmp(a, "--top-k")) {
+            NEED_VALUE();
+            if (parse_long(v, 0, INT32_MAX, &lv)) BAD("--top-k '%s': expected an integer >= 0", v);
+            o.top_k = (int)lv;
+        } else if (!strcmp(a, "--top-p")) {
+            NEED_VALUE();
+            if (parse_double(v, 1e-9, 1, &dv)) BAD("--top-p '%s': expected a number in (0, 1]", v);
+            o.top_p = (float)dv;
+        } else if (!strcmp(a, "--kv-budget")) {
+            NEED_VALUE();
+            if (parse_double(v, 1e-6, 1 << 30, &dv)) BAD("--kv-budget '%s': expected a positive size in MiB", v);
+            o.kv_budget_mib = dv;
+        } else if (!strcmp(a, "--block-size")) {
+            NEED_VALUE();
+            if (parse_long(v, 1, 1 << 16, &lv)) BAD("--block-size '%s': expected an integer from 1 to 65536", v);
+            o.block_size = (int)lv;
+        } else if (!strcmp(a, "--max-batch-tokens")) {
+            NEED_VALUE();
+            if (parse_long(v, 1, 1 << 20, &lv)) BAD("--max-batch-tokens '%s': expected a positive integer", v);
+            o.max_batch_tokens = (int)lv;
+        } else if (!strcmp(a, "--print-ids")) {
+            o.print_ids = true;
+        } else if (!strcmp(a, "--ignore-eos")) {
+            o.ignore_eos = true;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o.quiet = true;
+        } else {
+            BAD("unknown flag '%s'", a);
+        }
+    }
+    if (!o.model) BAD("--model is required (a model directory or preset:NAME)");
+    if (text_prompt)
+        BAD("--prompt: text prompts need the tokenizer, which this version does not have yet; "
+            "pass token ids with --prompt-ids");
+    if (o.prompt_len && o.n_prompts) BAD("--prompt-len and --prompt-ids cannot be combined");
+    if (!o.prompt_len && !o.n_prompts) BAD("a prompt is required: --prompt-ids IDS or --prompt-len N");
+    if (o.n_prompts > 1 && o.batch && o.batch != o.n_prompts)
+        BAD("--batch %d does not match the %d prompts given with --prompt-ids", o.batch, o.n_prompts);
+    rc = 1;
+
+    is_err err = {{0}};
+    is_backend *be = open_backend(&o, !o.quiet, &err);
+    is_model *m = NULL;
+    is_session *s = NULL;
+    is_gen_result res = {0};
+    if (!be) goto fail;
+    is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
+    if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
+    if (o.prompt_len) { // ids drawn uniformly from the vocabulary
+        int32_t *ids = is_xmalloc((size_t)o.prompt_len * sizeof *ids);
+        is_rng r;
+        is_rng_seed(&r, o.seed ^ 0x70726f6d7074ULL);
+        for (int j = 0; j < o.prompt_len; j++) ids[j] = (int32_t)(is_rng_next(&r) % (uint64_t)m->cfg.vocab_size);
+        add_prompt(&o, ids, o.prompt_len);
+    }
+    int batch = o.n_prompts > 1 ? o.n_prompts : (o.batch ? o.batch : 1);
+    const int32_t **prompts = is_xmalloc((size_t)batch * sizeof *prompts);
+    int *lens = is_xmalloc((size_t)batch * sizeof *lens);
+    for (int b = 0; b < batch; b++) {
+        int src = o.n_prompts > 1 ? b : 0;
+        prompts[b] = o.prompts[src];
+        lens[b] = o.prompt_lens[src];
+    }
+    is_session_opts so = {.kv_budget_mib = o.kv_budget_mib, .block_size = o.block_size,
+                          .max_seqs = batch > 64 ? batch : 64, .max_batch_tokens = o.max_batch_tokens};
+    int grc = -1;
+    if (!is_session_create(m, &so, &s, &err)) {
+        is_gen_opts go = {.n_gen = o.n_gen, .ignore_eos = o.ignore_eos,
+                          .sampler = {.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
+                                      .seed = o.seed}};
+        grc = is_generate(s, batch, prompts, lens, &go, NULL, NULL, &res, &err);
+    }
+    free(prompts);
+    free(lens);
+    if (grc) goto fail;
+    for (int b = 0; b < res.n_seqs; b++) {
+        for (int j = 0; j < res.n_tokens[b]; j++) printf(j ? " %d" : "%d", res.tokens[b][j]);
+        putchar('\n');
+    }
+    fflush(stdout);
+    if (!o.quiet) {
+        double ttft_ms = res.t_first * 1e3;
+        fprintf(stderr,
+                "timing: TTFT %.1f ms | prefill %ld tok in %.1f ms, %.1f tok/s | decode %ld tok in %.1f ms, "
+                "%.2f tok/s | E2E %.1f ms | batch %d, %s, %s weights\n",
+                ttft_ms, res.n_prompt_tokens, res.prefill_s * 1e3,
+                res.prefill_s > 0 ? (double)res.n_prompt_tokens / res.prefill_s : 0.0, res.n_decode_tokens,
+                res.decode_s * 1e3, res.decode_s > 0 ? (double)res.n_decode_tokens / res.decode_s : 0.0,
+                res.t_done * 1e3, res.n_seqs, be->name, is_dtype_name(m->wdtype));
+    }
+    rc = 0;
+    goto cleanup;
+fail:
+    fprintf(stderr, "inferscope generate: %s\n", err.msg);
+    rc = 1;
+cleanup:
+    is_gen_result_free(&res);
+    is_session_free(s);
+    is_model_free(m);
+    if (be) be->destroy(be);
+out:
+    free_prompts(&o);
+    return rc;
+}
+
+// ---- export --------------------------------------------------------------------
+
+static const char *export_help =
+    "usage: inferscope export --model MODEL --out DIR [--dtype f32|bf16|f16] [--seed S]\n"
+    "\n"
+    "Writes MODEL (a directory or preset:NAME) as a Hugging Face directory: config.json and\n"
+    "model.safetensors in the chosen dtype (default bf16). Files are written under temporary\n"
+    "names and renamed when complete.\n";
+
+static int cmd_export(int argc, char **argv) {
+    const char *cmd = "export";
+    cli_opts o = {.dtype = IS_DTYPE_BF16, .backend = "cpu"};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int c = parse_common(cmd, argc, argv, &i, &o);
+        if (c < 0) return EXIT_USAGE;
+        if (c > 0) continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(export_help, stdout);
+            return 0;
+        } else if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
+            if (i + 1 >= argc) return usage_error(cmd, "flag %s needs a value", a);
+            o.out = argv[++i];
+        } else {
+            return usage_error(cmd, "unknown flag '%s'", a);
+        }
+    }
+    if (!o.model) return usage_error(cmd, "--model is required (a model directory or preset:NAME)");
+    if (!o.out) return usage_error(cmd, "--out DIR is required");
+    is_err err = {{0}};
+    is_backend *be = is_cpu_backend_create(o.threads, &err);
+    is_model *m = NULL;
+    int rc = 1;
+    if (be) {
+        // hold the weights in f32 unless the export is bf16: no double rounding
+        is_model_opts mo = {.dtype = o.dtype == IS_DTYPE_BF16 ? IS_DTYPE_BF16 : IS_DTYPE_F32, .seed = o.seed};
+        if (!is_model_load(o.model, &mo, be, &m, &err) && !is_model_export(m, o.out, (is_dtype)o.dtype, &err)) {
+            fprintf(stderr, "exported %s to %s (%s)\n", o.model, o.out, is_dtype_name((is_dtype)o.dtype));
+            rc = 0;
+        }
+    }
+    if (rc) fprintf(stderr, "inferscope export: %s\n", err.msg);
+    is_model_free(m);
+    if (be) be->destroy(be);
+    return rc;
+}
+
+// ---- presets, help ---------------------------------------------------------------
+
+static int cmd_presets(void) {
+    printf("%-16s %9s %6s %6s %5s %4s %7s  %s\n", "preset", "params", "D", "F", "layers", "kv", "vocab",
+           "description");
+    for (int i = 0; i < is_preset_count(); i++) {
+        const is_preset *p = is_preset_at(i);
+        double n = is_config_n_params(&p->cfg);
+        printf("%-16s %8.3gM %6d %6d %5d %4d %7d  %s\n", p->name, n / 1e6, p->cfg.hidden_size,
+               p->cfg.intermediate_size, p->cfg.n_layers, p->cfg.n_kv_heads, p->cfg.vocab_size,
+               p->description);
+    }
+    return 0;
+}
+
+static const char *main_help =
+    "usage: inferscope COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  generate   run a prompt (or a batch) through a model and print the generated ids and timing\n"
+    "  export     write a model or preset as a Hugging Face directory (config.json + model.safetensors)\n"
+    "  presets    list the built-in model shapes (preset:NAME)\n"
+    "  version    print the version and build\n"
+    "\n"
+    "'inferscope COMMAND --help' describes a command's options.\n";
+
+int is_cli_main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(main_help, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 2, argv + 2);
+    if (!strcmp(cmd, "presets")) return cmd_presets();
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        char why[256];
+        int n = is_cuda_probe(why, sizeof why);
+        printf("inferscope %s (commit %s, %s build)\n", IS_VERSION, IS_GIT_COMMIT, IS_BUILD_TYPE);
+        if (n) printf("CUDA devices: %d\n", n);
+        else printf("CUDA: %s\n", why);
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(main_help, stdout);
+        return 0;
+    }
+    fprintf(stderr, "inferscope: unknown command '%s'\n\n", cmd);
+    fputs(main_help, stderr);
+    return EXIT_USAGE;
+}

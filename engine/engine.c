@@ -1,0 +1,304 @@
+// engine.c — sessions (paged KV cache + scratch on a backend) and the forward
+// pass of a Llama-family decoder over a batch of sequences.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/inferscope.h"
+
+#define IS_LOGIT_ROWS 32 // rows of logits computed per lm_head call
+#define IS_MAX_COPIES 8  // copy-on-write records one reserve can produce
+
+struct is_session {
+    is_model *m;
+    is_backend *be;
+    is_kv_cache kv;
+    is_tensor *k_pool, *v_pool;  // [n_layers] each (n_blocks * block_size, kv_dim) F32
+    int max_batch_tokens;
+    // scratch activations, F32, rows = max_batch_tokens
+    is_tensor x;     // (T, D) residual stream
+    is_tensor xn;    // (T, D) normalized input of a block / projection output
+    is_tensor q;     // (T, H * hd)
+    is_tensor k, v;  // (T, KV * hd)
+    is_tensor att;   // (T, H * hd) attention output
+    is_tensor gate;  // (T, F)
+    is_tensor up;    // (T, F)
+    is_tensor h;     // (IS_LOGIT_ROWS, D) final hidden states of the tokens that want logits
+    is_tensor logits;// (IS_LOGIT_ROWS, V)
+    // host-side batch description, max_batch_tokens entries each
+    int32_t *pos, *seq_local, *slot, *tok, *want_rows;
+    int32_t *seq_ids;            // [max_seqs] session sequence id of each local sequence
+    int32_t *block_tables;       // grown on demand
+    size_t block_tables_cap;
+    int32_t *new_len;            // [max_seqs] scratch for is_forward
+    int32_t *distinct;           // [max_seqs] sequences of one is_forward call
+    uint32_t *mark;              // [max_seqs] call_mark when seen in the current call
+    uint32_t call_mark;
+    is_kv_copy *copies;          // [IS_MAX_COPIES]
+};
+
+double is_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int scratch_alloc(is_backend *be, is_tensor *t, int64_t rows, int64_t cols, is_err *err) {
+    *t = (is_tensor){.dtype = IS_DTYPE_F32, .rows = rows, .cols = cols};
+    return be->tensor_alloc(be, t, err);
+}
+
+static void scratch_free(is_backend *be, is_tensor *t) {
+    if (t->data) be->tensor_free(be, t);
+}
+
+void is_session_free(is_session *s) {
+    if (!s) return;
+    is_backend *be = s->be;
+    if (s->k_pool)
+        for (int l = 0; l < s->m->cfg.n_layers; l++) {
+            scratch_free(be, &s->k_pool[l]);
+            scratch_free(be, &s->v_pool[l]);
+        }
+    free(s->k_pool);
+    free(s->v_pool);
+    is_tensor *sc[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->h, &s->logits};
+    for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) scratch_free(be, sc[i]);
+    is_kv_free(&s->kv);
+    free(s->pos);
+    free(s->seq_local);
+    free(s->slot);
+    free(s->tok);
+    free(s->want_rows);
+    free(s->seq_ids);
+    free(s->block_tables);
+    free(s->new_len);
+    free(s->distinct);
+    free(s->mark);
+    free(s->copies);
+    free(s);
+}
+
+int is_session_create(is_model *m, const is_session_opts *opts, is_session **out, is_err *err) {
+    *out = NULL;
+    const is_config *c = &m->cfg;
+    is_session_opts o = opts ? *opts : (is_session_opts){0};
+    if (o.kv_budget_mib <= 0) o.kv_budget_mib = IS_DEFAULT_KV_BUDGET_MIB;
+    if (o.block_size <= 0) o.block_size = 16;
+    if (o.max_seqs <= 0) o.max_seqs = 64;
+    if (o.max_batch_tokens <= 0) o.max_batch_tokens = 512;
+    int kv_dim = c->n_kv_heads * c->head_dim;
+    // K and V, every layer, F32
+    double block_bytes = (double)o.block_size * c->n_layers * 2.0 * kv_dim * sizeof(float);
+    double n_blocks_d = o.kv_budget_mib * 1048576.0 / block_bytes;
+    if (n_blocks_d < 1)
+        return is_errf(err, "--kv-budget %.3g MiB is smaller than one KV block of %d tokens (%.3f MiB for this model)",
+                       o.kv_budget_mib, o.block_size, block_bytes / 1048576.0);
+    if (n_blocks_d > 1 << 30) n_blocks_d = 1 << 30;
+    int n_blocks = (int)n_blocks_d;
+    is_session *s = is_xcalloc(1, sizeof *s);
+    s->m = m;
+    s->be = m->be;
+    s->max_batch_tokens = o.max_batch_tokens;
+    is_backend *be = s->be;
+    if (is_kv_init(&s->kv, n_blocks, o.block_size, o.max_seqs, o.kv_budget_mib, err)) goto fail;
+    s->k_pool = is_xcalloc((size_t)c->n_layers, sizeof *s->k_pool);
+    s->v_pool = is_xcalloc((size_t)c->n_layers, sizeof *s->v_pool);
+    int64_t slots = (int64_t)n_blocks * o.block_size;
+    for (int l = 0; l < c->n_layers; l++) {
+        if (scratch_alloc(be, &s->k_pool[l], slots, kv_dim, err) ||
+            scratch_alloc(be, &s->v_pool[l], slots, kv_dim, err)) {
+            is_err_prefix(err, "KV cache (--kv-budget %.0f MiB)", o.kv_budget_mib);
+            goto fail;
+        }
+    }
+    int64_t T = o.max_batch_tokens, D = c->hidden_size, F = c->intermediate_size;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim;
+    if (scratch_alloc(be, &s->x, T, D, err) || scratch_alloc(be, &s->xn, T, D, err) ||
+        scratch_alloc(be, &s->q, T, qd, err) || scratch_alloc(be, &s->k, T, kv_dim, err) ||
+        scratch_alloc(be, &s->v, T, kv_dim, err) || scratch_alloc(be, &s->att, T, qd, err) ||
+        scratch_alloc(be, &s->gate, T, F, err) || scratch_alloc(be, &s->up, T, F, err) ||
+        scratch_alloc(be, &s->h, IS_LOGIT_ROWS, D, err) ||
+        scratch_alloc(be, &s->logits, IS_LOGIT_ROWS, c->vocab_size, err)) {
+        is_err_prefix(err, "activation buffers");
+        goto fail;
+    }
+    s->pos = is_xmalloc((size_t)T * sizeof(int32_t));
+    s->seq_local = is_xmalloc((size_t)T * sizeof(int32_t));
+    s->slot = is_xmalloc((size_t)T * sizeof(int32_t));
+    s->tok = is_xmalloc((size_t)T * sizeof(int32_t));
+    s->want_rows = is_xmalloc((size_t)T * sizeof(int32_t));
+    s->seq_ids = is_xmalloc((size_t)o.max_seqs * sizeof(int32_t));
+    s->new_len = is_xmalloc((size_t)o.max_seqs * sizeof(int32_t));
+    s->distinct = is_xmalloc((size_t)o.max_seqs * sizeof(int32_t));
+    s->mark = is_xcalloc((size_t)o.max_seqs, sizeof(uint32_t));
+    s->copies = is_xmalloc(IS_MAX_COPIES * sizeof(is_kv_copy));
+    *out = s;
+    return 0;
+fail:
+    is_session_free(s);
+    return -1;
+}
+
+const is_kv_cache *is_session_kv(const is_session *s) { return &s->kv; }
+
+is_model *is_session_model(const is_session *s) { return s->m; }
+
+int is_session_kv_capacity_tokens(const is_session *s) { return s->kv.n_blocks * s->kv.block_size; }
+
+int is_seq_new(is_session *s, is_err *err) { return is_kv_seq_new(&s->kv, err); }
+
+void is_seq_free(is_session *s, int seq) { is_kv_seq_release(&s->kv, seq); }
+
+int is_seq_len(const is_session *s, int seq) { return s->kv.seqs[seq].len; }
+
+int is_seq_fork(is_session *s, int seq, is_err *err) { return is_kv_seq_fork(&s->kv, seq, err); }
+
+void is_seq_truncate(is_session *s, int seq, int len) { is_kv_seq_truncate(&s->kv, seq, len); }
+
+// ---- forward -----------------------------------------------------------------
+
+// Runs the layers over one chunk whose host arrays (tok, pos, seq_local, slot,
+// block tables) are filled; n_want rows of logits for s->want_rows.
+static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_want, float *logits,
+                         is_err *err) {
+    is_model *m = s->m;
+    is_backend *be = s->be;
+    const is_config *c = &m->cfg;
+    be->embed(be, &s->x, &m->embed, s->tok, n);
+    for (int l = 0; l < c->n_layers; l++) {
+        is_layer *L = &m->layers[l];
+        be->rmsnorm(be, &s->xn, &s->x, &L->attn_norm, n, c->rms_norm_eps);
+        be->matmul(be, &s->q, &s->xn, &L->wq, L->bq.data ? &L->bq : NULL, n);
+        be->matmul(be, &s->k, &s->xn, &L->wk, L->bk.data ? &L->bk : NULL, n);
+        be->matmul(be, &s->v, &s->xn, &L->wv, L->bv.data ? &L->bv : NULL, n);
+        be->rope(be, &s->q, n, c->n_heads, c->head_dim, s->pos, m->rope_inv_freq);
+        be->rope(be, &s->k, n, c->n_kv_heads, c->head_dim, s->pos, m->rope_inv_freq);
+        be->kv_store(be, &s->k_pool[l], &s->v_pool[l], &s->k, &s->v, b);
+        be->attention(be, &s->att, &s->q, &s->k_pool[l], &s->v_pool[l], b, c->n_heads, c->n_kv_heads,
+                      c->head_dim);
+        be->matmul(be, &s->xn, &s->att, &L->wo, L->bo.data ? &L->bo : NULL, n);
+        be->add(be, &s->x, &s->xn, n);
+        be->rmsnorm(be, &s->xn, &s->x, &L->ffn_norm, n, c->rms_norm_eps);
+        be->matmul(be, &s->gate, &s->xn, &L->w_gate, NULL, n);
+        be->matmul(be, &s->up, &s->xn, &L->w_up, NULL, n);
+        be->swiglu(be, &s->gate, &s->gate, &s->up, n);
+        be->matmul(be, &s->xn, &s->gate, &L->w_down, NULL, n);
+        be->add(be, &s->x, &s->xn, n);
+    }
+    for (int r0 = 0; r0 < n_want; r0 += IS_LOGIT_ROWS) {
+        int nr = n_want - r0 < IS_LOGIT_ROWS ? n_want - r0 : IS_LOGIT_ROWS;
+        be->gather_rows(be, &s->h, &s->x, s->want_rows + r0, nr);
+        be->rmsnorm(be, &s->h, &s->h, &m->out_norm, nr, c->rms_norm_eps);
+        be->matmul(be, &s->logits, &s->h, &m->lm_head, NULL, nr);
+        if (be->tensor_get_f32(be, &s->logits, nr, logits + (size_t)r0 * c->vocab_size, err)) return -1;
+    }
+    return be->sync(be, err);
+}
+
+// Fills the block tables of the chunk's local sequences.
+static void fill_block_tables(is_session *s, int n_local, is_attn_batch *b) {
+    int max_blocks = 1;
+    for (int i = 0; i < n_local; i++) {
+        int nb = s->kv.seqs[s->seq_ids[i]].n_blocks;
+        if (nb > max_blocks) max_blocks = nb;
+    }
+    size_t need = (size_t)n_local * (size_t)max_blocks;
+    if (need > s->block_tables_cap) {
+        s->block_tables = is_xrealloc(s->block_tables, need * sizeof(int32_t));
+        s->block_tables_cap = need;
+    }
+    for (int i = 0; i < n_local; i++) {
+        const is_kv_seq *q = &s->kv.seqs[s->seq_ids[i]];
+        memcpy(s->block_tables + (size_t)i * max_blocks, q->blocks, (size_t)q->n_blocks * sizeof(int32_t));
+        for (int j = q->n_blocks; j < max_blocks; j++) s->block_tables[(size_t)i * max_blocks + j] = -1;
+    }
+    b->block_tables = s->block_tables;
+    b->max_blocks = max_blocks;
+}
+
+int is_forward(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
+               float *logits, is_err *err) {
+    const is_config *c = &s->m->cfg;
+    is_kv_cache *kv = &s->kv;
+    if (n <= 0) return 0;
+    // check every token and position, and that the KV cache has room, before any change
+    for (int i = 0; i < n; i++) {
+        if (seq[i] < 0 || seq[i] >= kv->max_seqs || !kv->seqs[seq[i]].active)
+            return is_errf(err, "token %d: sequence %d does not exist", i, seq[i]);
+        if (tok[i] < 0 || tok[i] >= c->vocab_size)
+            return is_errf(err, "token id %d is out of range for a vocabulary of %d", tok[i], c->vocab_size);
+    }
+    // the distinct sequences of this call, and their lengths after it
+    int n_distinct = 0;
+    s->call_mark++;
+    for (int i = 0; i < n; i++) {
+        int q = seq[i];
+        if (s->mark[q] != s->call_mark) {
+            s->mark[q] = s->call_mark;
+            s->distinct[n_distinct++] = q;
+            s->new_len[q] = kv->seqs[q].len;
+        }
+        s->new_len[q]++;
+    }
+    int blocks = 0;
+    for (int j = 0; j < n_distinct; j++) {
+        int q = s->distinct[j];
+        if (s->new_len[q] > c->max_pos)
+            return is_errf(err, "sequence %d would reach %d tokens, past the context of %d "
+                           "(max_position_embeddings)", q, s->new_len[q], c->max_pos);
+        blocks += is_kv_blocks_needed(kv, q, s->new_len[q]);
+    }
+    if (blocks > kv->n_free)
+        return is_errf(err, "KV cache full: this batch needs %d more blocks of %d tokens, %d are free "
+                       "(--kv-budget %.0f MiB holds %d tokens)",
+                       blocks, kv->block_size, kv->n_free, kv->budget_mib, kv->n_blocks * kv->block_size);
+    // reserve (cannot fail now), copying shared blocks that will be written
+    for (int j = 0; j < n_distinct; j++) {
+        int q = s->distinct[j];
+        int n_copies = 0;
+        if (is_kv_seq_reserve(kv, q, s->new_len[q], s->copies, &n_copies, err)) return -1;
+        if (n_copies) {
+            int32_t src[IS_MAX_COPIES], dst[IS_MAX_COPIES];
+            IS_ASSERT(n_copies <= IS_MAX_COPIES);
+            for (int k = 0; k < n_copies; k++) {
+                src[k] = s->copies[k].src;
+                dst[k] = s->copies[k].dst;
+            }
+            for (int l = 0; l < c->n_layers; l++)
+                s->be->kv_copy_blocks(s->be, &s->k_pool[l], &s->v_pool[l], src, dst, n_copies,
+                                      kv->block_size);
+        }
+        s->new_len[q] = kv->seqs[q].len; // from here on: the next position to assign
+    }
+    int out_row = 0;
+    for (int c0 = 0; c0 < n; c0 += s->max_batch_tokens) {
+        int cn = n - c0 < s->max_batch_tokens ? n - c0 : s->max_batch_tokens;
+        int n_local = 0, n_want = 0;
+        for (int i = 0; i < cn; i++) {
+            int q = seq[c0 + i];
+            int local = -1;
+            for (int j = 0; j < n_local; j++)
+                if (s->seq_ids[j] == q) local = j;
+            if (local < 0) {
+                local = n_local;
+                s->seq_ids[n_local++] = q;
+            }
+            s->tok[i] = tok[c0 + i];
+            s->seq_local[i] = local;
+            s->pos[i] = s->new_len[q]++;
+            s->slot[i] = is_kv_slot(kv, q, s->pos[i]);
+            if (want && want[c0 + i]) s->want_rows[n_want++] = i;
+        }
+        is_attn_batch b = {.n_tokens = cn, .pos = s->pos, .seq = s->seq_local, .slot = s->slot,
+                           .n_seqs = n_local, .block_size = kv->block_size};
+        fill_block_tables(s, n_local, &b);
+        float *out = logits ? logits + (size_t)out_row * c->vocab_size : NULL;
+        IS_ASSERT(n_want == 0 || out);
+        if (forward_chunk(s, cn, &b, n_want, out, err)) return -1;
+        out_row += n_want;
+        for (int j = 0; j < n_local; j++) is_kv_seq_set_len(kv, s->seq_ids[j], s->new_len[s->seq_ids[j]]);
+    }
+    return 0;
+}

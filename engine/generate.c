@@ -1,0 +1,157 @@
+// generate.c — batched generation: one prefill over every prompt, then decode
+// steps over the sequences still running, with per-token host timestamps.
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/inferscope.h"
+
+void is_gen_result_free(is_gen_result *res) {
+    if (!res) return;
+    for (int i = 0; i < res->n_seqs; i++) {
+        if (res->tokens) free(res->tokens[i]);
+        if (res->token_time) free(res->token_time[i]);
+    }
+    free(res->tokens);
+    free(res->token_time);
+    free(res->n_tokens);
+    memset(res, 0, sizeof *res);
+}
+
+static bool is_eos(const is_config *c, int32_t t) {
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_token_ids[i] == t) return true;
+    return false;
+}
+
+static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
+
+// Checks the request against the model's context and the KV cache before any work.
+static int check_request(is_session *s, int n, const int32_t *const *prompts, const int *lens,
+                         int n_gen, is_err *err) {
+    const is_config *c = &is_session_model(s)->cfg;
+    const is_kv_cache *kv = is_session_kv(s);
+    if (n < 1) return is_errf(err, "no prompt given");
+    if (n_gen < 1) return is_errf(err, "-n %d: the number of tokens to generate must be at least 1", n_gen);
+    if (n > kv->max_seqs)
+        return is_errf(err, "--batch %d: more sequences than the session allows (%d)", n, kv->max_seqs);
+    long blocks = 0;
+    for (int i = 0; i < n; i++) {
+        if (lens[i] < 1) return is_errf(err, "prompt %d is empty", i);
+        for (int j = 0; j < lens[i]; j++)
+            if (prompts[i][j] < 0 || prompts[i][j] >= c->vocab_size)
+                return is_errf(err, "prompt %d: token id %d is out of range (vocab_size %d)", i,
+                               prompts[i][j], c->vocab_size);
+        if (lens[i] > c->max_pos)
+            return is_errf(err, "prompt %d is %d tokens, longer than the context of %d tokens "
+                           "(max_position_embeddings)", i, lens[i], c->max_pos);
+        // the last generated token is never fed back, so the cache holds len + n_gen - 1
+        long total = (long)lens[i] + n_gen - 1;
+        if (total > c->max_pos)
+            return is_errf(err, "prompt %d (%d tokens) + %d generated tokens exceed the context of %d "
+                           "tokens (max_position_embeddings)", i, lens[i], n_gen, c->max_pos);
+        blocks += ceil_div(total, kv->block_size);
+    }
+    if (blocks > kv->n_free)
+        return is_errf(err, "the batch does not fit the KV cache: %d sequences need %ld blocks of %d tokens, "
+                       "%d are free (--kv-budget %.0f MiB holds %d tokens); raise --kv-budget or lower "
+                       "--batch, the prompt length or -n",
+                       n, blocks, kv->block_size, kv->n_free, kv->budget_mib, kv->n_blocks * kv->block_size);
+    return 0;
+}
+
+int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *lens,
+                const is_gen_opts *opts, is_gen_callback cb, void *user, is_gen_result *res,
+                is_err *err) {
+    memset(res, 0, sizeof *res);
+    double t_submit = is_now_s();
+    if (check_request(s, n, prompts, lens, opts->n_gen, err)) return -1;
+    const is_config *c = &is_session_model(s)->cfg;
+    int V = c->vocab_size;
+    long total = 0;
+    for (int i = 0; i < n; i++) total += lens[i];
+
+    res->n_seqs = n;
+    res->tokens = is_xcalloc((size_t)n, sizeof *res->tokens);
+    res->token_time = is_xcalloc((size_t)n, sizeof *res->token_time);
+    res->n_tokens = is_xcalloc((size_t)n, sizeof *res->n_tokens);
+    int *seq = is_xmalloc((size_t)n * sizeof *seq);
+    bool *done = is_xcalloc((size_t)n, sizeof *done);
+    is_sampler *samp = is_xcalloc((size_t)n, sizeof *samp);
+    float *logits = malloc((size_t)n * (size_t)V * sizeof(float));
+    int32_t *tok = is_xmalloc((size_t)(total > n ? total : n) * sizeof *tok);
+    int32_t *tseq = is_xmalloc((size_t)(total > n ? total : n) * sizeof *tseq);
+    bool *want = is_xcalloc((size_t)(total > n ? total : n), sizeof *want);
+    int *row_seq = is_xmalloc((size_t)n * sizeof *row_seq);
+    int rc = -1, n_seqs_made = 0;
+    if (!logits) {
+        is_errf(err, "out of memory for %d x %d logits", n, V);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        res->tokens[i] = is_xmalloc((size_t)opts->n_gen * sizeof(int32_t));
+        res->token_time[i] = is_xmalloc((size_t)opts->n_gen * sizeof(double));
+        is_sampler_init(&samp[i], &opts->sampler, V, (uint64_t)i);
+    }
+    for (int i = 0; i < n; i++) {
+        if ((seq[i] = is_seq_new(s, err)) < 0) goto done;
+        n_seqs_made++;
+    }
+
+    // prefill: every prompt in one batch (split into chunks by the session)
+    long k = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < lens[i]; j++, k++) {
+            tok[k] = prompts[i][j];
+            tseq[k] = seq[i];
+            want[k] = j == lens[i] - 1;
+        }
+    double t0 = is_now_s();
+    if (is_forward(s, (int)total, tok, tseq, want, logits, err)) goto done;
+    res->prefill_s = is_now_s() - t0;
+    res->n_prompt_tokens = total;
+    for (int i = 0; i < n; i++) row_seq[i] = i;
+    int n_rows = n;
+
+    for (int step = 0; step < opts->n_gen; step++) {
+        // sample one token for each running sequence
+        for (int r = 0; r < n_rows; r++) {
+            int i = row_seq[r];
+            int32_t t = is_sampler_sample(&samp[i], logits + (size_t)r * V);
+            int p = res->n_tokens[i]++;
+            res->tokens[i][p] = t;
+            res->token_time[i][p] = is_now_s() - t_submit;
+            if (cb) cb(user, i, t);
+            if ((!opts->ignore_eos && is_eos(c, t)) || res->n_tokens[i] == opts->n_gen) done[i] = true;
+        }
+        if (step == 0) res->t_first = is_now_s() - t_submit;
+        // next step: the running sequences, each fed its last token
+        n_rows = 0;
+        for (int i = 0; i < n; i++)
+            if (!done[i]) {
+                row_seq[n_rows] = i;
+                tok[n_rows] = res->tokens[i][res->n_tokens[i] - 1];
+                tseq[n_rows] = seq[i];
+                want[n_rows] = true;
+                n_rows++;
+            }
+        if (n_rows == 0) break;
+        if (is_forward(s, n_rows, tok, tseq, want, logits, err)) goto done;
+    }
+    res->t_done = is_now_s() - t_submit;
+    res->decode_s = res->t_done - res->t_first;
+    for (int i = 0; i < n; i++) res->n_decode_tokens += res->n_tokens[i] - 1;
+    rc = 0;
+done:
+    for (int i = 0; i < n_seqs_made; i++) is_seq_free(s, seq[i]);
+    for (int i = 0; i < n; i++) is_sampler_free(&samp[i]);
+    free(samp);
+    free(seq);
+    free(done);
+    free(logits);
+    free(tok);
+    free(tseq);
+    free(want);
+    free(row_seq);
+    if (rc) is_gen_result_free(res);
+    return rc;
+}

@@ -1,0 +1,82 @@
+// inferscope.h — the public C API: load a model, open a session (KV cache and
+// scratch on a backend), run forward passes over batches of sequences, generate.
+// The CLI (engine/cli.c) is a thin layer over these calls.
+#ifndef INFERSCOPE_H
+#define INFERSCOPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/error.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "kernels/backend.h"
+
+typedef struct is_session_opts {
+    double kv_budget_mib;   // KV cache memory; <= 0: default (IS_DEFAULT_KV_BUDGET_MIB)
+    int block_size;         // tokens per KV block; <= 0: 16
+    int max_seqs;           // sequences alive at once; <= 0: 64
+    int max_batch_tokens;   // tokens per forward chunk (longer batches are split); <= 0: 512
+} is_session_opts;
+
+#define IS_DEFAULT_KV_BUDGET_MIB 1024.0
+
+typedef struct is_session is_session;
+
+int is_session_create(is_model *m, const is_session_opts *opts, is_session **out, is_err *err);
+void is_session_free(is_session *s);
+const is_kv_cache *is_session_kv(const is_session *s);
+is_model *is_session_model(const is_session *s);
+int is_session_kv_capacity_tokens(const is_session *s);
+
+// Sequences: ids index the KV cache's sequences.
+int is_seq_new(is_session *s, is_err *err);
+void is_seq_free(is_session *s, int seq);
+int is_seq_len(const is_session *s, int seq);
+int is_seq_fork(is_session *s, int seq, is_err *err);
+void is_seq_truncate(is_session *s, int seq, int len);
+
+// Appends tok[i] to sequence seq[i] for i < n (tokens of one sequence take
+// consecutive positions in the order given) and runs the model over them, in
+// chunks of max_batch_tokens. For every i with want[i] set (want NULL: none),
+// writes vocab_size logits to the next row of logits. Checks first that every
+// position fits max_position_embeddings and the KV cache; on error nothing is
+// appended.
+int is_forward(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
+               float *logits, is_err *err);
+
+// ---- generation ----
+typedef struct is_gen_opts {
+    int n_gen;                 // tokens to generate per sequence (>= 1)
+    bool ignore_eos;           // keep going past an EOS token
+    is_sampler_params sampler; // sequence i samples from stream i of the seed
+} is_gen_opts;
+
+typedef struct is_gen_result {
+    int n_seqs;
+    int32_t **tokens;      // [n_seqs][n_tokens[i]] generated ids
+    int *n_tokens;
+    double **token_time;   // [n_seqs][n_tokens[i]] seconds since t_submit when each id reached the host
+    // timings, seconds since t_submit (before the first forward)
+    double t_first;        // first generated ids of the whole batch on the host (TTFT)
+    double t_done;
+    double prefill_s;      // wall time of the prefill forward(s)
+    double decode_s;       // wall time from t_first to t_done
+    long n_prompt_tokens;  // summed over the batch
+    long n_decode_tokens;  // generated after the first, summed over the batch
+} is_gen_result;
+
+// Called after every step with the ids just produced (NULL: none).
+typedef void (*is_gen_callback)(void *user, int seq_index, int32_t token);
+
+// Runs each prompt as its own sequence: one batched prefill, then decode steps
+// over the sequences still running. Sequences are freed at the end.
+int is_generate(is_session *s, int n_prompts, const int32_t *const *prompts, const int *prompt_lens,
+                const is_gen_opts *opts, is_gen_callback cb, void *user, is_gen_result *res,
+                is_err *err);
+void is_gen_result_free(is_gen_result *res);
+
+double is_now_s(void); // monotonic clock, seconds
+
+#endif

@@ -1,0 +1,107 @@
+// backend.h — the compute interface every backend implements (cpu now, cuda next).
+//
+// The engine drives the forward pass op by op through this struct of function
+// pointers; a backend owns its memory (host for cpu, device for cuda) and never
+// sees the model or the engine above it.
+//
+// Conventions
+// - An is_tensor is a 2-D row-major array in backend memory. Activations are F32
+//   with rows = capacity in tokens; an op works on the first n rows only.
+// - Weight matrices are [out_features, in_features] (Hugging Face nn.Linear), in
+//   F32 or BF16 (F16 accepted by tensor_set and converted). Norm weights and
+//   biases are F32 vectors (rows = 1).
+// - Ops return nothing; a failure inside an op (a device error) is kept and
+//   reported by the next sync(). Bad arguments are programming errors and abort.
+#ifndef IS_BACKEND_H
+#define IS_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/dtype.h"
+#include "engine/error.h"
+
+typedef struct is_tensor {
+    is_dtype dtype;
+    int64_t rows, cols;
+    void *data;   // backend memory
+    bool owned;   // freed by tensor_free; false when it aliases memory owned elsewhere (an mmap)
+} is_tensor;
+
+// One forward batch as attention and the KV cache see it. Arrays are host memory.
+// Token t belongs to sequence seq[t] at position pos[t]; its K and V are written to
+// slot[t] of the pool, and it attends to positions 0..pos[t] of its sequence, found
+// through that sequence's block table (positions < pos[t] must already be stored,
+// or stored by the same batch).
+typedef struct is_attn_batch {
+    int n_tokens;
+    const int32_t *pos;          // [n_tokens]
+    const int32_t *seq;          // [n_tokens] index into block_tables, 0..n_seqs-1
+    const int32_t *slot;         // [n_tokens] physical slot: block * block_size + offset
+    int n_seqs;
+    const int32_t *block_tables; // [n_seqs][max_blocks] physical block ids
+    int max_blocks;
+    int block_size;              // tokens per block
+} is_attn_batch;
+
+typedef struct is_backend is_backend;
+
+struct is_backend {
+    const char *name;  // "cpu", "cuda"
+    void *impl;
+    void (*destroy)(is_backend *be);
+
+    // ---- memory ----
+    // Allocates data for t (dtype, rows, cols set by the caller). Error when it does not fit.
+    int (*tensor_alloc)(is_backend *be, is_tensor *t, is_err *err);
+    void (*tensor_free)(is_backend *be, is_tensor *t);
+    // Copies rows*cols elements of src (host, src_dtype) into t, converting to t->dtype.
+    int (*tensor_set)(is_backend *be, is_tensor *t, const void *src, is_dtype src_dtype, is_err *err);
+    // Makes t use src (host memory of dtype t->dtype) directly when the backend can
+    // (cpu: no copy); otherwise allocates and copies. src must outlive t.
+    int (*tensor_wrap)(is_backend *be, is_tensor *t, const void *src, is_err *err);
+    // Copies the first n_rows of t to host F32.
+    int (*tensor_get_f32)(is_backend *be, const is_tensor *t, int64_t n_rows, float *dst, is_err *err);
+    // Fills t with normal(0, std) values from the counter-based generator of
+    // engine/rng.h (element i depends only on seed, stream and i), rounded to t->dtype.
+    void (*tensor_fill_normal)(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stream, float std);
+    void (*tensor_fill_const)(is_backend *be, is_tensor *t, float value);
+
+    // ---- ops (activations F32) ----
+    // out[i] = table[ids[i]] for i < n (table F32 or BF16, converted to F32).
+    void (*embed)(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n);
+    // out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * w.  out may equal x.
+    void (*rmsnorm)(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, int n, float eps);
+    // out[n, w.rows] = x[n, w.cols] . w^T (+ bias[w.rows] when bias is not NULL).
+    void (*matmul)(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w,
+                   const is_tensor *bias, int n);
+    // Rotate-half RoPE in place on x[n, n_heads * head_dim] at positions pos[n];
+    // inv_freq has head_dim/2 entries (host).
+    void (*rope)(is_backend *be, is_tensor *x, int n, int n_heads, int head_dim, const int32_t *pos,
+                 const float *inv_freq);
+    // Writes k[t], v[t] ([n, kv_dim] each) into slot[t] of the pools ([n_slots, kv_dim]).
+    void (*kv_store)(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const is_tensor *k,
+                     const is_tensor *v, const is_attn_batch *b);
+    // Copies whole blocks src[i] -> dst[i] in both pools (copy-on-write of shared blocks).
+    void (*kv_copy_blocks)(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const int32_t *src,
+                           const int32_t *dst, int n, int block_size);
+    // Causal attention with grouped-query heads, scale 1/sqrt(head_dim):
+    // out[t, h*hd..] = softmax(q[t,h] . K[seq, 0..pos[t], h/(n_heads/n_kv_heads)]) . V[...]
+    void (*attention)(is_backend *be, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
+                      const is_tensor *v_pool, const is_attn_batch *b, int n_heads, int n_kv_heads,
+                      int head_dim);
+    // out[i] = silu(gate[i]) * up[i], elementwise over n rows.
+    void (*swiglu)(is_backend *be, is_tensor *out, const is_tensor *gate, const is_tensor *up, int n);
+    // x[i] += y[i] over n rows.
+    void (*add)(is_backend *be, is_tensor *x, const is_tensor *y, int n);
+    // out[i] = x[rows[i]] for i < n (rows: host indices).
+    void (*gather_rows)(is_backend *be, is_tensor *out, const is_tensor *x, const int32_t *rows, int n);
+
+    // Waits for queued work; returns the first error any op hit since the last sync.
+    int (*sync)(is_backend *be, is_err *err);
+};
+
+// Creates the CPU backend with n_threads worker threads (0: all online CPUs).
+is_backend *is_cpu_backend_create(int n_threads, is_err *err);
+
+#endif

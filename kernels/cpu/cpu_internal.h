@@ -1,0 +1,159 @@
+// cpu_internal.h — shared by the CPU backend's files; not part of the backend interface.
+//
+// The backend lives in four files, one op family each:
+//   cpu_backend.c   create/destroy, tensor memory, fills, the dispatch table
+//   cpu_matmul.c    matmul: GEMV for decode, GEMM (OpenBLAS or our own) for prefill
+//   cpu_ops.c       embed, rmsnorm, rope, swiglu, add, gather_rows
+//   cpu_attention.c kv_store, kv_copy_blocks, attention
+//
+// SIMD comes from the compiler: GCC vector extensions (v16f below) in functions
+// built for several targets with target_clones, so one binary runs on any x86-64
+// and uses AVX-512 or AVX2+FMA where the CPU has them.
+#ifndef IS_CPU_INTERNAL_H
+#define IS_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/backend.h"
+
+// Hot kernels get one clone per x86-64 level; the loader picks one at start-up.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CPU_CLONES
+#endif
+#define CPU_INLINE static inline __attribute__((always_inline))
+
+// 16 floats: one AVX-512 register, two AVX2 registers, four SSE registers.
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16f_u __attribute__((vector_size(64), aligned(4)));       // unaligned: *(v16f_u *)p = v
+typedef uint16_t v16h_u __attribute__((vector_size(32), aligned(2)));    // 16 BF16, unaligned
+typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+// Vector values pass only between always-inlined helpers, never across a call, so
+// GCC's note that their argument ABI differs between targets (-Wpsabi) does not apply;
+// it is silenced for the files that include this header.
+#pragma GCC diagnostic ignored "-Wpsabi"
+CPU_INLINE v16f v16f_load(const float *p) { return *(const v16f_u *)p; }
+// 16 BF16 values widened to F32 (a BF16 is the upper half of an F32).
+CPU_INLINE v16f v16f_load_bf16(const uint16_t *p) {
+    v16u u = __builtin_convertvector(*(const v16h_u *)p, v16u) << 16;
+    return (v16f)u;
+}
+// Sum of the 16 lanes (by pointer: no vector argument).
+CPU_INLINE float v16f_sum(const v16f *pv) {
+    v16f v = *pv;
+    v += __builtin_shuffle(v, (v16i){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, (v16i){4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
+    v += __builtin_shuffle(v, (v16i){2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+    return v[0] + v[1];
+}
+
+// Vector arguments go by pointer: GCC notes (without a way to silence it but
+// -Wno-psabi) that passing them by value changed ABI once.
+CPU_INLINE v16f v16f_max(const v16f *a, const v16f *b) {
+    v16i m = (v16i)(*a > *b);
+    return (v16f)(((v16i)*a & m) | ((v16i)*b & ~m));
+}
+
+// Lane i of the result = sum of the 16 lanes of v[i]: a transpose folded into the adds
+// (30 shuffles and 15 adds for 16 horizontal sums).
+CPU_INLINE v16f v16f_sum16(const v16f *v) {
+    v16f a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++) // [v2i lanes 0..7 + 8..15 | v2i+1 likewise]: 8 partial sums each
+        a[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], (v16i){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
+               __builtin_shuffle(v[2 * i], v[2 * i + 1], (v16i){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+    for (int i = 0; i < 4; i++) // 4 partial sums of each of 4 vectors
+        b[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], (v16i){0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}) +
+               __builtin_shuffle(a[2 * i], a[2 * i + 1], (v16i){4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31});
+    for (int i = 0; i < 2; i++) // 2 partial sums of each of 8 vectors
+        c[i] = __builtin_shuffle(b[2 * i], b[2 * i + 1], (v16i){0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29}) +
+               __builtin_shuffle(b[2 * i], b[2 * i + 1], (v16i){2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31});
+    return __builtin_shuffle(c[0], c[1], (v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}) +
+           __builtin_shuffle(c[0], c[1], (v16i){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+}
+
+// e^x on 16 lanes, within 2 ulp of expf: e^x = 2^n e^r with n = round(x / ln 2) and
+// |r| <= ln(2)/2, e^r by its Taylor series to degree 7 (truncation < 2^-27). Below
+// -87.3 the result is 0 (the F32 subnormals are not worth the lanes); above 88.37 it is
+// inf (so 2^n stays a normal F32; expf itself overflows only from 88.72).
+CPU_INLINE v16f v16f_exp(const v16f *px) {
+    const float ln2_hi = 0.693359375f;            // 355/512: n * ln2_hi is exact
+    const float ln2_lo = -2.12194440054690583e-4f; // ln 2 - ln2_hi
+    const v16f lo = (v16f){0} - 87.3f, minus_hi = (v16f){0} - 88.37f;
+    v16f x = *px;
+    v16i under = (v16i)(x < lo), over = (v16i)(x > -minus_hi);
+    x = v16f_max(&x, &lo);
+    x = -x;
+    x = -v16f_max(&x, &minus_hi);
+    v16f n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; // round to nearest
+    v16f r = (x - n * ln2_hi) - n * ln2_lo;
+    v16f p = (v16f){0} + (1.0f / 5040.0f);
+    p = p * r + (1.0f / 720.0f);
+    p = p * r + (1.0f / 120.0f);
+    p = p * r + (1.0f / 24.0f);
+    p = p * r + (1.0f / 6.0f);
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
+    v16f y = p * (v16f)e;
+    y = (v16f)((v16i)y & ~under);
+    return (v16f)(((v16i)y & ~over) | ((v16i)((v16f){0} + __builtin_inff()) & over));
+}
+
+typedef struct cpu_backend {
+    int n_threads;
+    // Per-thread scratch for blocks of BF16 weights widened to F32 (before an sgemm, or
+    // for our own GEMM): [n_threads][scratch_floats], 64-byte aligned.
+    float *scratch;
+    size_t scratch_floats;
+} cpu_backend;
+
+static inline cpu_backend *cpu_impl(const is_backend *be) { return (cpu_backend *)be->impl; }
+
+// Parallel regions smaller than this many elements of work run on one thread.
+#define CPU_PAR_MIN 32768
+
+// ---- cpu_matmul.c ----
+typedef enum cpu_matmul_path {
+    CPU_MATMUL_AUTO = 0,  // GEMV below CPU_GEMV_MAX_N rows, else GEMM (BLAS when built with it)
+    CPU_MATMUL_GEMV,      // dot-product tiles, weights streamed once per call
+    CPU_MATMUL_GEMM_OWN,  // our cache-blocked GEMM (the fallback without BLAS)
+    CPU_MATMUL_GEMM_BLAS, // OpenBLAS sgemm (CPU_MATMUL_GEMM_OWN when built without BLAS)
+} cpu_matmul_path;
+
+// n below this uses the GEMV path (measured: see cpu_matmul.c).
+#define CPU_GEMV_MAX_N 8
+
+void cpu_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w,
+                const is_tensor *bias, int n);
+// matmul with the path forced: the tests and benchmarks reach every path through it.
+void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const is_tensor *x,
+                     const is_tensor *w, const is_tensor *bias, int n);
+// Sets the BLAS library's own thread count for this backend's use (no-op without BLAS).
+void cpu_matmul_init_blas(int n_threads);
+
+// ---- cpu_ops.c ----
+void cpu_embed(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n);
+void cpu_rmsnorm(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, int n,
+                 float eps);
+void cpu_rope(is_backend *be, is_tensor *x, int n, int n_heads, int head_dim, const int32_t *pos,
+              const float *inv_freq);
+void cpu_swiglu(is_backend *be, is_tensor *out, const is_tensor *gate, const is_tensor *up, int n);
+void cpu_add(is_backend *be, is_tensor *x, const is_tensor *y, int n);
+void cpu_gather_rows(is_backend *be, is_tensor *out, const is_tensor *x, const int32_t *rows, int n);
+
+// ---- cpu_attention.c ----
+void cpu_kv_store(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const is_tensor *k,
+                  const is_tensor *v, const is_attn_batch *b);
+void cpu_kv_copy_blocks(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const int32_t *src,
+                        const int32_t *dst, int n, int block_size);
+void cpu_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
+                   const is_tensor *v_pool, const is_attn_batch *b, int n_heads, int n_kv_heads,
+                   int head_dim);
+
+#endif

@@ -1,0 +1,259 @@
+// cpu_matmul.c — out[n, M] = x[n, K] . w[M, K]^T (+ bias[M]); w F32 or BF16, x and out F32.
+//
+// Two paths, chosen by n (cpu_matmul):
+// - GEMV (n < CPU_GEMV_MAX_N, decode): memory-bound. Each thread owns a contiguous
+//   range of weight rows and streams it once, dotting every weight row with all n
+//   input rows (tiles of 4 weight rows x up to 4 input rows, one vector accumulator
+//   each). BF16 weights are widened in registers, so they cost half the bytes.
+// - GEMM (prefill): compute-bound. OpenBLAS sgemm when built with it (IS_HAVE_BLAS);
+//   each OpenMP thread calls a single-threaded sgemm on its own block of output
+//   columns, so only one thread pool ever runs. BF16 weights are converted block by
+//   block into the thread's scratch first. Without BLAS, the same dot-product tiles
+//   as the GEMV, blocked so that the weight block and the input block stay in cache.
+// Every path computes each output element the same way whatever the thread count.
+#include "kernels/cpu/cpu_internal.h" // defines: v16f, cpu_backend, cpu_matmul_path
+
+#include <omp.h>
+
+#ifdef IS_HAVE_BLAS
+#include <cblas.h> // defines: cblas_sgemm, openblas_set_num_threads
+#endif
+
+// ---- tiles: dot products of weight rows with input rows ------------------------
+
+// Weight element (row, k) as F32.
+CPU_INLINE float mm_w1(const void *w, int bf16, int64_t K, int64_t row, int64_t k) {
+    return bf16 ? is_bf16_to_f32(((const uint16_t *)w)[row * K + k]) : ((const float *)w)[row * K + k];
+}
+CPU_INLINE v16f mm_w16(const void *w, int bf16, int64_t K, int64_t row, int64_t k) {
+    return bf16 ? v16f_load_bf16((const uint16_t *)w + row * K + k) : v16f_load((const float *)w + row * K + k);
+}
+
+// out[i + a][j + r] = x[i + a] . w[j + r] (+ bias[j + r]) for r < NR, a < NX, over all K.
+// NR, NX, bf16 are constants after inlining: the accumulators live in registers.
+CPU_INLINE void mm_tile(const void *w, int bf16, int64_t K, int64_t j, const float *x, int64_t i,
+                        float *out, int64_t M, const float *bias, int NR, int NX) {
+    v16f acc[4][4];
+    for (int r = 0; r < NR; r++)
+        for (int a = 0; a < NX; a++) acc[r][a] = (v16f){0};
+    const float *xr = x + i * K;
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        v16f xv[4];
+        for (int a = 0; a < NX; a++) xv[a] = v16f_load(xr + a * K + k);
+        for (int r = 0; r < NR; r++) {
+            v16f wv = mm_w16(w, bf16, K, j + r, k);
+            for (int a = 0; a < NX; a++) acc[r][a] += wv * xv[a];
+        }
+    }
+    float s[4][4];
+    for (int r = 0; r < NR; r++)
+        for (int a = 0; a < NX; a++) s[r][a] = v16f_sum(&acc[r][a]);
+    for (; k < K; k++) {
+        for (int r = 0; r < NR; r++) {
+            float wv = mm_w1(w, bf16, K, j + r, k);
+            for (int a = 0; a < NX; a++) s[r][a] += wv * xr[a * K + k];
+        }
+    }
+    for (int a = 0; a < NX; a++)
+        for (int r = 0; r < NR; r++) out[(i + a) * M + j + r] = s[r][a] + (bias ? bias[j + r] : 0.0f);
+}
+
+// Input rows [i0, i1) against weight rows [j0, j1): weight rows outer, so each group of
+// 4 weight rows is read from memory once and reused from L1/L2 for all input rows.
+CPU_INLINE void mm_block(const void *w, int bf16, int64_t K, const float *x, int64_t i0, int64_t i1,
+                         float *out, int64_t M, const float *bias, int64_t j0, int64_t j1) {
+    int64_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        int64_t i = i0;
+        for (; i + 4 <= i1; i += 4) mm_tile(w, bf16, K, j, x, i, out, M, bias, 4, 4);
+        switch (i1 - i) {
+        case 3: mm_tile(w, bf16, K, j, x, i, out, M, bias, 4, 3); break;
+        case 2: mm_tile(w, bf16, K, j, x, i, out, M, bias, 4, 2); break;
+        case 1: mm_tile(w, bf16, K, j, x, i, out, M, bias, 4, 1); break;
+        default: break;
+        }
+    }
+    for (; j < j1; j++) {
+        int64_t i = i0;
+        for (; i + 4 <= i1; i += 4) mm_tile(w, bf16, K, j, x, i, out, M, bias, 1, 4);
+        switch (i1 - i) {
+        case 3: mm_tile(w, bf16, K, j, x, i, out, M, bias, 1, 3); break;
+        case 2: mm_tile(w, bf16, K, j, x, i, out, M, bias, 1, 2); break;
+        case 1: mm_tile(w, bf16, K, j, x, i, out, M, bias, 1, 1); break;
+        default: break;
+        }
+    }
+}
+
+CPU_CLONES static void mm_block_f32(const float *w, int64_t K, const float *x, int64_t i0, int64_t i1,
+                                    float *out, int64_t M, const float *bias, int64_t j0, int64_t j1) {
+    mm_block(w, 0, K, x, i0, i1, out, M, bias, j0, j1);
+}
+
+CPU_CLONES static void mm_block_bf16(const uint16_t *w, int64_t K, const float *x, int64_t i0,
+                                     int64_t i1, float *out, int64_t M, const float *bias, int64_t j0,
+                                     int64_t j1) {
+    mm_block(w, 1, K, x, i0, i1, out, M, bias, j0, j1);
+}
+
+static void mm_block_any(const is_tensor *w, const float *x, int64_t i0, int64_t i1, float *out,
+                         const float *bias, int64_t j0, int64_t j1) {
+    if (w->dtype == IS_DTYPE_BF16)
+        mm_block_bf16(w->data, w->cols, x, i0, i1, out, w->rows, bias, j0, j1);
+    else
+        mm_block_f32(w->data, w->cols, x, i0, i1, out, w->rows, bias, j0, j1);
+}
+
+// This thread's share [*j0, *j1) of M weight rows, in whole units of `unit` rows.
+static void mm_thread_range(int64_t M, int64_t unit, int64_t *j0, int64_t *j1) {
+    int tid = omp_get_thread_num(), T = omp_get_num_threads();
+    int64_t units = (M + unit - 1) / unit;
+    *j0 = units * tid / T * unit;
+    *j1 = units * (tid + 1) / T * unit;
+    if (*j1 > M) *j1 = M;
+    if (*j0 > M) *j0 = M;
+}
+
+// ---- GEMV: small n -------------------------------------------------------------
+
+static void mm_gemv(const cpu_backend *cb, float *out, const float *x, const is_tensor *w,
+                    const float *bias, int n) {
+    int64_t M = w->rows, K = w->cols;
+    int nt = M * K >= CPU_PAR_MIN ? cb->n_threads : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t j0, j1;
+        mm_thread_range(M, 4, &j0, &j1);
+        mm_block_any(w, x, 0, n, out, bias, j0, j1);
+    }
+}
+
+// ---- GEMM without BLAS: cache-blocked dot-product tiles --------------------------
+
+// Widens rows [j0, j0 + rows) x columns [k0, k0 + kb) of a BF16 matrix with K columns
+// into dst[rows][kb].
+CPU_CLONES static void mm_bf16_block_to_f32(float *dst, const uint16_t *w, int64_t K, int64_t j0,
+                                            int64_t rows, int64_t k0, int64_t kb) {
+    for (int64_t r = 0; r < rows; r++) {
+        const uint16_t *s = w + (j0 + r) * K + k0;
+        float *d = dst + r * kb;
+        int64_t k = 0;
+        for (; k + 16 <= kb; k += 16) *(v16f_u *)(d + k) = v16f_load_bf16(s + k);
+        for (; k < kb; k++) d[k] = is_bf16_to_f32(s[k]);
+    }
+}
+
+// A block of MM_WB weight rows is reused for MM_XB input rows at a time: with K = 2048
+// F32, 64 weight rows are 512 KiB and 64 input rows 512 KiB, both held in L2 while the
+// tiles sweep them. A BF16 block is widened once into the thread's scratch first, so
+// the tiles do not widen it again for every group of input rows.
+#define MM_WB 64
+#define MM_XB 64
+
+static void mm_gemm_own(const cpu_backend *cb, float *out, const float *x, const is_tensor *w,
+                        const float *bias, int n) {
+    int64_t M = w->rows, K = w->cols;
+    int nt = M * K * n >= CPU_PAR_MIN ? cb->n_threads : 1;
+    int widen = w->dtype == IS_DTYPE_BF16 && (int64_t)cb->scratch_floats >= MM_WB * K;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *buf = cb->scratch + (size_t)omp_get_thread_num() * cb->scratch_floats;
+        int64_t j0, j1;
+        mm_thread_range(M, 4, &j0, &j1);
+        for (int64_t jb = j0; jb < j1; jb += MM_WB) {
+            int64_t je = jb + MM_WB < j1 ? jb + MM_WB : j1;
+            if (widen) mm_bf16_block_to_f32(buf, w->data, K, jb, je - jb, 0, K);
+            for (int64_t ib = 0; ib < n; ib += MM_XB) {
+                int64_t ie = ib + MM_XB < n ? ib + MM_XB : n;
+                if (widen) // the block as an F32 matrix of je - jb rows, its output columns at jb
+                    mm_block_f32(buf, K, x, ib, ie, out + jb, M, bias ? bias + jb : NULL, 0, je - jb);
+                else
+                    mm_block_any(w, x, ib, ie, out, bias, jb, je);
+            }
+        }
+    }
+}
+
+// ---- GEMM with OpenBLAS ------------------------------------------------------------
+
+#ifdef IS_HAVE_BLAS
+static void mm_gemm_blas(const cpu_backend *cb, float *out, const float *x, const is_tensor *w,
+                         const float *bias, int n) {
+    int64_t M = w->rows, K = w->cols;
+    int nt = M >= 64 ? cb->n_threads : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t j0, j1;
+        mm_thread_range(M, 16, &j0, &j1);
+        if (j1 > j0 && w->dtype == IS_DTYPE_F32) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)(j1 - j0), (int)K, 1.0f, x,
+                        (int)K, (const float *)w->data + j0 * K, (int)K, 0.0f, out + j0, (int)M);
+        } else if (j1 > j0) {
+            // BF16: widen [rb rows x kb columns] blocks into this thread's scratch.
+            float *buf = cb->scratch + (size_t)omp_get_thread_num() * cb->scratch_floats;
+            int64_t cap = (int64_t)cb->scratch_floats;
+            int64_t kb = K < cap / 16 ? K : cap / 16;
+            int64_t rb = cap / kb;
+            if (rb > 16) rb -= rb % 16;
+            for (int64_t jb = j0; jb < j1; jb += rb) {
+                int64_t rows = jb + rb < j1 ? rb : j1 - jb;
+                for (int64_t k0 = 0; k0 < K; k0 += kb) {
+                    int64_t kn = k0 + kb < K ? kb : K - k0;
+                    mm_bf16_block_to_f32(buf, w->data, K, jb, rows, k0, kn);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)kn, 1.0f,
+                                x + k0, (int)K, buf, (int)kn, k0 ? 1.0f : 0.0f, out + jb, (int)M);
+                }
+            }
+        }
+        if (bias && j1 > j0) {
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = j0; j < j1; j++) out[i * M + j] += bias[j];
+        }
+    }
+}
+#endif
+
+void cpu_matmul_init_blas(int n_threads) {
+#ifdef IS_HAVE_BLAS
+    // Our OpenMP threads each call a single-threaded sgemm: BLAS threads of its own
+    // would compete with them for the same cores.
+    (void)n_threads;
+    openblas_set_num_threads(1);
+#else
+    (void)n_threads;
+#endif
+}
+
+// ---- entry points -------------------------------------------------------------------
+
+void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const is_tensor *x,
+                     const is_tensor *w, const is_tensor *bias, int n) {
+    IS_ASSERT(out->dtype == IS_DTYPE_F32 && x->dtype == IS_DTYPE_F32);
+    IS_ASSERT(w->dtype == IS_DTYPE_F32 || w->dtype == IS_DTYPE_BF16);
+    IS_ASSERT(x->cols == w->cols && out->cols == w->rows);
+    IS_ASSERT(n >= 0 && n <= x->rows && n <= out->rows);
+    IS_ASSERT(w->rows <= INT32_MAX && w->cols <= INT32_MAX);
+    IS_ASSERT(out->data != x->data);
+    if (bias) IS_ASSERT(bias->dtype == IS_DTYPE_F32 && bias->rows * bias->cols == w->rows);
+    if (n == 0 || w->rows == 0) return;
+    const cpu_backend *cb = cpu_impl(be);
+    const float *bv = bias ? (const float *)bias->data : NULL;
+    if (path == CPU_MATMUL_AUTO) path = n < CPU_GEMV_MAX_N ? CPU_MATMUL_GEMV : CPU_MATMUL_GEMM_BLAS;
+    if (w->cols == 0) path = CPU_MATMUL_GEMV; // out = bias (or 0): no BLAS corner cases
+    switch (path) {
+    case CPU_MATMUL_GEMV: mm_gemv(cb, out->data, x->data, w, bv, n); break;
+#ifdef IS_HAVE_BLAS
+    case CPU_MATMUL_GEMM_BLAS: mm_gemm_blas(cb, out->data, x->data, w, bv, n); break;
+#else
+    case CPU_MATMUL_GEMM_BLAS: // built without BLAS: our own GEMM
+#endif
+    case CPU_MATMUL_GEMM_OWN:
+    default: mm_gemm_own(cb, out->data, x->data, w, bv, n); break;
+    }
+}
+
+void cpu_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w,
+                const is_tensor *bias, int n) {
+    cpu_matmul_with(be, CPU_MATMUL_AUTO, out, x, w, bias, n);
+}

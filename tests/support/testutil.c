@@ -1,0 +1,119 @@
+// testutil.c — see testutil.h.
+#define _XOPEN_SOURCE 700
+#include "support/testutil.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void tu_mkdtemp(char *buf, size_t n) {
+    snprintf(buf, n, "/tmp/inferscope-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp failed");
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+void tu_write_file(const char *dir, const char *name, const void *data, size_t len) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+char *tu_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    buf[got] = 0;
+    if (len) *len = got;
+    return buf;
+}
+
+static char *slurp_fd(int fd) {
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    ssize_t got;
+    while ((got = read(fd, buf + n, cap - n - 1)) > 0) {
+        n += (size_t)got;
+        if (cap - n < 2) buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+tu_run tu_run_cli(const char *const *args) {
+    int n = 0;
+    while (args[n]) n++;
+    char **argv = calloc((size_t)n + 2, sizeof *argv);
+    argv[0] = (char *)IS_TEST_BIN;
+    for (int i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
+    // stdout and stderr go to temporary files (no pipe deadlock on large output)
+    char out_path[] = "/tmp/inferscope-out-XXXXXX", err_path[] = "/tmp/inferscope-err-XXXXXX";
+    int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+    cr_assert(out_fd >= 0 && err_fd >= 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) dup2(devnull, 0);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    tu_run r;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    lseek(out_fd, 0, SEEK_SET);
+    lseek(err_fd, 0, SEEK_SET);
+    r.out = slurp_fd(out_fd);
+    r.err = slurp_fd(err_fd);
+    close(out_fd);
+    close(err_fd);
+    unlink(out_path);
+    unlink(err_path);
+    free(argv);
+    return r;
+}
+
+void tu_run_free(tu_run *r) {
+    free(r->out);
+    free(r->err);
+}
+
+is_backend *tu_backend(void) {
+    is_err err;
+    is_backend *be = is_cpu_backend_create(2, &err);
+    cr_assert_not_null(be, "cpu backend: %s", err.msg);
+    return be;
+}
+
+is_model *tu_model(is_backend *be, const char *spec, is_dtype dtype, uint64_t seed) {
+    is_err err;
+    is_model *m;
+    is_model_opts o = {.dtype = (int)dtype, .seed = seed};
+    cr_assert_eq(is_model_load(spec, &o, be, &m, &err), 0, "load %s: %s", spec, err.msg);
+    return m;
+}

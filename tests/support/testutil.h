@@ -1,0 +1,34 @@
+// testutil.h — helpers shared by the tests: temporary directories, running the
+// inferscope binary, loading small models.
+#ifndef IS_TESTUTIL_H
+#define IS_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/inferscope.h"
+
+// A new directory under /tmp (path written into buf).
+void tu_mkdtemp(char *buf, size_t n);
+// Removes a directory tree.
+void tu_rm_rf(const char *path);
+// Writes bytes to dir/name.
+void tu_write_file(const char *dir, const char *name, const void *data, size_t len);
+char *tu_read_file(const char *path, size_t *len); // malloc'd, NUL-terminated; NULL when missing
+
+typedef struct tu_run {
+    int status;     // exit status, or 128 + signal
+    char *out;      // stdout, NUL-terminated
+    char *err;      // stderr
+} tu_run;
+
+// Runs the inferscope binary with the given arguments (NULL-terminated).
+tu_run tu_run_cli(const char *const *args);
+void tu_run_free(tu_run *r);
+
+// CPU backend with 2 threads; aborts the test on failure.
+is_backend *tu_backend(void);
+// Loads spec (preset or directory) in dtype with seed; asserts success.
+is_model *tu_model(is_backend *be, const char *spec, is_dtype dtype, uint64_t seed);
+
+#endif

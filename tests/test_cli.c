@@ -1,0 +1,181 @@
+// test_cli.c — the inferscope command as a user runs it: output format, the
+// timing line, reproducibility, and a clear message and non-zero exit for
+// every kind of bad input.
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "support/testutil.h"
+
+static char dir[256];
+
+static void setup(void) { tu_mkdtemp(dir, sizeof dir); }
+static void teardown(void) { tu_rm_rf(dir); }
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+#define RUN(...) tu_run_cli((const char *const[]){__VA_ARGS__, NULL})
+
+static int count_ints(const char *line) {
+    int n = 0, used, v;
+    while (sscanf(line, "%d%n", &v, &used) == 1) {
+        n++;
+        line += used;
+    }
+    return n;
+}
+
+Test(cli, generate_prints_ids_and_a_timing_line) {
+    tu_run r = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,2,3,4", "-n", "7", "--print-ids",
+                   "--threads", "2");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_eq(count_ints(r.out), 7, "stdout: %s", r.out);
+    cr_assert_eq(strchr(r.out, '\n') - r.out + 1, (long)strlen(r.out), "one line expected: %s", r.out);
+    cr_assert(strstr(r.err, "TTFT") && strstr(r.err, "prefill") && strstr(r.err, "decode"), "stderr: %s", r.err);
+    cr_assert(strstr(r.err, "tok/s"), "stderr: %s", r.err);
+    tu_run_free(&r);
+}
+
+Test(cli, batch_prints_one_line_per_sequence) {
+    tu_run r = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "5 6 7", "--prompt-ids", "9",
+                   "--prompt-ids", "10,11", "-n", "4", "--print-ids", "--ignore-eos");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    int lines = 0;
+    for (char *p = r.out; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 3, "stdout: %s", r.out);
+    tu_run_free(&r);
+}
+
+Test(cli, sampling_is_reproducible_with_a_seed) {
+    const char *base[] = {"generate", "--model", "preset:tiny", "--prompt-len", "8", "-n", "24",
+                          "--temperature", "1.5", "--top-k", "100", "--top-p", "0.95", "--ignore-eos",
+                          "--quiet", "--seed"};
+    tu_run a = RUN(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9],
+                   base[10], base[11], base[12], base[13], base[14], base[15], "11");
+    tu_run b = RUN(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9],
+                   base[10], base[11], base[12], base[13], base[14], base[15], "11");
+    tu_run c = RUN(base[0], base[1], base[2], base[3], base[4], base[5], base[6], base[7], base[8], base[9],
+                   base[10], base[11], base[12], base[13], base[14], base[15], "12");
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    cr_assert_eq(c.status, 0, "%s", c.err);
+    cr_assert_str_eq(a.out, b.out, "same seed, different output");
+    cr_assert_str_neq(a.out, c.out, "different seeds gave the same 24 sampled tokens");
+    tu_run_free(&a);
+    tu_run_free(&b);
+    tu_run_free(&c);
+}
+
+Test(cli, exported_directory_generates_like_the_preset) {
+    char out[300];
+    snprintf(out, sizeof out, "%s/tiny", dir);
+    tu_run e = RUN("export", "--model", "preset:tiny", "--out", out, "--dtype", "f32", "--seed", "4");
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    tu_run a = RUN("generate", "--model", "preset:tiny", "--seed", "4", "--dtype", "f32", "--prompt-ids",
+                   "3,1,4,1,5", "-n", "12", "--ignore-eos", "--quiet");
+    tu_run b = RUN("generate", "--model", out, "--dtype", "f32", "--prompt-ids", "3,1,4,1,5", "-n", "12",
+                   "--ignore-eos", "--quiet");
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    cr_assert_str_eq(a.out, b.out);
+    tu_run_free(&e);
+    tu_run_free(&a);
+    tu_run_free(&b);
+}
+
+Test(cli, presets_lists_the_public_shapes) {
+    tu_run r = RUN("presets");
+    cr_assert_eq(r.status, 0);
+    const char *names[] = {"tiny", "llama-3.2-1b", "llama-3.1-8b", "qwen2.5-0.5b", "tinyllama-1.1b"};
+    for (int i = 0; i < 5; i++) cr_assert(strstr(r.out, names[i]), "missing %s in: %s", names[i], r.out);
+    tu_run_free(&r);
+}
+
+Test(cli, auto_backend_says_why_cuda_is_off) {
+    tu_run r = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "-n", "1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "backend: cpu"), "stderr: %s", r.err);
+    tu_run_free(&r);
+}
+
+// ---- bad input: one clear message naming the problem, a non-zero exit ----------
+
+static void expect_fail(tu_run r, int status, const char *needle) {
+    cr_assert_eq(r.status, status, "exit %d (want %d), stderr: %s", r.status, status, r.err);
+    cr_assert(strstr(r.err, needle), "stderr should mention '%s': %s", needle, r.err);
+    cr_assert_str_eq(r.out, "", "nothing on stdout on failure: %s", r.out);
+    tu_run_free(&r);
+}
+
+Test(cli, unknown_flag) { expect_fail(RUN("generate", "--model", "preset:tiny", "--bogus"), 2, "'--bogus'"); }
+Test(cli, missing_flag_value) { expect_fail(RUN("generate", "--model"), 2, "--model needs a value"); }
+Test(cli, malformed_number) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "-n", "12x"), 2, "-n '12x'");
+}
+Test(cli, malformed_ids) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,two,3"), 2, "'two'");
+}
+Test(cli, unknown_command) { expect_fail(RUN("genrate"), 2, "unknown command 'genrate'"); }
+Test(cli, no_prompt) { expect_fail(RUN("generate", "--model", "preset:tiny"), 2, "a prompt is required"); }
+Test(cli, text_prompt_needs_the_tokenizer) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt", "hello"), 2, "--prompt-ids");
+}
+Test(cli, unknown_preset) {
+    expect_fail(RUN("generate", "--model", "preset:gpt-5", "--prompt-ids", "1"), 1, "unknown preset 'gpt-5'");
+}
+Test(cli, missing_model_directory) {
+    expect_fail(RUN("generate", "--model", "/nonexistent/model", "--prompt-ids", "1"), 1, "/nonexistent/model");
+}
+Test(cli, token_id_out_of_range) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,512"), 1, "token id 512");
+}
+Test(cli, prompt_longer_than_the_context) {
+    // preset:tiny has max_position_embeddings 256
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-len", "300"), 1, "longer than the context");
+}
+Test(cli, prompt_plus_generation_past_the_context) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-len", "250", "-n", "10"), 1,
+                "exceed the context");
+}
+Test(cli, batch_larger_than_the_kv_budget) {
+    // 8 x 200 tokens of tiny's KV (512 bytes a token) need 0.8 MiB; the budget is 0.25
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-len", "190", "-n", "10", "--batch", "8",
+                    "--kv-budget", "0.25"),
+                1, "does not fit the KV cache");
+}
+Test(cli, kv_budget_below_one_block) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--kv-budget", "0.001"), 1,
+                "smaller than one KV block");
+}
+Test(cli, bad_dtype) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--dtype", "int4"), 2, "--dtype 'int4'");
+}
+Test(cli, bad_backend) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "tpu"), 2,
+                "--backend 'tpu'");
+}
+
+Test(cli, corrupt_safetensors_header) {
+    char out[300], path[400];
+    snprintf(out, sizeof out, "%s/m", dir);
+    tu_run e = RUN("export", "--model", "preset:tiny", "--out", out);
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    tu_run_free(&e);
+    // keep the file's size, claim a header far longer than it
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    FILE *f = fopen(path, "r+b");
+    unsigned char len[8] = {0, 0, 0, 0x10, 0, 0, 0, 0};
+    fwrite(len, 1, 8, f);
+    fclose(f);
+    expect_fail(RUN("generate", "--model", out, "--prompt-ids", "1"), 1, "model.safetensors");
+}
+
+Test(cli, export_to_a_bad_place_writes_nothing) {
+    expect_fail(RUN("export", "--model", "preset:tiny", "--out", "/proc/inferscope-no"), 1, "cannot create directory");
+    char out[300];
+    snprintf(out, sizeof out, "%s/x", dir);
+    expect_fail(RUN("export", "--model", "preset:nope", "--out", out), 1, "unknown preset");
+    struct stat st;
+    cr_assert_neq(stat(out, &st), 0, "a failed export created %s", out);
+}
