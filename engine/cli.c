@@ -201,7 +201,7 @@ static const char *generate_help =
     "  --backend cpu|auto     compute backend (default auto: CUDA when a device answers, else cpu)\n"
     "  --threads, -t N        CPU threads (default 0 = all online CPUs)\n"
     "  --dtype f32|bf16       weight dtype in memory (default: f32 for F32 files, else bf16)\n"
-    "  --kv-budget MIB        KV cache memory in MiB (default 1024)\n"
+    "  --kv-budget MIB        KV cache memory in MiB (default: what the batch needs)\n"
     "  --block-size N         tokens per KV cache block (default 16)\n"
     "  --max-batch-tokens N   tokens per forward chunk (default 512)\n"
     "  --print-ids            print the generated ids of each sequence, space-separated, one line each\n"
@@ -314,6 +314,11 @@ static int cmd_generate(int argc, char **argv) {
     if (!be) goto fail;
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
+    if (o.prompt_len > m->cfg.max_pos) {
+        is_errf(&err, "--prompt-len %d is longer than the context of %d tokens (max_position_embeddings)",
+                o.prompt_len, m->cfg.max_pos);
+        goto fail;
+    }
     if (o.prompt_len) { // ids drawn uniformly from the vocabulary
         int32_t *ids = is_xmalloc((size_t)o.prompt_len * sizeof *ids);
         is_rng r;
@@ -328,6 +333,16 @@ static int cmd_generate(int argc, char **argv) {
         int src = o.n_prompts > 1 ? b : 0;
         prompts[b] = o.prompts[src];
         lens[b] = o.prompt_lens[src];
+    }
+    if (o.kv_budget_mib <= 0) { // default: what this request needs
+        int bs = o.block_size > 0 ? o.block_size : IS_DEFAULT_BLOCK_SIZE;
+        double blocks = 0;
+        for (int b = 0; b < batch; b++) {
+            long t = (long)lens[b] + o.n_gen - 1;
+            if (t > m->cfg.max_pos) t = m->cfg.max_pos; // longer requests are refused later
+            blocks += (double)((t + bs - 1) / bs);
+        }
+        o.kv_budget_mib = blocks * is_kv_block_mib(&m->cfg, bs);
     }
     is_session_opts so = {.kv_budget_mib = o.kv_budget_mib, .block_size = o.block_size,
                           .max_seqs = batch > 64 ? batch : 64, .max_batch_tokens = o.max_batch_tokens};
@@ -350,11 +365,11 @@ static int cmd_generate(int argc, char **argv) {
         double ttft_ms = res.t_first * 1e3;
         fprintf(stderr,
                 "timing: TTFT %.1f ms | prefill %ld tok in %.1f ms, %.1f tok/s | decode %ld tok in %.1f ms, "
-                "%.2f tok/s | E2E %.1f ms | batch %d, %s, %s weights\n",
+                "%.2f tok/s | E2E %.1f ms | batch %d, %s (%d threads), %s weights\n",
                 ttft_ms, res.n_prompt_tokens, res.prefill_s * 1e3,
                 res.prefill_s > 0 ? (double)res.n_prompt_tokens / res.prefill_s : 0.0, res.n_decode_tokens,
                 res.decode_s * 1e3, res.decode_s > 0 ? (double)res.n_decode_tokens / res.decode_s : 0.0,
-                res.t_done * 1e3, res.n_seqs, be->name, is_dtype_name(m->wdtype));
+                res.t_done * 1e3, res.n_seqs, be->name, be->n_threads, is_dtype_name(m->wdtype));
     }
     rc = 0;
     goto cleanup;

@@ -80,23 +80,30 @@ void is_session_free(is_session *s) {
     free(s);
 }
 
+double is_kv_block_mib(const is_config *c, int block_size) {
+    return (double)block_size * c->n_layers * 2.0 * c->n_kv_heads * c->head_dim * sizeof(float) / 1048576.0;
+}
+
 int is_session_create(is_model *m, const is_session_opts *opts, is_session **out, is_err *err) {
     *out = NULL;
     const is_config *c = &m->cfg;
     is_session_opts o = opts ? *opts : (is_session_opts){0};
     if (o.kv_budget_mib <= 0) o.kv_budget_mib = IS_DEFAULT_KV_BUDGET_MIB;
-    if (o.block_size <= 0) o.block_size = 16;
+    if (o.block_size <= 0) o.block_size = IS_DEFAULT_BLOCK_SIZE;
     if (o.max_seqs <= 0) o.max_seqs = 64;
     if (o.max_batch_tokens <= 0) o.max_batch_tokens = 512;
     int kv_dim = c->n_kv_heads * c->head_dim;
-    // K and V, every layer, F32
-    double block_bytes = (double)o.block_size * c->n_layers * 2.0 * kv_dim * sizeof(float);
-    double n_blocks_d = o.kv_budget_mib * 1048576.0 / block_bytes;
+    double block_bytes = is_kv_block_mib(c, o.block_size) * 1048576.0;
+    double n_blocks_d = o.kv_budget_mib * 1048576.0 / block_bytes + 1e-9; // a budget of exactly k blocks holds k
     if (n_blocks_d < 1)
         return is_errf(err, "--kv-budget %.3g MiB is smaller than one KV block of %d tokens (%.3f MiB for this model)",
                        o.kv_budget_mib, o.block_size, block_bytes / 1048576.0);
     if (n_blocks_d > 1 << 30) n_blocks_d = 1 << 30;
     int n_blocks = (int)n_blocks_d;
+    double avail = is_host_mem_available();
+    if (!strcmp(m->be->name, "cpu") && avail > 0 && n_blocks * block_bytes > 0.9 * avail)
+        return is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB of memory available",
+                       o.kv_budget_mib, avail / 1048576.0);
     is_session *s = is_xcalloc(1, sizeof *s);
     s->m = m;
     s->be = m->be;
@@ -124,6 +131,15 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
         is_err_prefix(err, "activation buffers");
         goto fail;
     }
+    // Touch every buffer now: first-touch page faults (and huge-page zeroing) would
+    // otherwise land inside the first timed forward pass and inflate TTFT.
+    for (int l = 0; l < c->n_layers; l++) {
+        be->tensor_fill_const(be, &s->k_pool[l], 0.0f);
+        be->tensor_fill_const(be, &s->v_pool[l], 0.0f);
+    }
+    is_tensor *scratch[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->h, &s->logits};
+    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) be->tensor_fill_const(be, scratch[i], 0.0f);
+    if (be->sync(be, err)) goto fail;
     s->pos = is_xmalloc((size_t)T * sizeof(int32_t));
     s->seq_local = is_xmalloc((size_t)T * sizeof(int32_t));
     s->slot = is_xmalloc((size_t)T * sizeof(int32_t));

@@ -15,12 +15,16 @@
 
 typedef struct is_session_opts {
     double kv_budget_mib;   // KV cache memory; <= 0: default (IS_DEFAULT_KV_BUDGET_MIB)
-    int block_size;         // tokens per KV block; <= 0: 16
+    int block_size;         // tokens per KV block; <= 0: IS_DEFAULT_BLOCK_SIZE
     int max_seqs;           // sequences alive at once; <= 0: 64
     int max_batch_tokens;   // tokens per forward chunk (longer batches are split); <= 0: 512
 } is_session_opts;
 
 #define IS_DEFAULT_KV_BUDGET_MIB 1024.0
+#define IS_DEFAULT_BLOCK_SIZE 16
+
+// MiB of one KV block of block_size tokens (K and V, every layer, F32).
+double is_kv_block_mib(const is_config *c, int block_size);
 
 typedef struct is_session is_session;
 

@@ -119,7 +119,7 @@ double is_model_weight_bytes(const is_model *m) {
 }
 
 // Host memory available for new allocations, in bytes (MemAvailable), or -1.
-static double host_mem_available(void) {
+double is_host_mem_available(void) {
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f) return -1;
     char line[256];
@@ -134,7 +134,7 @@ static double host_mem_available(void) {
 // (the CPU backend): better a message than the kernel's out-of-memory killer.
 static int check_host_fit(const is_model *m, double new_bytes, is_err *err) {
     if (strcmp(m->be->name, "cpu") != 0) return 0;
-    double avail = host_mem_available();
+    double avail = is_host_mem_available();
     if (avail > 0 && new_bytes > 0.95 * avail)
         return is_errf(err, "%s: weights need %.2f GiB in %s but only %.2f GiB of memory is available "
                        "(try --dtype bf16 or a smaller model)",

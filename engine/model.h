@@ -69,6 +69,8 @@ int is_model_load(const char *spec, const is_model_opts *opts, is_backend *be, i
 void is_model_free(is_model *m);
 // Bytes of weights in backend memory.
 double is_model_weight_bytes(const is_model *m);
+// Host memory available for new allocations (MemAvailable), in bytes; -1 when unknown.
+double is_host_mem_available(void);
 
 // Writes config.json and model.safetensors (dtype F32, F16 or BF16) into dir,
 // creating it when needed. Files are written to temporary names and renamed.

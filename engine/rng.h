@@ -29,15 +29,23 @@ static inline uint64_t is_rng_stream(const char *name) {
     return is_mix64(h);
 }
 
-// Standard normal value number i of (seed, stream).
-static inline float is_rng_normal(uint64_t seed, uint64_t stream, uint64_t i) {
-    uint64_t r = is_mix64(is_mix64(seed ^ 0x9e3779b97f4a7c15ULL) ^ stream ^ is_mix64(i >> 1));
-    // two 32-bit uniforms; u1 in (0, 1] so log is finite
+// Standard normal values number 2j and 2j+1 of (seed, stream): one Box-Muller pair.
+static inline void is_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t j, float out[2]) {
+    uint64_t r = is_mix64(is_mix64(seed ^ 0x9e3779b97f4a7c15ULL) ^ stream ^ is_mix64(j));
+    // two 24-bit uniforms; u1 in (0, 1] so log is finite
     float u1 = ((float)(uint32_t)(r >> 40) + 1.0f) * (1.0f / 16777216.0f);
     float u2 = (float)(uint32_t)(r & 0xffffffu) * (1.0f / 16777216.0f);
     float rad = sqrtf(-2.0f * logf(u1));
     float ang = 6.2831853071795864f * u2;
-    return (i & 1) ? rad * sinf(ang) : rad * cosf(ang);
+    out[0] = rad * cosf(ang);
+    out[1] = rad * sinf(ang);
+}
+
+// Standard normal value number i of (seed, stream).
+static inline float is_rng_normal(uint64_t seed, uint64_t stream, uint64_t i) {
+    float v[2];
+    is_rng_normal_pair(seed, stream, i >> 1, v);
+    return v[i & 1];
 }
 
 typedef struct is_rng {

@@ -48,6 +48,7 @@ typedef struct is_backend is_backend;
 
 struct is_backend {
     const char *name;  // "cpu", "cuda"
+    int n_threads;     // host worker threads the backend computes with (cpu), 0 when none
     void *impl;
     void (*destroy)(is_backend *be);
 

@@ -134,6 +134,11 @@ Test(cli, prompt_longer_than_the_context) {
     // preset:tiny has max_position_embeddings 256
     expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-len", "300"), 1, "longer than the context");
 }
+Test(cli, prompt_ids_longer_than_the_context) {
+    char ids[2048] = "";
+    for (int i = 0; i < 300; i++) strcat(ids, i ? ",7" : "7");
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", ids), 1, "prompt 0 is 300 tokens");
+}
 Test(cli, prompt_plus_generation_past_the_context) {
     expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-len", "250", "-n", "10"), 1,
                 "exceed the context");

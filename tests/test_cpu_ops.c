@@ -277,8 +277,9 @@ Test(cpu_matmul, decode_and_prefill_shapes) {
     // A Llama-like projection at both sides of the GEMV/GEMM switch, with the wide
     // outputs that split unevenly over threads.
     is_backend *be = t_backend(2);
-    const int ns[] = {1, CPU_GEMV_MAX_N - 1, CPU_GEMV_MAX_N, 64};
-    for (int i = 0; i < 4; i++) {
+    const int ns[] = {1, CPU_MATMUL_GEMV_N - 1, CPU_MATMUL_GEMV_N, CPU_MATMUL_BLAS_N - 1,
+                      CPU_MATMUL_BLAS_N};
+    for (int i = 0; i < 5; i++) {
         free(t_matmul_case(be, CPU_MATMUL_AUTO, ns[i], 1000, 512, IS_DTYPE_BF16, i & 1, 7 + i));
         free(t_matmul_case(be, CPU_MATMUL_AUTO, ns[i], 515, 768, IS_DTYPE_F32, !(i & 1), 17 + i));
     }

@@ -109,32 +109,23 @@ static int cpu_tensor_get_f32(is_backend *be, const is_tensor *t, int64_t n_rows
 }
 
 // Element i = std * is_rng_normal(seed, stream, i), rounded to the tensor's dtype. Each
-// element depends on i alone, so the bytes do not depend on the thread count.
+// element depends on i alone, so the bytes do not depend on the thread count. The loop
+// runs over Box-Muller pairs: one hash, log and sincos give two elements.
 static void cpu_tensor_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stream,
                                    float std) {
     int64_t n = t->rows * t->cols;
     int nt = n >= CPU_PAR_MIN ? cpu_impl(be)->n_threads : 1;
-    switch (t->dtype) {
-    case IS_DTYPE_F32: {
-        float *d = t->data;
+    is_dtype dt = t->dtype;
+    size_t es = is_dtype_size(dt);
+    char *d = t->data;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int64_t i = 0; i < n; i++) d[i] = std * is_rng_normal(seed, stream, (uint64_t)i);
-        break;
-    }
-    case IS_DTYPE_BF16: {
-        uint16_t *d = t->data;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int64_t i = 0; i < n; i++)
-            d[i] = is_f32_to_bf16(std * is_rng_normal(seed, stream, (uint64_t)i));
-        break;
-    }
-    case IS_DTYPE_F16: {
-        uint16_t *d = t->data;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int64_t i = 0; i < n; i++)
-            d[i] = is_f32_to_f16(std * is_rng_normal(seed, stream, (uint64_t)i));
-        break;
-    }
+    for (int64_t j = 0; j < (n + 1) / 2; j++) {
+        float v[2];
+        is_rng_normal_pair(seed, stream, (uint64_t)j, v);
+        v[0] *= std;
+        v[1] *= std;
+        int64_t k = n - 2 * j < 2 ? n - 2 * j : 2;
+        is_dtype_convert(d + (size_t)(2 * j) * es, dt, v, IS_DTYPE_F32, (size_t)k);
     }
 }
 
@@ -203,6 +194,7 @@ is_backend *is_cpu_backend_create(int n_threads, is_err *err) {
     be->tensor_set = cpu_tensor_set;
     be->tensor_wrap = cpu_tensor_wrap;
     be->tensor_get_f32 = cpu_tensor_get_f32;
+    be->n_threads = n_threads;
     be->tensor_fill_normal = cpu_tensor_fill_normal;
     be->tensor_fill_const = cpu_tensor_fill_const;
     be->embed = cpu_embed;

@@ -6,9 +6,10 @@
 //   cpu_ops.c       embed, rmsnorm, rope, swiglu, add, gather_rows
 //   cpu_attention.c kv_store, kv_copy_blocks, attention
 //
-// SIMD comes from the compiler: GCC vector extensions (v16f below) in functions
-// built for several targets with target_clones, so one binary runs on any x86-64
-// and uses AVX-512 or AVX2+FMA where the CPU has them.
+// SIMD comes from the compiler: GCC vector extensions (v16f below; GCC's
+// __builtin_shuffle, so GCC is required) in functions built for several targets with
+// target_clones, so one binary runs on any x86-64 and uses AVX-512 or AVX2+FMA where
+// the CPU has them. No intrinsics.
 #ifndef IS_CPU_INTERNAL_H
 #define IS_CPU_INTERNAL_H
 
@@ -19,10 +20,14 @@
 #include "kernels/backend.h"
 
 // Hot kernels get one clone per x86-64 level; the loader picks one at start-up.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// -DCPU_CLONES= builds one version for the compiler's target instead (to test the
+// baseline code on a machine that would pick a wider clone).
+#ifndef CPU_CLONES
+#if defined(__x86_64__)
 #define CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CPU_CLONES
+#endif
 #endif
 #define CPU_INLINE static inline __attribute__((always_inline))
 
@@ -33,9 +38,11 @@ typedef uint16_t v16h_u __attribute__((vector_size(32), aligned(2)));    // 16 B
 typedef uint32_t v16u __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 
-// Vector values pass only between always-inlined helpers, never across a call, so
-// GCC's note that their argument ABI differs between targets (-Wpsabi) does not apply;
-// it is silenced for the files that include this header.
+// Vector values pass only between always-inlined helpers, never across a real call,
+// so the ABI of vector arguments and results, which differs between targets, does not
+// matter. GCC warns about returning them (-Wpsabi, silenced here for the files that
+// include this header) and notes, with no way to silence it, passing them by value:
+// helpers take vector arguments by pointer.
 #pragma GCC diagnostic ignored "-Wpsabi"
 CPU_INLINE v16f v16f_load(const float *p) { return *(const v16f_u *)p; }
 // 16 BF16 values widened to F32 (a BF16 is the upper half of an F32).
@@ -43,7 +50,7 @@ CPU_INLINE v16f v16f_load_bf16(const uint16_t *p) {
     v16u u = __builtin_convertvector(*(const v16h_u *)p, v16u) << 16;
     return (v16f)u;
 }
-// Sum of the 16 lanes (by pointer: no vector argument).
+// Sum of the 16 lanes.
 CPU_INLINE float v16f_sum(const v16f *pv) {
     v16f v = *pv;
     v += __builtin_shuffle(v, (v16i){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
@@ -52,8 +59,6 @@ CPU_INLINE float v16f_sum(const v16f *pv) {
     return v[0] + v[1];
 }
 
-// Vector arguments go by pointer: GCC notes (without a way to silence it but
-// -Wno-psabi) that passing them by value changed ABI once.
 CPU_INLINE v16f v16f_max(const v16f *a, const v16f *b) {
     v16i m = (v16i)(*a > *b);
     return (v16f)(((v16i)*a & m) | ((v16i)*b & ~m));
@@ -120,14 +125,17 @@ static inline cpu_backend *cpu_impl(const is_backend *be) { return (cpu_backend 
 
 // ---- cpu_matmul.c ----
 typedef enum cpu_matmul_path {
-    CPU_MATMUL_AUTO = 0,  // GEMV below CPU_GEMV_MAX_N rows, else GEMM (BLAS when built with it)
+    CPU_MATMUL_AUTO = 0,  // by n: GEMV, our GEMM, or BLAS (the thresholds below)
     CPU_MATMUL_GEMV,      // dot-product tiles, weights streamed once per call
     CPU_MATMUL_GEMM_OWN,  // our cache-blocked GEMM (the fallback without BLAS)
     CPU_MATMUL_GEMM_BLAS, // OpenBLAS sgemm (CPU_MATMUL_GEMM_OWN when built without BLAS)
 } cpu_matmul_path;
 
-// n below this uses the GEMV path (measured: see cpu_matmul.c).
-#define CPU_GEMV_MAX_N 8
+// AUTO: n < CPU_MATMUL_GEMV_N takes the GEMV, n >= CPU_MATMUL_BLAS_N the BLAS sgemm (when
+// built with it), the rest our GEMM. Measured on TinyLlama's projections, 2 threads:
+// see cpu_matmul.c.
+#define CPU_MATMUL_GEMV_N 16
+#define CPU_MATMUL_BLAS_N 64
 
 void cpu_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w,
                 const is_tensor *bias, int n);
