@@ -4,6 +4,7 @@
 // absent fields, null read as absent. Every error names the source, the field and
 // what was expected.
 #include "engine/config.h"
+#include "kernels/backend.h" // defines: IS_MAX_HEAD_DIM
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -453,6 +454,9 @@ int is_config_validate(const is_config *c, const char *source, is_err *err) {
                        src, c->n_heads, c->n_kv_heads);
     if (c->head_dim % 2 != 0)
         return is_errf(err, "%s: field \"head_dim\" must be even for RoPE, got %d", src, c->head_dim);
+    if (c->head_dim > IS_MAX_HEAD_DIM)
+        return is_errf(err, "%s: field \"head_dim\" is %d; the attention kernels support up to %d", src,
+                       c->head_dim, IS_MAX_HEAD_DIM);
     if ((long long)c->n_heads * c->head_dim > INT_MAX)
         return is_errf(err, "%s: num_attention_heads %d x head_dim %d overflows an int", src,
                        c->n_heads, c->head_dim);

@@ -21,6 +21,9 @@
 #include "engine/dtype.h"
 #include "engine/error.h"
 
+// Largest head_dim a backend's attention takes (models are checked against it on load).
+#define IS_MAX_HEAD_DIM 256
+
 typedef struct is_tensor {
     is_dtype dtype;
     int64_t rows, cols;

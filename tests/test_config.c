@@ -580,3 +580,12 @@ Test(config_file, load_errors_name_the_path, .init = tmp_setup, .fini = tmp_tear
     cr_assert_eq(is_config_load(path, &c, &err), -1);
     cr_assert(strstr(err.msg, path) && strstr(err.msg, "limit"), "%s", err.msg);
 }
+
+Test(config, head_dim_beyond_the_attention_kernels_is_refused) {
+    const char *text = "{\"hidden_size\": 1024, \"intermediate_size\": 2048, \"num_hidden_layers\": 1,"
+                       " \"num_attention_heads\": 2, \"vocab_size\": 10, \"max_position_embeddings\": 8}";
+    is_config c;
+    is_err err;
+    cr_assert_eq(is_config_parse(text, strlen(text), "config.json", &c, &err), -1);
+    cr_assert(strstr(err.msg, "\"head_dim\" is 512"), "%s", err.msg);
+}

@@ -49,7 +49,7 @@ void cpu_kv_copy_blocks(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, co
 
 #define ATT_CHUNK 64   // positions per online-softmax step (scores on the stack)
 #define ATT_GMAX 8     // query heads per work item, all sharing one kv head
-#define ATT_HD_MAX 256 // largest head_dim
+#define ATT_HD_MAX IS_MAX_HEAD_DIM // largest head_dim (kernels/backend.h; models are checked on load)
 
 // One work item: query heads [0, g) of one token (q, out: g x hd, stride hd) against
 // positions 0..n_pos-1 of its sequence in kv head kvh.
