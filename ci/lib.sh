@@ -4,13 +4,16 @@ set -euo pipefail
 
 IS_ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IS_BUILD_DIR="${IS_BUILD_DIR:-$IS_ROOT_DIR/build}"
-IS_PACKAGES=(gcc make cmake pkg-config libcriterion-dev libcjson-dev libopenblas-dev)
+IS_PACKAGES=(gcc make cmake pkg-config libcriterion-dev libcjson-dev libopenblas-dev libpcre2-dev)
 
 is_ensure_packages() {
     local missing=()
     for p in "${IS_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
+    # node and npm run the tokenizer's reference implementation in the tests; the
+    # machine may have them from outside Debian, so look for the commands
+    command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -eq 0 ]; then
         echo "installing: ${missing[*]}" >&2

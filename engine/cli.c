@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/inferscope.h"
+#include "engine/tokenizer.h"
 #include "kernels/cuda/cuda_probe.h"
 
 #define EXIT_USAGE 2
@@ -34,6 +36,8 @@ typedef struct cli_opts {
     bool print_ids;
     bool ignore_eos;
     bool quiet;
+    bool no_special;
+    const char *tokenizer;  // --tokenizer SPEC
     double kv_budget_mib;
     int block_size;
     int max_batch_tokens;
@@ -182,15 +186,62 @@ static is_backend *open_backend(const cli_opts *o, bool verbose, is_err *err) {
     return is_cpu_backend_create(o->threads, err);
 }
 
+// ---- tokenizer -------------------------------------------------------------------
+
+// The tokenizer for o->model: --tokenizer, else the model directory's
+// tokenizer.json, else (presets) the built-in GPT-2 vocabulary. A directory with
+// no tokenizer.json has none: an error when one is needed for a text prompt.
+static int open_tokenizer(const cli_opts *o, bool needed, is_tokenizer **tok, is_err *err) {
+    *tok = NULL;
+    const char *spec = o->tokenizer;
+    char path[2048];
+    if (!spec) {
+        if (!strncmp(o->model, "preset:", 7)) {
+            spec = "builtin";
+        } else {
+            snprintf(path, sizeof path, "%s/tokenizer.json", o->model);
+            struct stat st;
+            if (stat(path, &st) == 0) spec = o->model;
+        }
+    }
+    if (!spec) {
+        if (!needed || o->print_ids) return 0;
+        return is_errf(err, "%s has no tokenizer.json: pass --tokenizer SPEC, or token ids with --prompt-ids",
+                       o->model);
+    }
+    return is_tok_load(spec, tok, err);
+}
+
+typedef struct text_sink {
+    is_tokenizer *tok;
+    is_tok_stream stream;
+    char *buf;
+    size_t len, cap;
+} text_sink;
+
+// Streams the text of each new token to stdout as soon as it is complete UTF-8.
+static void sink_feed(void *user, int seq_index, int32_t token) {
+    (void)seq_index;
+    text_sink *t = user;
+    t->len = 0;
+    is_tok_stream_feed(t->tok, &t->stream, token, &t->buf, &t->len, &t->cap);
+    fwrite(t->buf, 1, t->len, stdout);
+    fflush(stdout);
+    t->len = 0;
+}
+
 // ---- generate ------------------------------------------------------------------
 
 static const char *generate_help =
-    "usage: inferscope generate --model MODEL (--prompt-ids IDS | --prompt-len N | --prompt TEXT) [options]\n"
+    "usage: inferscope generate --model MODEL (--prompt TEXT | --prompt-ids IDS | --prompt-len N) [options]\n"
     "\n"
     "  --model, -m MODEL      a Hugging Face model directory or preset:NAME (see 'inferscope presets')\n"
     "  --prompt-ids IDS       prompt token ids, '1,2,3' or '1 2 3'; repeat for a batch of different prompts\n"
     "  --prompt-len N         a prompt of N token ids drawn from --seed (for timing)\n"
-    "  --prompt TEXT          text prompt (needs the tokenizer: not in this version yet)\n"
+    "  --prompt TEXT          a text prompt, tokenized by the model's tokenizer\n"
+    "  --tokenizer SPEC       builtin, a tokenizer.json, a directory holding one, or ENCODING:FILE.tiktoken\n"
+    "                         (default: the model directory's tokenizer.json; presets: builtin GPT-2)\n"
+    "  --no-special           treat special-token text in the prompt as plain text\n"
     "  -n N                   tokens to generate per sequence (default 16)\n"
     "  --batch B              run B copies of the prompt as one batch (default 1)\n"
     "  --temperature T        0 = greedy (default 0)\n"
@@ -204,10 +255,11 @@ static const char *generate_help =
     "  --kv-budget MIB        KV cache memory in MiB (default: what the batch needs)\n"
     "  --block-size N         tokens per KV cache block (default 16)\n"
     "  --max-batch-tokens N   tokens per forward chunk (default 512)\n"
-    "  --print-ids            print the generated ids of each sequence, space-separated, one line each\n"
+    "  --print-ids            print generated ids (space-separated, a line per sequence) instead of text\n"
     "  --quiet                no timing line\n"
     "\n"
-    "Generated ids go to stdout, one line per sequence; a timing line goes to stderr.\n";
+    "Generated text streams to stdout (batch > 1: each sequence's text after the run, a line\n"
+    "each); a timing line goes to stderr. TTFT counts from before the prompt is tokenized.\n";
 
 static int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate";
@@ -286,6 +338,11 @@ static int cmd_generate(int argc, char **argv) {
             NEED_VALUE();
             if (parse_long(v, 1, 1 << 20, &lv)) BAD("--max-batch-tokens '%s': expected a positive integer", v);
             o.max_batch_tokens = (int)lv;
+        } else if (!strcmp(a, "--tokenizer")) {
+            NEED_VALUE();
+            o.tokenizer = v;
+        } else if (!strcmp(a, "--no-special")) {
+            o.no_special = true;
         } else if (!strcmp(a, "--print-ids")) {
             o.print_ids = true;
         } else if (!strcmp(a, "--ignore-eos")) {
@@ -297,11 +354,10 @@ static int cmd_generate(int argc, char **argv) {
         }
     }
     if (!o.model) BAD("--model is required (a model directory or preset:NAME)");
-    if (text_prompt)
-        BAD("--prompt: text prompts need the tokenizer, which this version does not have yet; "
-            "pass token ids with --prompt-ids");
-    if (o.prompt_len && o.n_prompts) BAD("--prompt-len and --prompt-ids cannot be combined");
-    if (!o.prompt_len && !o.n_prompts) BAD("a prompt is required: --prompt-ids IDS or --prompt-len N");
+    if ((o.prompt_len > 0) + (o.n_prompts > 0) + (text_prompt != NULL) > 1)
+        BAD("--prompt, --prompt-ids and --prompt-len cannot be combined");
+    if (!o.prompt_len && !o.n_prompts && !text_prompt)
+        BAD("a prompt is required: --prompt TEXT, --prompt-ids IDS or --prompt-len N");
     if (o.n_prompts > 1 && o.batch && o.batch != o.n_prompts)
         BAD("--batch %d does not match the %d prompts given with --prompt-ids", o.batch, o.n_prompts);
     rc = 1;
@@ -312,8 +368,29 @@ static int cmd_generate(int argc, char **argv) {
     is_session *s = NULL;
     is_gen_result res = {0};
     if (!be) goto fail;
+    is_tokenizer *tok = NULL;
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
+    if (open_tokenizer(&o, text_prompt != NULL || !o.print_ids, &tok, &err)) goto fail;
+    double t_submit = is_now_s(); // TTFT counts tokenization
+    if (text_prompt) {
+        int32_t *ids;
+        int n = is_tok_encode(tok, text_prompt, strlen(text_prompt), !o.no_special, &ids, &err);
+        if (n < 0) goto fail;
+        int bos = is_tok_bos(tok);
+        if (bos >= 0) {
+            ids = is_xrealloc(ids, (size_t)(n + 1) * sizeof *ids);
+            memmove(ids + 1, ids, (size_t)n * sizeof *ids);
+            ids[0] = bos;
+            n++;
+        }
+        if (n == 0) {
+            free(ids);
+            is_errf(&err, "--prompt: the text encodes to no tokens");
+            goto fail;
+        }
+        add_prompt(&o, ids, n);
+    }
     if (o.prompt_len > m->cfg.max_pos) {
         is_errf(&err, "--prompt-len %d is longer than the context of %d tokens (max_position_embeddings)",
                 o.prompt_len, m->cfg.max_pos);
@@ -350,15 +427,36 @@ static int cmd_generate(int argc, char **argv) {
     if (!is_session_create(m, &so, &s, &err)) {
         is_gen_opts go = {.n_gen = o.n_gen, .ignore_eos = o.ignore_eos,
                           .sampler = {.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
-                                      .seed = o.seed}};
-        grc = is_generate(s, batch, prompts, lens, &go, NULL, NULL, &res, &err);
+                                      .seed = o.seed},
+                          .t_submit = t_submit};
+        text_sink sink = {.tok = tok};
+        is_tok_stream_init(&sink.stream);
+        bool stream = tok && !o.print_ids && batch == 1;
+        grc = is_generate(s, batch, prompts, lens, &go, stream ? sink_feed : NULL, &sink, &res, &err);
+        if (stream && !grc) {
+            is_tok_stream_flush(&sink.stream, &sink.buf, &sink.len, &sink.cap);
+            fwrite(sink.buf, 1, sink.len, stdout);
+            putchar('\n');
+        }
+        free(sink.buf);
     }
     free(prompts);
     free(lens);
     if (grc) goto fail;
-    for (int b = 0; b < res.n_seqs; b++) {
-        for (int j = 0; j < res.n_tokens[b]; j++) printf(j ? " %d" : "%d", res.tokens[b][j]);
-        putchar('\n');
+    if (!tok || o.print_ids) {
+        for (int b = 0; b < res.n_seqs; b++) {
+            for (int j = 0; j < res.n_tokens[b]; j++) printf(j ? " %d" : "%d", res.tokens[b][j]);
+            putchar('\n');
+        }
+    } else if (batch > 1) {
+        for (int b = 0; b < res.n_seqs; b++) {
+            char *text;
+            size_t len;
+            if (is_tok_decode(tok, res.tokens[b], res.n_tokens[b], true, &text, &len, &err)) goto fail;
+            fwrite(text, 1, len, stdout);
+            putchar('\n');
+            free(text);
+        }
     }
     fflush(stdout);
     if (!o.quiet) {
@@ -377,6 +475,7 @@ fail:
     fprintf(stderr, "inferscope generate: %s\n", err.msg);
     rc = 1;
 cleanup:
+    is_tok_free(tok);
     is_gen_result_free(&res);
     is_session_free(s);
     is_model_free(m);
@@ -391,9 +490,33 @@ out:
 static const char *export_help =
     "usage: inferscope export --model MODEL --out DIR [--dtype f32|bf16|f16] [--seed S]\n"
     "\n"
-    "Writes MODEL (a directory or preset:NAME) as a Hugging Face directory: config.json and\n"
-    "model.safetensors in the chosen dtype (default bf16). Files are written under temporary\n"
-    "names and renamed when complete.\n";
+    "Writes MODEL (a directory or preset:NAME) as a Hugging Face directory: config.json,\n"
+    "model.safetensors in the chosen dtype (default bf16) and tokenizer.json (the model's, or the\n"
+    "built-in GPT-2 vocabulary for a preset). Files are written under temporary names and\n"
+    "renamed when complete.\n";
+
+// tokenizer.json beside the weights: a copy of the model directory's, or for a
+// preset the built-in vocabulary written in the Hugging Face format.
+static int export_tokenizer(const char *model, const char *dir, is_err *err) {
+    char src[2048], dst[2048];
+    snprintf(dst, sizeof dst, "%s/tokenizer.json", dir);
+    if (!strncmp(model, "preset:", 7)) {
+        is_tokenizer *tok;
+        if (is_tok_load_builtin(&tok, err)) return -1;
+        int rc = is_tok_save_hf(tok, dst, err);
+        is_tok_free(tok);
+        return rc;
+    }
+    snprintf(src, sizeof src, "%s/tokenizer.json", model);
+    struct stat st;
+    if (stat(src, &st) != 0) return 0; // the model has none
+    size_t len;
+    char *data = is_read_file(src, (size_t)1 << 30, &len, err);
+    if (!data) return -1;
+    int rc = is_write_file_atomic(dst, data, len, err);
+    free(data);
+    return rc;
+}
 
 static int cmd_export(int argc, char **argv) {
     const char *cmd = "export";
@@ -422,7 +545,8 @@ static int cmd_export(int argc, char **argv) {
     if (be) {
         // hold the weights in f32 unless the export is bf16: no double rounding
         is_model_opts mo = {.dtype = o.dtype == IS_DTYPE_BF16 ? IS_DTYPE_BF16 : IS_DTYPE_F32, .seed = o.seed};
-        if (!is_model_load(o.model, &mo, be, &m, &err) && !is_model_export(m, o.out, (is_dtype)o.dtype, &err)) {
+        if (!is_model_load(o.model, &mo, be, &m, &err) && !is_model_export(m, o.out, (is_dtype)o.dtype, &err) &&
+            !export_tokenizer(o.model, o.out, &err)) {
             fprintf(stderr, "exported %s to %s (%s)\n", o.model, o.out, is_dtype_name((is_dtype)o.dtype));
             rc = 0;
         }
@@ -430,6 +554,114 @@ static int cmd_export(int argc, char **argv) {
     if (rc) fprintf(stderr, "inferscope export: %s\n", err.msg);
     is_model_free(m);
     if (be) be->destroy(be);
+    return rc;
+}
+
+// ---- tokenize --------------------------------------------------------------------
+
+static const char *tokenize_help =
+    "usage: inferscope tokenize --tokenizer SPEC (--text T | --file F) [--no-special] [--time R]\n"
+    "       inferscope tokenize --decode --tokenizer SPEC --ids \"1 2 3\"\n"
+    "\n"
+    "SPEC: builtin (GPT-2), a tokenizer.json, a directory holding one, or ENCODING:FILE for a\n"
+    "tiktoken rank file (r50k_base, p50k_base, cl100k_base, o200k_base). Encoding prints the ids\n"
+    "space-separated on one line; decoding prints the text. --time R encodes R more times and\n"
+    "prints the median encode throughput (one thread) on stderr.\n";
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Encodes text reps more times (after the untimed first) and prints the median
+// throughput of one thread on stderr.
+static int time_encode(is_tokenizer *tok, const char *text, size_t len, bool special, int reps, int n_ids,
+                       is_err *err) {
+    double *t = is_xmalloc((size_t)reps * sizeof *t);
+    for (int r = 0; r < reps; r++) {
+        int32_t *ids;
+        double t0 = is_now_s();
+        int n = is_tok_encode(tok, text, len, special, &ids, err);
+        t[r] = is_now_s() - t0;
+        free(ids);
+        if (n < 0) {
+            free(t);
+            return -1;
+        }
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    fprintf(stderr, "encode: %zu bytes -> %d ids, median %.3f ms of %d runs, %.2f MB/s (one thread)\n", len,
+            n_ids, med * 1e3, reps, med > 0 ? (double)len / med / 1e6 : 0.0);
+    free(t);
+    return 0;
+}
+
+static int cmd_tokenize(int argc, char **argv) {
+    const char *cmd = "tokenize";
+    const char *spec = NULL, *text = NULL, *file = NULL, *ids_arg = NULL, *time_arg = NULL;
+    bool decode = false, no_special = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = !strcmp(a, "--tokenizer") ? &spec
+                           : !strcmp(a, "--text")    ? &text
+                           : !strcmp(a, "--file")    ? &file
+                           : !strcmp(a, "--ids")     ? &ids_arg
+                           : !strcmp(a, "--time")    ? &time_arg
+                                                     : NULL;
+        if (dst) {
+            if (i + 1 >= argc) return usage_error(cmd, "flag %s needs a value", a);
+            *dst = argv[++i];
+        } else if (!strcmp(a, "--decode")) {
+            decode = true;
+        } else if (!strcmp(a, "--no-special")) {
+            no_special = true;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(tokenize_help, stdout);
+            return 0;
+        } else {
+            return usage_error(cmd, "unknown flag '%s'", a);
+        }
+    }
+    if (!spec) return usage_error(cmd, "--tokenizer SPEC is required (builtin, a tokenizer.json, ...)");
+    long reps = 0;
+    if (time_arg && (parse_long(time_arg, 1, 1000, &reps) || decode))
+        return usage_error(cmd, "--time '%s': expected a repetition count from 1 to 1000 (encoding only)", time_arg);
+    if (decode ? !ids_arg : (!text == !file))
+        return usage_error(cmd, decode ? "--decode needs --ids" : "give exactly one of --text and --file");
+    is_err err = {{0}};
+    is_tokenizer *tok = NULL;
+    int rc = 1;
+    char *buf = NULL;
+    int32_t *ids = NULL;
+    if (is_tok_load(spec, &tok, &err)) goto done;
+    if (decode) {
+        char bad[128];
+        int n = parse_ids(ids_arg, &ids, bad, sizeof bad);
+        if (n < 0) {
+            is_tok_free(tok);
+            return usage_error(cmd, "--ids: %s", bad);
+        }
+        size_t len;
+        if (is_tok_decode(tok, ids, n, false, &buf, &len, &err)) goto done;
+        fwrite(buf, 1, len, stdout);
+        putchar('\n');
+    } else {
+        size_t len = text ? strlen(text) : 0;
+        if (file && !(buf = is_read_file(file, (size_t)1 << 32, &len, &err))) goto done;
+        const char *in = text ? text : buf;
+        int n = is_tok_encode(tok, in, len, !no_special, &ids, &err);
+        if (n < 0) goto done;
+        if (reps > 0 && time_encode(tok, in, len, !no_special, (int)reps, n, &err)) goto done;
+        for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        putchar('\n');
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "inferscope tokenize: %s\n", err.msg);
+    free(buf);
+    free(ids);
+    is_tok_free(tok);
     return rc;
 }
 
@@ -454,6 +686,7 @@ static const char *main_help =
     "commands:\n"
     "  generate   run a prompt (or a batch) through a model and print the generated ids and timing\n"
     "  export     write a model or preset as a Hugging Face directory (config.json + model.safetensors)\n"
+    "  tokenize   text to token ids and back\n"
     "  presets    list the built-in model shapes (preset:NAME)\n"
     "  version    print the version and build\n"
     "\n"
@@ -468,6 +701,7 @@ int is_cli_main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "export")) return cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "presets")) return cmd_presets();
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         char why[256];
         int n = is_cuda_probe(why, sizeof why);

@@ -28,8 +28,7 @@ static int export_fill(void *user, int index, void *dst, is_err *err) {
     return rc;
 }
 
-// Writes text to path through a temporary file and a rename.
-static int write_text_atomic(const char *path, const char *text, is_err *err) {
+int is_write_file_atomic(const char *path, const char *text, size_t len, is_err *err) {
     size_t n = strlen(path) + 32;
     char *tmp = is_xmalloc(n);
     snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
@@ -39,7 +38,6 @@ static int write_text_atomic(const char *path, const char *text, is_err *err) {
         free(tmp);
         return -1;
     }
-    size_t len = strlen(text);
     bool ok = fwrite(text, 1, len, f) == len;
     ok = (fflush(f) == 0) && ok;
     ok = (fsync(fileno(f)) == 0) && ok;
@@ -93,7 +91,7 @@ int is_model_export(is_model *m, const char *dir, is_dtype dtype, is_err *err) {
     int rc = is_st_write(st_path, descs, n, export_fill, &x, err);
     if (!rc) {
         char *json = is_config_to_json(&m->cfg, torch_dtype_name(dtype));
-        rc = write_text_atomic(cfg_path, json, err);
+        rc = is_write_file_atomic(cfg_path, json, strlen(json), err);
         free(json);
     }
     free(st_path);

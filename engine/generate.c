@@ -63,7 +63,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
                 const is_gen_opts *opts, is_gen_callback cb, void *user, is_gen_result *res,
                 is_err *err) {
     memset(res, 0, sizeof *res);
-    double t_submit = is_now_s();
+    double t_submit = opts->t_submit > 0 ? opts->t_submit : is_now_s();
     if (check_request(s, n, prompts, lens, opts->n_gen, err)) return -1;
     const is_config *c = &is_session_model(s)->cfg;
     int V = c->vocab_size;

@@ -55,6 +55,7 @@ typedef struct is_gen_opts {
     int n_gen;                 // tokens to generate per sequence (>= 1)
     bool ignore_eos;           // keep going past an EOS token
     is_sampler_params sampler; // sequence i samples from stream i of the seed
+    double t_submit;           // is_now_s() when the request arrived (before tokenizing); 0: on entry
 } is_gen_opts;
 
 typedef struct is_gen_result {

@@ -220,7 +220,7 @@ static bool file_exists(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static char *read_small_file(const char *path, size_t *len, is_err *err) {
+char *is_read_file(const char *path, size_t max_bytes, size_t *len, is_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         is_errf(err, "%s: cannot open: %s", path, strerror(errno));
@@ -232,10 +232,10 @@ static char *read_small_file(const char *path, size_t *len, is_err *err) {
     while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
-            if (cap >= (64u << 20)) {
+            if (cap >= max_bytes) {
                 fclose(f);
                 free(buf);
-                is_errf(err, "%s: larger than 64 MiB, not an index file", path);
+                is_errf(err, "%s: larger than %zu MiB", path, max_bytes >> 20);
                 return NULL;
             }
             cap *= 2;
@@ -274,7 +274,7 @@ static void weight_index_free(weight_index *ix) {
 static int open_sharded(is_model *m, const char *dir, const char *index_path, weight_index *ix,
                         is_err *err) {
     size_t len;
-    char *text = read_small_file(index_path, &len, err);
+    char *text = is_read_file(index_path, 64u << 20, &len, err);
     if (!text) return -1;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);

@@ -118,8 +118,13 @@ Test(cli, malformed_ids) {
 }
 Test(cli, unknown_command) { expect_fail(RUN("genrate"), 2, "unknown command 'genrate'"); }
 Test(cli, no_prompt) { expect_fail(RUN("generate", "--model", "preset:tiny"), 2, "a prompt is required"); }
-Test(cli, text_prompt_needs_the_tokenizer) {
-    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt", "hello"), 2, "--prompt-ids");
+Test(cli, text_prompt_ids_past_the_model_vocabulary) {
+    // preset:tiny has 512 ids; GPT-2 gives "Hello" the id 15496
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt", "Hello"), 1, "token id 15496");
+}
+Test(cli, prompt_sources_are_exclusive) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt", "hi", "--prompt-ids", "1"), 2,
+                "cannot be combined");
 }
 Test(cli, unknown_preset) {
     expect_fail(RUN("generate", "--model", "preset:gpt-5", "--prompt-ids", "1"), 1, "unknown preset 'gpt-5'");
@@ -183,4 +188,62 @@ Test(cli, export_to_a_bad_place_writes_nothing) {
     expect_fail(RUN("export", "--model", "preset:nope", "--out", out), 1, "unknown preset");
     struct stat st;
     cr_assert_neq(stat(out, &st), 0, "a failed export created %s", out);
+}
+
+// ---- text: tokenizer and generate --prompt ------------------------------------------
+
+Test(cli, tokenize_builtin_round_trip) {
+    // GPT-2 encodes "Hello world" as 15496 ("Hello") and 995 (" world")
+    tu_run r = RUN("tokenize", "--tokenizer", "builtin", "--text", "Hello world");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "15496 995\n");
+    tu_run d = RUN("tokenize", "--decode", "--tokenizer", "builtin", "--ids", "15496 995");
+    cr_assert_eq(d.status, 0, "%s", d.err);
+    cr_assert_str_eq(d.out, "Hello world\n");
+    tu_run_free(&r);
+    tu_run_free(&d);
+}
+
+Test(cli, tokenize_special_tokens_and_no_special) {
+    tu_run a = RUN("tokenize", "--tokenizer", "builtin", "--text", "<|endoftext|>");
+    tu_run b = RUN("tokenize", "--tokenizer", "builtin", "--text", "<|endoftext|>", "--no-special");
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    cr_assert_str_eq(a.out, "50256\n");
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    cr_assert(count_ints(b.out) > 1, "--no-special should encode the text: %s", b.out);
+    tu_run_free(&a);
+    tu_run_free(&b);
+}
+
+Test(cli, tokenize_decode_out_of_range) {
+    expect_fail(RUN("tokenize", "--decode", "--tokenizer", "builtin", "--ids", "1 50257"), 1, "50257");
+}
+
+Test(cli, tokenize_bad_tokenizer) {
+    expect_fail(RUN("tokenize", "--tokenizer", "/nonexistent/tokenizer.json", "--text", "x"), 1,
+                "/nonexistent/tokenizer.json");
+}
+
+Test(cli, generate_text_prompt_streams_text) {
+    tu_run r = RUN("generate", "--model", "preset:smollm2-135m", "--prompt", "Hello world", "-n", "6",
+                   "--ignore-eos");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strlen(r.out) > 1, "no text: %s", r.out);
+    cr_assert(strstr(r.err, "prefill 2 tok"), "the prompt should be 2 tokens: %s", r.err);
+    tu_run_free(&r);
+}
+
+Test(cli, export_writes_a_tokenizer_that_loads) {
+    char out[300], tj[400];
+    snprintf(out, sizeof out, "%s/tiny", dir);
+    tu_run e = RUN("export", "--model", "preset:tiny", "--out", out);
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", out);
+    tu_run a = RUN("tokenize", "--tokenizer", tj, "--text", "Hello world, it's 2026!");
+    tu_run b = RUN("tokenize", "--tokenizer", "builtin", "--text", "Hello world, it's 2026!");
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    cr_assert_str_eq(a.out, b.out);
+    tu_run_free(&e);
+    tu_run_free(&a);
+    tu_run_free(&b);
 }
