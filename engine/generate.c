@@ -51,6 +51,12 @@ static int check_request(is_session *s, int n, const int32_t *const *prompts, co
                            "tokens (max_position_embeddings)", i, lens[i], n_gen, c->max_pos);
         blocks += ceil_div(total, kv->block_size);
     }
+    // logits and sampler scratch: 4 + 8 bytes per vocabulary entry per sequence
+    double host = (double)n * c->vocab_size * 12.0, avail = is_host_mem_available();
+    if (avail > 0 && host > 0.5 * avail)
+        return is_errf(err, "--batch %d: logits and sampling buffers need %.1f GiB for a vocabulary of %d, "
+                       "more than half of the %.1f GiB of memory available",
+                       n, host / 1073741824.0, c->vocab_size, avail / 1073741824.0);
     if (blocks > kv->n_free)
         return is_errf(err, "the batch does not fit the KV cache: %d sequences need %ld blocks of %d tokens, "
                        "%d are free (--kv-budget %.0f MiB holds %d tokens); raise --kv-budget or lower "

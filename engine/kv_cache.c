@@ -85,12 +85,13 @@ void is_kv_free(is_kv_cache *kv) {
 }
 
 int is_kv_seq_new(is_kv_cache *kv, is_err *err) {
-    for (int i = 0; i < kv->max_seqs; i++) {
+    for (int i = kv->seq_hint; i < kv->max_seqs; i++) { // the lowest free id
         is_kv_seq *s = &kv->seqs[i];
         if (s->active) continue;
         s->active = true;
         s->len = 0;
         s->n_blocks = 0; // blocks[] keeps its allocation for reuse
+        kv->seq_hint = i + 1;
         return i;
     }
     return is_errf(err, "too many sequences: %d active (max_seqs %d)", kv->max_seqs, kv->max_seqs);
@@ -101,6 +102,7 @@ void is_kv_seq_release(is_kv_cache *kv, int seq) {
     kv_seq_drop_from(kv, s, 0);
     s->active = false;
     s->len = 0;
+    if (seq < kv->seq_hint) kv->seq_hint = seq;
 }
 
 int is_kv_seq_fork(is_kv_cache *kv, int src, is_err *err) {

@@ -29,6 +29,7 @@ typedef struct is_kv_cache {
     int n_free;
     int max_seqs;
     is_kv_seq *seqs;    // [max_seqs]
+    int seq_hint;       // every sequence id below it is active
     double budget_mib;  // for messages
 } is_kv_cache;
 
