@@ -367,8 +367,8 @@ static int cmd_generate(int argc, char **argv) {
     is_model *m = NULL;
     is_session *s = NULL;
     is_gen_result res = {0};
-    if (!be) goto fail;
     is_tokenizer *tok = NULL;
+    if (!be) goto fail;
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
     if (open_tokenizer(&o, text_prompt != NULL || !o.print_ids, &tok, &err)) goto fail;
@@ -700,7 +700,14 @@ int is_cli_main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "export")) return cmd_export(argc - 2, argv + 2);
-    if (!strcmp(cmd, "presets")) return cmd_presets();
+    if (!strcmp(cmd, "presets")) {
+        if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            puts("usage: inferscope presets\n\nLists the built-in model shapes, used as --model preset:NAME.");
+            return 0;
+        }
+        if (argc > 2) return usage_error(cmd, "takes no arguments, got '%s'", argv[2]);
+        return cmd_presets();
+    }
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         char why[256];

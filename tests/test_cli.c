@@ -166,6 +166,12 @@ Test(cli, bad_backend) {
                 "--backend 'tpu'");
 }
 
+Test(cli, cuda_backend_refused_with_the_reason) {
+    // no GPU here: the probe's reason; with one: this version has no CUDA backend yet
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "cuda"), 1,
+                "--backend cuda:");
+}
+
 Test(cli, corrupt_safetensors_header) {
     char out[300], path[400];
     snprintf(out, sizeof out, "%s/m", dir);
