@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/fileio.h" // defines: is_read_file, is_write_file_atomic
 #include "engine/inferscope.h"
 #include "engine/tokenizer.h"
 #include "kernels/cuda/cuda_probe.h"
@@ -511,8 +512,8 @@ static int export_tokenizer(const char *model, const char *dir, is_err *err) {
     struct stat st;
     if (stat(src, &st) != 0) return 0; // the model has none
     size_t len;
-    char *data = is_read_file(src, (size_t)1 << 30, &len, err);
-    if (!data) return -1;
+    char *data;
+    if (is_read_file(src, (size_t)1 << 30, &data, &len, err)) return -1;
     int rc = is_write_file_atomic(dst, data, len, err);
     free(data);
     return rc;
@@ -648,7 +649,7 @@ static int cmd_tokenize(int argc, char **argv) {
         putchar('\n');
     } else {
         size_t len = text ? strlen(text) : 0;
-        if (file && !(buf = is_read_file(file, (size_t)1 << 32, &len, &err))) goto done;
+        if (file && is_read_file(file, (size_t)1 << 32, &buf, &len, &err)) goto done;
         const char *in = text ? text : buf;
         double t0 = is_now_s();
         int n = is_tok_encode(tok, in, len, !no_special, &ids, &err);

@@ -4,19 +4,16 @@
 // absent fields, null read as absent. Every error names the source, the field and
 // what was expected.
 #include "engine/config.h"
+#include "engine/fileio.h" // defines: is_read_file
 #include "kernels/backend.h" // defines: IS_MAX_HEAD_DIM
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define IS_CONFIG_MAX_BYTES ((size_t)16 << 20)
 
@@ -336,54 +333,11 @@ done:
     return rc;
 }
 
-// Reads a whole regular file of at most max bytes into a malloc'd buffer.
-static int read_file(const char *path, size_t max, char **out, size_t *out_len, is_err *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return is_errf(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int rc = -1;
-    char *buf = NULL;
-    if (fstat(fd, &st) != 0) {
-        is_errf(err, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        is_errf(err, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uint64_t)st.st_size > max) {
-        is_errf(err, "%s: file is %lld bytes, larger than the %zu-byte limit for a config file", path,
-                (long long)st.st_size, max);
-        goto done;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    buf = is_xmalloc(n + 1);
-    while (got < n) {
-        ssize_t k = read(fd, buf + got, n - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) {
-            is_errf(err, "%s: read failed: %s", path, strerror(errno));
-            goto done;
-        }
-        if (k == 0) break; // the file shrank: parse what is there
-        got += (size_t)k;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *out_len = got;
-    buf = NULL;
-    rc = 0;
-done:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
 int is_config_load(const char *path, is_config *cfg, is_err *err) {
     char *text = NULL;
     size_t len = 0;
     memset(cfg, 0, sizeof *cfg);
-    if (read_file(path, IS_CONFIG_MAX_BYTES, &text, &len, err)) return -1;
+    if (is_read_file(path, IS_CONFIG_MAX_BYTES, &text, &len, err)) return -1;
     int rc = is_config_parse(text, len, path, cfg, err);
     free(text);
     return rc;

@@ -49,6 +49,13 @@ static int scratch_alloc(is_backend *be, is_tensor *t, int64_t rows, int64_t col
     return be->tensor_alloc(be, t, err);
 }
 
+// The activation buffers, for loops that treat them alike.
+#define IS_N_SCRATCH 10
+static void session_scratch(is_session *s, is_tensor *out[IS_N_SCRATCH]) {
+    is_tensor *all[IS_N_SCRATCH] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->h, &s->logits};
+    memcpy(out, all, sizeof all);
+}
+
 static void scratch_free(is_backend *be, is_tensor *t) {
     if (t->data) be->tensor_free(be, t);
 }
@@ -63,8 +70,9 @@ void is_session_free(is_session *s) {
         }
     free(s->k_pool);
     free(s->v_pool);
-    is_tensor *sc[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->h, &s->logits};
-    for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) scratch_free(be, sc[i]);
+    is_tensor *sc[IS_N_SCRATCH];
+    session_scratch(s, sc);
+    for (int i = 0; i < IS_N_SCRATCH; i++) scratch_free(be, sc[i]);
     is_kv_free(&s->kv);
     free(s->pos);
     free(s->seq_local);
@@ -137,8 +145,9 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
         be->tensor_fill_const(be, &s->k_pool[l], 0.0f);
         be->tensor_fill_const(be, &s->v_pool[l], 0.0f);
     }
-    is_tensor *scratch[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->h, &s->logits};
-    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) be->tensor_fill_const(be, scratch[i], 0.0f);
+    is_tensor *sc[IS_N_SCRATCH];
+    session_scratch(s, sc);
+    for (int i = 0; i < IS_N_SCRATCH; i++) be->tensor_fill_const(be, sc[i], 0.0f);
     if (be->sync(be, err)) goto fail;
     s->pos = is_xmalloc((size_t)T * sizeof(int32_t));
     s->seq_local = is_xmalloc((size_t)T * sizeof(int32_t));

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "engine/fileio.h" // defines: is_write_file_atomic
 #include "engine/model.h"
 
 typedef struct export_ctx {
@@ -26,30 +26,6 @@ static int export_fill(void *user, int index, void *dst, is_err *err) {
     if (!rc) is_dtype_convert(dst, x->descs[index].dtype, tmp, IS_DTYPE_F32, numel);
     free(tmp);
     return rc;
-}
-
-int is_write_file_atomic(const char *path, const char *text, size_t len, is_err *err) {
-    size_t n = strlen(path) + 32;
-    char *tmp = is_xmalloc(n);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        is_errf(err, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    bool ok = fwrite(text, 1, len, f) == len;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        is_errf(err, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
 }
 
 static const char *torch_dtype_name(is_dtype t) {

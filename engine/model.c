@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/fileio.h" // defines: is_read_file
 #include "engine/rng.h"
 
 #define IS_PRESET_STD 0.02f
@@ -220,40 +221,6 @@ static bool file_exists(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-char *is_read_file(const char *path, size_t max_bytes, size_t *len, is_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        is_errf(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = is_xmalloc(cap + 1);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            if (cap >= max_bytes) {
-                fclose(f);
-                free(buf);
-                is_errf(err, "%s: larger than %zu MiB", path, max_bytes >> 20);
-                return NULL;
-            }
-            cap *= 2;
-            buf = is_xrealloc(buf, cap + 1);
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        is_errf(err, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 // A tensor name's file, by index into m->files.
 typedef struct name_file {
     char *name;
@@ -274,8 +241,8 @@ static void weight_index_free(weight_index *ix) {
 static int open_sharded(is_model *m, const char *dir, const char *index_path, weight_index *ix,
                         is_err *err) {
     size_t len;
-    char *text = is_read_file(index_path, 64u << 20, &len, err);
-    if (!text) return -1;
+    char *text;
+    if (is_read_file(index_path, 64u << 20, &text, &len, err)) return -1;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root) return is_errf(err, "%s: not valid JSON", index_path);

@@ -75,10 +75,6 @@ double is_host_mem_available(void);
 // Writes config.json and model.safetensors (dtype F32, F16 or BF16) into dir,
 // creating it when needed. Files are written to temporary names and renamed.
 int is_model_export(is_model *m, const char *dir, is_dtype dtype, is_err *err);
-// Reads a whole file (malloc'd, NUL-terminated); an error past max_bytes.
-char *is_read_file(const char *path, size_t max_bytes, size_t *len, is_err *err);
-// Writes len bytes to path through a temporary file in the same directory and a rename.
-int is_write_file_atomic(const char *path, const char *data, size_t len, is_err *err);
 
 // ---- presets ----
 typedef struct is_preset {

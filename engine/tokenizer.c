@@ -16,15 +16,14 @@
 #include <pcre2.h>
 
 #include "engine/tokenizer.h"
+#include "engine/fileio.h" // defines: is_read_file, is_write_file_atomic
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "engine/tokenizer_internal.h"
 
@@ -580,38 +579,13 @@ fail:
     return -1;
 }
 
-static int read_file(const char *path, char **data, size_t *len, is_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return is_errf(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = is_xmalloc(cap);
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = is_xrealloc(buf, cap);
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        free(buf);
-        return is_errf(err, "%s: read error: %s", path, strerror(e));
-    }
-    fclose(f);
-    buf[n] = 0;
-    *data = buf;
-    *len = n;
-    return 0;
-}
+#define TOK_MAX_FILE_BYTES ((size_t)1 << 30) // rank files and tokenizer.json
 
 int is_tok_load_tiktoken(const char *path, const char *encoding, is_tokenizer **out, is_err *err) {
     *out = NULL;
     char *data;
     size_t len;
-    if (read_file(path, &data, &len, err) < 0) return -1;
+    if (is_read_file(path, TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
     int rc = is_tok_load_tiktoken_mem(data, len, encoding, path, out, err);
     free(data);
     return rc;
@@ -963,7 +937,7 @@ int is_tok_load_hf(const char *path, is_tokenizer **out, is_err *err) {
     *out = NULL;
     char *data;
     size_t len;
-    if (read_file(path, &data, &len, err) < 0) return -1;
+    if (is_read_file(path, TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
     cJSON *root = cJSON_ParseWithLength(data, len);
     if (!root) {
         const char *ep = cJSON_GetErrorPtr();
@@ -1606,44 +1580,7 @@ int is_tok_save_hf(const is_tokenizer *t, const char *path, is_err *err) {
         free(ml);
         free(mr);
     }
-    // write through a temporary file and a rename
-    size_t pl = strlen(path) + 16;
-    char *tp = is_xmalloc(pl);
-    snprintf(tp, pl, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tp);
-    if (fd < 0) {
-        int rc = is_errf(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tp);
-        free(b.p);
-        return rc;
-    }
-    size_t w = 0;
-    while (w < b.n) {
-        ssize_t r = write(fd, b.p + w, b.n - w);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int rc = is_errf(err, "%s: write failed: %s", tp, strerror(errno));
-            close(fd);
-            unlink(tp);
-            free(tp);
-            free(b.p);
-            return rc;
-        }
-        w += (size_t)r;
-    }
+    int rc = is_write_file_atomic(path, b.p, b.n, err);
     free(b.p);
-    if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
-        int rc = is_errf(err, "%s: cannot finish writing: %s", tp, strerror(errno));
-        unlink(tp);
-        free(tp);
-        return rc;
-    }
-    if (rename(tp, path) != 0) {
-        int rc = is_errf(err, "%s: cannot rename %s into place: %s", path, tp, strerror(errno));
-        unlink(tp);
-        free(tp);
-        return rc;
-    }
-    free(tp);
-    return 0;
+    return rc;
 }

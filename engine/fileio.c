@@ -1,0 +1,82 @@
+// fileio.c — see fileio.h.
+#include "engine/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int is_read_file(const char *path, size_t max_bytes, char **out, size_t *len, is_err *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return is_errf(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) rc = is_errf(err, "%s: cannot stat: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode)) rc = is_errf(err, "%s: is a directory, not a regular file", path);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    // read to the end rather than trusting st_size: pipes and /proc files report 0
+    size_t cap = 1 << 16, n = 0;
+    char *buf = is_xmalloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            if (cap > max_bytes) break;
+            cap *= 2;
+            buf = is_xrealloc(buf, cap + 1);
+        }
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rc = is_errf(err, "%s: read failed: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return rc;
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (n > max_bytes) {
+        free(buf);
+        return is_errf(err, "%s: file is larger than the %zu-byte limit", path, max_bytes);
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int is_write_file_atomic(const char *path, const void *data, size_t len, is_err *err) {
+    size_t pl = strlen(path) + 16;
+    char *tmp = is_xmalloc(pl);
+    snprintf(tmp, pl, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int rc = is_errf(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    const char *p = data;
+    size_t w = 0;
+    int rc = 0;
+    while (w < len && rc == 0) {
+        ssize_t r = write(fd, p + w, len - w);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) rc = is_errf(err, "%s: write failed: %s", tmp, strerror(errno));
+        else w += (size_t)r;
+    }
+    if (rc == 0 && (fchmod(fd, 0644) != 0 || fsync(fd) != 0))
+        rc = is_errf(err, "%s: cannot finish writing: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == 0) rc = is_errf(err, "%s: close failed: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = is_errf(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
+}

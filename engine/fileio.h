@@ -1,0 +1,18 @@
+// fileio.h — reading a whole file and writing one so that a crash never leaves
+// it half-written. Declares: is_read_file, is_write_file_atomic.
+#ifndef IS_FILEIO_H
+#define IS_FILEIO_H
+
+#include <stddef.h>
+
+#include "engine/error.h"
+
+// Reads the whole of path into *out (malloc'd, NUL-terminated; length in *len).
+// A directory, or more than max_bytes, is an error naming the path.
+int is_read_file(const char *path, size_t max_bytes, char **out, size_t *len, is_err *err);
+
+// Writes len bytes to path through a temporary file in the same directory,
+// synced and renamed into place (mode 0644); on failure nothing is left behind.
+int is_write_file_atomic(const char *path, const void *data, size_t len, is_err *err);
+
+#endif
