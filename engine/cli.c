@@ -166,10 +166,12 @@ static int parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts
 
 // ---- backend selection ---------------------------------------------------------
 
-static is_backend *open_backend(const cli_opts *o, bool verbose, is_err *err) {
+is_backend *is_cli_open_backend(const char *which, int n_threads, bool verbose, char *why_cuda,
+                                size_t why_len, is_err *err) {
     char why[512];
     int n_dev = is_cuda_probe(why, sizeof why);
-    if (!strcmp(o->backend, "cuda")) {
+    if (why_cuda) snprintf(why_cuda, why_len, "%s", n_dev ? "this version computes on the CPU only" : why);
+    if (!strcmp(which, "cuda")) {
         if (n_dev == 0) {
             is_errf(err, "--backend cuda: %s", why);
             return NULL;
@@ -178,13 +180,17 @@ static is_backend *open_backend(const cli_opts *o, bool verbose, is_err *err) {
                      "use --backend cpu");
         return NULL;
     }
-    if (!strcmp(o->backend, "auto") && verbose) {
+    if (!strcmp(which, "auto") && verbose) {
         if (n_dev == 0)
             fprintf(stderr, "backend: cpu (CUDA off: %s)\n", why);
         else
             fprintf(stderr, "backend: cpu (%d CUDA device(s) found; this version computes on the CPU only)\n", n_dev);
     }
-    return is_cpu_backend_create(o->threads, err);
+    return is_cpu_backend_create(n_threads, err);
+}
+
+static is_backend *open_backend(const cli_opts *o, bool verbose, is_err *err) {
+    return is_cli_open_backend(o->backend, o->threads, verbose, NULL, 0, err);
 }
 
 // ---- tokenizer -------------------------------------------------------------------
@@ -692,6 +698,9 @@ static const char *main_help =
     "\n"
     "commands:\n"
     "  generate   run a prompt (or a batch) through a model and print the generated ids and timing\n"
+    "  bench      sweep batch, prompt, generation length, depth, strategy and kernel; TTFT, TPOT, ITL,\n"
+    "             tok/s, GB/s, MBU, MFU with confidence intervals; results.json/csv and report.md\n"
+    "  compare    two bench result files: ratio per point, verdict, exit 1 on a slowdown\n"
     "  export     write a model or preset as a Hugging Face directory (config.json + model.safetensors)\n"
     "  tokenize   text to token ids and back\n"
     "  presets    list the built-in model shapes (preset:NAME)\n"

@@ -171,6 +171,7 @@ const is_kv_cache *is_session_kv(const is_session *s) { return &s->kv; }
 is_model *is_session_model(const is_session *s) { return s->m; }
 
 int is_session_kv_capacity_tokens(const is_session *s) { return s->kv.n_blocks * s->kv.block_size; }
+is_dtype is_session_kv_dtype(const is_session *s) { return s->k_pool[0].dtype; }
 
 int is_seq_new(is_session *s, is_err *err) { return is_kv_seq_new(&s->kv, err); }
 

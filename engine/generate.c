@@ -27,7 +27,7 @@ static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
 // Checks the request against the model's context and the KV cache before any work.
 static int check_request(is_session *s, int n, const int32_t *const *prompts, const int *lens,
-                         int n_gen, is_err *err) {
+                         int n_gen, const int *seqs, is_err *err) {
     const is_config *c = &is_session_model(s)->cfg;
     const is_kv_cache *kv = is_session_kv(s);
     if (n < 1) return is_errf(err, "no prompt given");
@@ -41,15 +41,18 @@ static int check_request(is_session *s, int n, const int32_t *const *prompts, co
             if (prompts[i][j] < 0 || prompts[i][j] >= c->vocab_size)
                 return is_errf(err, "prompt %d: token id %d is out of range (vocab_size %d)", i,
                                prompts[i][j], c->vocab_size);
-        if (lens[i] > c->max_pos)
-            return is_errf(err, "prompt %d is %d tokens, longer than the context of %d tokens "
-                           "(max_position_embeddings)", i, lens[i], c->max_pos);
+        long held = seqs ? is_seq_len(s, seqs[i]) : 0; // context already in the cache
+        if (held + lens[i] > c->max_pos)
+            return is_errf(err, "prompt %d is %ld tokens (%d after a context of %ld), longer than the context "
+                           "of %d tokens (max_position_embeddings)", i, held + lens[i], lens[i], held, c->max_pos);
         // the last generated token is never fed back, so the cache holds len + n_gen - 1
-        long total = (long)lens[i] + n_gen - 1;
+        long total = held + lens[i] + n_gen - 1;
         if (total > c->max_pos)
-            return is_errf(err, "prompt %d (%d tokens) + %d generated tokens exceed the context of %d "
-                           "tokens (max_position_embeddings)", i, lens[i], n_gen, c->max_pos);
-        blocks += ceil_div(total, kv->block_size);
+            return is_errf(err, "prompt %d (%ld tokens with its context) + %d generated tokens exceed the "
+                           "context of %d tokens (max_position_embeddings)", i, held + lens[i], n_gen, c->max_pos);
+        // a partly filled last block is already held; count it as needing a copy
+        // (it may be shared), so the check errs on the safe side
+        blocks += ceil_div(total, kv->block_size) - held / kv->block_size;
     }
     // logits and sampler scratch: 4 + 8 bytes per vocabulary entry per sequence
     double host = (double)n * c->vocab_size * 12.0, avail = is_host_mem_available();
@@ -70,7 +73,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
                 is_err *err) {
     memset(res, 0, sizeof *res);
     double t_submit = opts->t_submit > 0 ? opts->t_submit : is_now_s();
-    if (check_request(s, n, prompts, lens, opts->n_gen, err)) return -1;
+    if (check_request(s, n, prompts, lens, opts->n_gen, opts->seqs, err)) return -1;
     const is_config *c = &is_session_model(s)->cfg;
     int V = c->vocab_size;
     long total = 0;
@@ -81,6 +84,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
     res->token_time = is_xcalloc((size_t)n, sizeof *res->token_time);
     res->n_tokens = is_xcalloc((size_t)n, sizeof *res->n_tokens);
     int *seq = is_xmalloc((size_t)n * sizeof *seq);
+    int *held = is_xcalloc((size_t)n, sizeof *held); // lengths on entry of continued sequences
     bool *done = is_xcalloc((size_t)n, sizeof *done);
     is_sampler *samp = is_xcalloc((size_t)n, sizeof *samp);
     float *logits = malloc((size_t)n * (size_t)V * sizeof(float));
@@ -98,9 +102,16 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
         res->token_time[i] = is_xmalloc((size_t)opts->n_gen * sizeof(double));
         is_sampler_init(&samp[i], &opts->sampler, V, (uint64_t)i);
     }
-    for (int i = 0; i < n; i++) {
-        if ((seq[i] = is_seq_new(s, err)) < 0) goto done;
-        n_seqs_made++;
+    if (opts->seqs) {
+        for (int i = 0; i < n; i++) {
+            seq[i] = opts->seqs[i];
+            held[i] = is_seq_len(s, seq[i]);
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            if ((seq[i] = is_seq_new(s, err)) < 0) goto done;
+            n_seqs_made++;
+        }
     }
 
     // prefill: every prompt in one batch (split into chunks by the session)
@@ -149,6 +160,9 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
     rc = 0;
 done:
     for (int i = 0; i < n_seqs_made; i++) is_seq_free(s, seq[i]);
+    if (opts->seqs)
+        for (int i = 0; i < n; i++) is_seq_truncate(s, seq[i], held[i]);
+    free(held);
     for (int i = 0; i < n; i++) is_sampler_free(&samp[i]);
     free(samp);
     free(seq);

@@ -33,6 +33,7 @@ void is_session_free(is_session *s);
 const is_kv_cache *is_session_kv(const is_session *s);
 is_model *is_session_model(const is_session *s);
 int is_session_kv_capacity_tokens(const is_session *s);
+is_dtype is_session_kv_dtype(const is_session *s); // element type of the K and V pools
 
 // Sequences: ids index the KV cache's sequences.
 int is_seq_new(is_session *s, is_err *err);
@@ -56,6 +57,11 @@ typedef struct is_gen_opts {
     bool ignore_eos;           // keep going past an EOS token
     is_sampler_params sampler; // sequence i samples from stream i of the seed
     double t_submit;           // is_now_s() when the request arrived (before tokenizing); 0: on entry
+    // NULL: each prompt starts a new sequence, freed at the end. Otherwise the
+    // n_prompts sequences to continue: each already holds a context (a pre-filled
+    // depth), the prompt is appended after it, and at the end (or on error) the
+    // sequence is truncated back to the length it had on entry, not freed.
+    const int *seqs;
 } is_gen_opts;
 
 typedef struct is_gen_result {

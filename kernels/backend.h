@@ -49,6 +49,14 @@ typedef struct is_attn_batch {
 
 typedef struct is_backend is_backend;
 
+// An op with alternative implementations (kernel variants), selected by name with
+// --kernel op=variant. variants[0] is the default.
+typedef struct is_kernel_op {
+    const char *op;                // "matmul"
+    const char *const *variants;   // NULL-terminated
+    const char *doc;               // one line: what the variants are
+} is_kernel_op;
+
 struct is_backend {
     const char *name;  // "cpu", "cuda"
     int n_threads;     // host worker threads the backend computes with (cpu), 0 when none
@@ -103,7 +111,20 @@ struct is_backend {
 
     // Waits for queued work; returns the first error any op hit since the last sync.
     int (*sync)(is_backend *be, is_err *err);
+
+    // ---- kernel variants ----
+    const is_kernel_op *kernel_ops; // [n_kernel_ops]; NULL when the backend has no alternatives
+    int n_kernel_ops;
+    // Selects variant (a name from kernel_ops[op_index].variants) for that op.
+    void (*kernel_select)(is_backend *be, int op_index, int variant_index);
 };
+
+// Applies a kernel spec: "default" (every op back to its default variant), or
+// "op=variant" items joined by '+' ("matmul=gemv+attention=split"); ops not named
+// get their default. An unknown op or variant is an error listing what exists.
+int is_kernel_spec_apply(is_backend *be, const char *spec, is_err *err);
+// Checks a spec without applying it.
+int is_kernel_spec_check(const is_backend *be, const char *spec, is_err *err);
 
 // Creates the CPU backend with n_threads worker threads (0: all online CPUs).
 is_backend *is_cpu_backend_create(int n_threads, is_err *err);

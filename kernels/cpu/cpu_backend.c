@@ -153,6 +153,23 @@ static int cpu_sync(is_backend *be, is_err *err) {
     return 0;
 }
 
+// ---- kernel variants (--kernel matmul=...) ----
+// Indexes match cpu_matmul_path: auto by size, or one path for every size.
+static const char *const cpu_matmul_variants[] = {"auto", "gemv", "gemm",
+#ifdef IS_HAVE_BLAS
+                                                  "blas",
+#endif
+                                                  NULL};
+static const is_kernel_op cpu_kernel_ops[] = {
+    {"matmul", cpu_matmul_variants,
+     "auto: GEMV below 16 rows, own GEMM below 64, else BLAS; gemv, gemm, blas: that path at every size"},
+};
+
+static void cpu_kernel_select(is_backend *be, int op_index, int variant_index) {
+    IS_ASSERT(op_index == 0 && variant_index >= 0 && variant_index <= CPU_MATMUL_GEMM_BLAS);
+    cpu_impl(be)->matmul_path = variant_index;
+}
+
 static void cpu_destroy(is_backend *be) {
     if (!be) return;
     cpu_backend *cb = cpu_impl(be);
@@ -208,5 +225,8 @@ is_backend *is_cpu_backend_create(int n_threads, is_err *err) {
     be->add = cpu_add;
     be->gather_rows = cpu_gather_rows;
     be->sync = cpu_sync;
+    be->kernel_ops = cpu_kernel_ops;
+    be->n_kernel_ops = (int)(sizeof cpu_kernel_ops / sizeof cpu_kernel_ops[0]);
+    be->kernel_select = cpu_kernel_select;
     return be;
 }

@@ -112,6 +112,7 @@ CPU_INLINE v16f v16f_exp(const v16f *px) {
 
 typedef struct cpu_backend {
     int n_threads;
+    int matmul_path;  // cpu_matmul_path chosen with --kernel matmul=...; CPU_MATMUL_AUTO by default
     // Per-thread scratch for blocks of BF16 weights widened to F32 (before an sgemm, or
     // for our own GEMM): [n_threads][scratch_floats], 64-byte aligned.
     float *scratch;

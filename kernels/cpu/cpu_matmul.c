@@ -265,5 +265,5 @@ void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const
 
 void cpu_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w,
                 const is_tensor *bias, int n) {
-    cpu_matmul_with(be, CPU_MATMUL_AUTO, out, x, w, bias, n);
+    cpu_matmul_with(be, (cpu_matmul_path)cpu_impl(be)->matmul_path, out, x, w, bias, n);
 }

@@ -1,0 +1,780 @@
+// bench.c — `inferscope bench`: every combination of the axes (batch, prompt,
+// generated tokens, context depth, strategy, kernel variant) measured with
+// warm-up, repetitions until the noise is low or time runs out, per-token
+// timestamps, the analytic cost model and the measured peaks; results written
+// after every point so an interrupted sweep resumes where it stopped.
+#include "bench/bench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench/costmodel.h" // defines: is_cost_compute
+#include "bench/env.h"       // defines: is_env_capture
+#include "bench/metrics.h"   // defines: is_req_metrics_compute, is_itl_gaps
+#include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul
+#include "bench/stats.h"     // defines: is_rel_noise
+#include "bench/sweep.h"     // defines: is_list_parse_ints, is_list_split*
+#include "engine/cli.h"      // defines: is_cli_open_backend
+#include "engine/inferscope.h"
+#include "engine/strategy.h"
+#include "reports/results.h"
+#include "reports/text.h" // defines: is_json_get, is_json_num, is_json_str
+
+#define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130
+
+typedef struct bench_opts {
+    const char *model;
+    int dtype;              // -1: automatic
+    int threads;
+    const char *backend;
+    uint64_t seed;
+    int *batch, n_batch;
+    int *prompt, n_prompt;
+    int *gen, n_gen;
+    int *depth, n_depth;
+    char **strategy;        // canonical specs
+    int n_strategy;
+    char **kernel;
+    int n_kernel;
+    int reps_min, warmup, max_reps;
+    double max_time_s, max_noise;
+    int block_size, max_batch_tokens;
+    const char *out;
+    const char *format;     // md, csv, json
+    bool resume, force, no_probe;
+} bench_opts;
+
+typedef struct bench_point {
+    int batch, prompt, gen, depth;
+    const char *strategy, *kernel;
+} bench_point;
+
+// ---- interruption ------------------------------------------------------------------
+// The first SIGINT/SIGTERM asks the sweep to stop after the repetition in flight (its
+// point is dropped, finished points are already on disk); a second one kills at once.
+static volatile sig_atomic_t bench_stop_requested;
+
+static void bench_on_signal(int sig) {
+    bench_stop_requested = 1;
+    signal(sig, SIG_DFL);
+}
+
+// ---- a growable array of samples ----------------------------------------------------
+typedef struct bench_series {
+    double *v;
+    int n, cap;
+} bench_series;
+
+static void series_push(bench_series *s, double x) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->v = is_xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
+    }
+    s->v[s->n++] = x;
+}
+
+enum { M_TTFT, M_TPOT, M_ITL, M_E2E, M_PREFILL_MS, M_DECODE_MS, M_PREFILL_TPS, M_DECODE_TPS, M_COUNT };
+static const char *const bench_metric_names[M_COUNT] = {"ttft_ms",    "tpot_ms",   "itl_ms",      "e2e_ms",
+                                                         "prefill_ms", "decode_ms", "prefill_tps", "decode_tps"};
+
+// ---- one point ------------------------------------------------------------------------
+
+typedef struct bench_ctx {
+    const bench_opts *o;
+    is_backend *be;
+    is_model *m;
+    const cJSON *probes;  // mem.peak_gbs, matmul.gflops (may be absent)
+    int index, total;     // for progress lines
+    bool tty;
+} bench_ctx;
+
+static void point_label(const bench_point *p, char *buf, size_t n) {
+    snprintf(buf, n, "b=%d p=%d n=%d d=%d %s %s", p->batch, p->prompt, p->gen, p->depth, p->strategy, p->kernel);
+}
+
+static cJSON *point_config(const bench_ctx *c, const bench_point *p) {
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "model", c->o->model);
+    cJSON_AddStringToObject(cfg, "backend", c->be->name);
+    cJSON_AddStringToObject(cfg, "dtype", is_dtype_name(c->m->wdtype));
+    cJSON_AddNumberToObject(cfg, "threads", c->be->n_threads);
+    cJSON_AddNumberToObject(cfg, "batch", p->batch);
+    cJSON_AddNumberToObject(cfg, "prompt", p->prompt);
+    cJSON_AddNumberToObject(cfg, "gen", p->gen);
+    cJSON_AddNumberToObject(cfg, "depth", p->depth);
+    cJSON_AddStringToObject(cfg, "strategy", p->strategy);
+    cJSON_AddStringToObject(cfg, "kernel", p->kernel);
+    return cfg;
+}
+
+// Token ids drawn uniformly from the vocabulary, one stream per (purpose, sequence).
+static void random_ids(int32_t *ids, int n, int vocab, uint64_t seed, uint64_t stream) {
+    is_rng r;
+    is_rng_seed(&r, seed ^ (0x9e3779b97f4a7c15ULL * (stream + 1)));
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)(is_rng_next(&r) % (uint64_t)vocab);
+}
+
+// Collects one repetition's samples from a generation.
+static void collect_rep(const is_gen_result *res, bench_series *s, double *gap_buf) {
+    for (int i = 0; i < res->n_seqs; i++) {
+        is_req_metrics rm;
+        is_req_metrics_compute(0.0, res->token_time[i], res->n_tokens[i], &rm);
+        series_push(&s[M_TTFT], rm.ttft * 1e3);
+        series_push(&s[M_E2E], rm.e2e * 1e3);
+        if (res->n_tokens[i] >= 2) series_push(&s[M_TPOT], rm.tpot * 1e3);
+        int ng = is_itl_gaps(res->token_time[i], res->n_tokens[i], gap_buf);
+        for (int g = 0; g < ng; g++) series_push(&s[M_ITL], gap_buf[g] * 1e3);
+    }
+    series_push(&s[M_PREFILL_MS], res->prefill_s * 1e3);
+    series_push(&s[M_PREFILL_TPS], res->prefill_s > 0 ? (double)res->n_prompt_tokens / res->prefill_s : 0.0);
+    if (res->n_decode_tokens > 0) {
+        series_push(&s[M_DECODE_MS], res->decode_s * 1e3);
+        series_push(&s[M_DECODE_TPS], res->decode_s > 0 ? (double)res->n_decode_tokens / res->decode_s : 0.0);
+    }
+}
+
+static double stat_median(const cJSON *point, const char *metric) {
+    return is_json_num(is_json_get(is_json_get(point, "stats"), metric), "median");
+}
+
+static double probe_value(const cJSON *probes, const char *probe, const char *field) {
+    return is_json_num(is_json_get(probes, probe), field);
+}
+
+static void add_number_or_null(cJSON *o, const char *key, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+// The analytic model and what follows from it with the medians and the probes.
+static void point_model(const bench_ctx *c, const bench_point *p, const is_session *s, cJSON *point) {
+    is_cost cost;
+    is_cost_compute(&c->m->cfg, (double)is_dtype_size(c->m->wdtype), (double)is_dtype_size(is_session_kv_dtype(s)),
+                    p->batch, p->prompt, p->gen, p->depth, &cost);
+    cJSON *mj = cJSON_AddObjectToObject(point, "model");
+    cJSON_AddNumberToObject(mj, "weight_bytes", cost.weight_bytes);
+    cJSON_AddNumberToObject(mj, "kv_bytes_per_token", cost.kv_bytes_per_token);
+    cJSON_AddNumberToObject(mj, "decode_steps", cost.decode_steps);
+    cJSON_AddNumberToObject(mj, "decode_bytes_per_step", cost.decode_bytes_per_step);
+    cJSON_AddNumberToObject(mj, "decode_kv_read_bytes_per_step", cost.decode_kv_read_bytes_per_step);
+    cJSON_AddNumberToObject(mj, "decode_kv_write_bytes_per_step", cost.decode_kv_write_bytes_per_step);
+    cJSON_AddNumberToObject(mj, "decode_flops_per_step", cost.decode_flops_per_step);
+    cJSON_AddNumberToObject(mj, "prefill_flops", cost.prefill_flops);
+
+    cJSON *d = cJSON_AddObjectToObject(point, "derived");
+    double decode_s = stat_median(point, "decode_ms") / 1e3, prefill_s = stat_median(point, "prefill_ms") / 1e3;
+    double gbs = cost.decode_steps > 0 && decode_s > 0 ? cost.decode_bytes_per_step * cost.decode_steps / decode_s / 1e9
+                                                       : NAN;
+    double gflops = prefill_s > 0 ? cost.prefill_flops / prefill_s / 1e9 : NAN;
+    add_number_or_null(d, "decode_gbs", gbs);
+    add_number_or_null(d, "mbu", gbs / probe_value(c->probes, "mem", "peak_gbs"));
+    add_number_or_null(d, "prefill_gflops", gflops);
+    add_number_or_null(d, "mfu", gflops / probe_value(c->probes, "matmul", "gflops"));
+}
+
+static void progress(const bench_ctx *c, const bench_point *p, int reps, double main_median, const char *unit,
+                     double noise, bool final) {
+    char label[256];
+    point_label(p, label, sizeof label);
+    if (c->tty) {
+        fprintf(stderr, "\r\033[K[%d/%d] %s: %d reps, %.2f %s, noise %.2f%%%s", c->index, c->total, label, reps,
+                main_median, unit, noise * 100, final ? "\n" : "");
+    } else if (final) {
+        fprintf(stderr, "[%d/%d] %s: %d reps, %.2f %s, noise %.2f%%\n", c->index, c->total, label, reps,
+                main_median, unit, noise * 100);
+    }
+    fflush(stderr);
+}
+
+static double series_median(const bench_series *s) {
+    if (s->n == 0) return NAN;
+    double *tmp = is_xmalloc((size_t)s->n * sizeof *tmp);
+    memcpy(tmp, s->v, (size_t)s->n * sizeof *tmp);
+    is_stats st;
+    is_stats_compute(tmp, s->n, 0, &st);
+    free(tmp);
+    return st.median;
+}
+
+// Measures one point into point (config already set). Returns 0, -1 on an error
+// (message in err: the point is recorded as failed), or 1 when interrupted.
+static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *err) {
+    const bench_opts *o = c->o;
+    const is_config *cfg = &c->m->cfg;
+    is_strategy strat;
+    if (is_strategy_parse(p->strategy, &strat, err)) return -1;
+    if (!strat.seed_given) strat.sampler.seed = o->seed;
+    if (is_kernel_spec_apply(c->be, p->kernel, err)) return -1;
+
+    int bs = o->block_size > 0 ? o->block_size : IS_DEFAULT_BLOCK_SIZE;
+    long per_seq = (long)p->depth + p->prompt + p->gen - 1;
+    double blocks = (double)p->batch * (double)((per_seq + bs - 1) / bs + 1);
+    is_session_opts so = {.kv_budget_mib = blocks * is_kv_block_mib(cfg, bs), .block_size = bs,
+                          .max_seqs = p->batch, .max_batch_tokens = o->max_batch_tokens};
+    is_session *s = NULL;
+    if (is_session_create(c->m, &so, &s, err)) return -1;
+
+    int rc = -1;
+    int32_t **prompts = is_xcalloc((size_t)p->batch, sizeof *prompts);
+    int *lens = is_xmalloc((size_t)p->batch * sizeof *lens);
+    int *seqs = NULL;
+    bench_series series[M_COUNT] = {{0}};
+    double *gaps = is_xmalloc((size_t)p->gen * sizeof *gaps);
+    for (int b = 0; b < p->batch; b++) {
+        prompts[b] = is_xmalloc((size_t)p->prompt * sizeof **prompts);
+        lens[b] = p->prompt;
+        random_ids(prompts[b], p->prompt, cfg->vocab_size, o->seed, 2 * (uint64_t)b);
+    }
+    if (p->depth > 0) { // the context every repetition starts from: filled once, not timed
+        seqs = is_xmalloc((size_t)p->batch * sizeof *seqs);
+        for (int b = 0; b < p->batch; b++) seqs[b] = -1;
+        long n = (long)p->batch * p->depth;
+        int32_t *tok = is_xmalloc((size_t)n * sizeof *tok), *tseq = is_xmalloc((size_t)n * sizeof *tseq);
+        for (int b = 0; b < p->batch; b++) {
+            if ((seqs[b] = is_seq_new(s, err)) < 0) {
+                free(tok);
+                free(tseq);
+                goto done;
+            }
+            random_ids(tok + (long)b * p->depth, p->depth, cfg->vocab_size, o->seed, 2 * (uint64_t)b + 1);
+            for (int j = 0; j < p->depth; j++) tseq[(long)b * p->depth + j] = seqs[b];
+        }
+        int frc = is_forward(s, (int)n, tok, tseq, NULL, NULL, err);
+        free(tok);
+        free(tseq);
+        if (frc) goto done;
+    }
+    is_gen_opts go = {.n_gen = p->gen, .ignore_eos = true, .sampler = strat.sampler, .seqs = seqs};
+    int main_m = p->gen > 1 ? M_DECODE_TPS : M_PREFILL_TPS;
+    const char *unit = "tok/s";
+    double t0 = is_now_s();
+    for (int w = 0; w < o->warmup; w++) {
+        is_gen_result res;
+        if (is_generate(s, p->batch, (const int32_t *const *)prompts, lens, &go, NULL, NULL, &res, err)) goto done;
+        is_gen_result_free(&res);
+        if (bench_stop_requested) {
+            rc = 1;
+            goto done;
+        }
+    }
+    double t_meas = is_now_s();
+    int reps = 0;
+    const char *stop = "max_reps";
+    double noise = 0;
+    while (reps < o->max_reps) {
+        is_gen_result res;
+        if (is_generate(s, p->batch, (const int32_t *const *)prompts, lens, &go, NULL, NULL, &res, err)) goto done;
+        collect_rep(&res, series, gaps);
+        is_gen_result_free(&res);
+        reps++;
+        if (bench_stop_requested) {
+            rc = 1;
+            goto done;
+        }
+        // noise: relative standard error of the mean of the main metric
+        const bench_series *ms = &series[main_m];
+        noise = ms->n >= 2 ? is_rel_noise(ms->v, ms->n) / sqrt((double)ms->n) : INFINITY;
+        progress(c, p, reps, series_median(ms), unit, isfinite(noise) ? noise : 0, false);
+        if (reps < o->reps_min) continue;
+        if (noise <= o->max_noise) {
+            stop = "noise";
+            break;
+        }
+        if (is_now_s() - t_meas >= o->max_time_s) {
+            stop = "max_time";
+            break;
+        }
+    }
+    double elapsed = is_now_s() - t0;
+    progress(c, p, reps, series_median(&series[main_m]), unit, isfinite(noise) ? noise : 0, true);
+
+    cJSON_AddStringToObject(point, "status", "ok");
+    cJSON_AddNumberToObject(point, "warmup", o->warmup);
+    cJSON_AddNumberToObject(point, "reps", reps);
+    cJSON_AddStringToObject(point, "stop", stop);
+    add_number_or_null(point, "noise", noise);
+    cJSON_AddNumberToObject(point, "elapsed_s", elapsed);
+    cJSON *samples = cJSON_AddObjectToObject(point, "samples");
+    for (int k = 0; k < M_COUNT; k++)
+        if (series[k].n > 0)
+            cJSON_AddItemToObject(samples, bench_metric_names[k], cJSON_CreateDoubleArray(series[k].v, series[k].n));
+    is_results_point_finish(point, o->seed);
+    point_model(c, p, s, point);
+    rc = 0;
+done:
+    for (int k = 0; k < M_COUNT; k++) free(series[k].v);
+    for (int b = 0; b < p->batch; b++) free(prompts[b]);
+    free(prompts);
+    free(lens);
+    free(gaps);
+    if (seqs)
+        for (int b = 0; b < p->batch; b++)
+            if (seqs[b] >= 0) is_seq_free(s, seqs[b]);
+    free(seqs);
+    is_session_free(s);
+    is_err ignored;
+    is_kernel_spec_apply(c->be, "default", &ignored);
+    return rc;
+}
+
+// ---- the sweep description (compared on --resume) -----------------------------------------
+
+static cJSON *int_array(const int *v, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+static cJSON *sweep_json(const bench_opts *o, const is_backend *be, const is_model *m) {
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "model", o->model);
+    cJSON *axes = cJSON_AddObjectToObject(s, "axes");
+    cJSON_AddItemToObject(axes, "batch", int_array(o->batch, o->n_batch));
+    cJSON_AddItemToObject(axes, "prompt", int_array(o->prompt, o->n_prompt));
+    cJSON_AddItemToObject(axes, "gen", int_array(o->gen, o->n_gen));
+    cJSON_AddItemToObject(axes, "depth", int_array(o->depth, o->n_depth));
+    cJSON_AddItemToObject(axes, "strategy", cJSON_CreateStringArray((const char *const *)o->strategy, o->n_strategy));
+    cJSON_AddItemToObject(axes, "kernel", cJSON_CreateStringArray((const char *const *)o->kernel, o->n_kernel));
+    cJSON_AddStringToObject(s, "backend", be->name);
+    cJSON_AddStringToObject(s, "dtype", is_dtype_name(m->wdtype));
+    cJSON_AddNumberToObject(s, "threads", be->n_threads);
+    cJSON_AddNumberToObject(s, "reps_min", o->reps_min);
+    cJSON_AddNumberToObject(s, "max_reps", o->max_reps);
+    cJSON_AddNumberToObject(s, "warmup", o->warmup);
+    cJSON_AddNumberToObject(s, "max_time_s", o->max_time_s);
+    cJSON_AddNumberToObject(s, "max_noise", o->max_noise);
+    cJSON_AddNumberToObject(s, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(s, "block_size", o->block_size > 0 ? o->block_size : IS_DEFAULT_BLOCK_SIZE);
+    cJSON_AddStringToObject(s, "main_metric", "decode_tps (prefill_tps where gen = 1)");
+    cJSON_AddStringToObject(s, "noise", "relative standard error of the mean of the main metric over repetitions");
+    return s;
+}
+
+static cJSON *probes_json(const bench_opts *o, is_backend *be, is_dtype wdtype, is_err *err) {
+    cJSON *p = cJSON_CreateObject();
+    if (o->no_probe) {
+        cJSON_AddStringToObject(p, "skipped", "--no-probe: MBU and MFU are not computed");
+        return p;
+    }
+    is_mem_probe mp;
+    is_matmul_probe xp;
+    if (is_probe_mem(be->n_threads, &mp, err) || is_probe_matmul(be, wdtype, &xp, err)) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    cJSON *mj = cJSON_AddObjectToObject(p, "mem");
+    cJSON_AddNumberToObject(mj, "read_gbs", mp.read_gbs);
+    cJSON_AddNumberToObject(mj, "copy_gbs", mp.copy_gbs);
+    cJSON_AddNumberToObject(mj, "peak_gbs", mp.peak_gbs);
+    cJSON_AddNumberToObject(mj, "buffer_mib", mp.buffer_mib);
+    cJSON_AddNumberToObject(mj, "n_threads", mp.n_threads);
+    cJSON_AddNumberToObject(mj, "reps", mp.reps);
+    cJSON_AddStringToObject(mj, "method", mp.method);
+    cJSON *xj = cJSON_AddObjectToObject(p, "matmul");
+    cJSON_AddNumberToObject(xj, "gflops", xp.gflops);
+    cJSON_AddNumberToObject(xj, "m", xp.m);
+    cJSON_AddNumberToObject(xj, "n", xp.n);
+    cJSON_AddNumberToObject(xj, "k", xp.k);
+    cJSON_AddNumberToObject(xj, "reps", xp.reps);
+    cJSON_AddStringToObject(xj, "method", xp.method);
+    return p;
+}
+
+// First differing key of two sweep objects, for the --resume message.
+static const char *sweep_diff(const cJSON *a, const cJSON *b) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+        const cJSON *other = cJSON_GetObjectItemCaseSensitive(b, it->string);
+        if (!other || !cJSON_Compare(it, other, true)) return it->string;
+    }
+    cJSON_ArrayForEach(it, b) if (!cJSON_GetObjectItemCaseSensitive(a, it->string)) return it->string;
+    return NULL;
+}
+
+// ---- command line ---------------------------------------------------------------------------
+
+static const char *bench_help =
+    "usage: inferscope bench --model MODEL [axes] [options]\n"
+    "\n"
+    "Measures every combination of the axes. Lists: '1,8,32'; ranges 'A-B*F' (A, A*F, ... <= B)\n"
+    "and 'A-B+S' (A, A+S, ... <= B), mixed freely: '1,4-64*4'.\n"
+    "\n"
+    "axes\n"
+    "  -b, --batch LIST        sequences per batch (default 1)\n"
+    "  -p, --prompt-len LIST   prompt tokens per sequence, synthetic ids from --seed (default 512)\n"
+    "  -n, --gen LIST          tokens generated per sequence (default 128; 1 = prefill only)\n"
+    "  -d, --depth LIST        context already in the KV cache before the prompt, filled once per\n"
+    "                          point and not timed, as llama-bench -d (default 0)\n"
+    "  --strategy LIST         greedy, sample[:t=T,k=K,p=P,seed=S] (default greedy)\n"
+    "  --kernel LIST           kernel variants: default, or op=variant joined by '+' (see below)\n"
+    "repetitions\n"
+    "  -r, --reps N            at least N measured repetitions per point (default 5)\n"
+    "  --warmup N              unmeasured runs before them (default 1)\n"
+    "  --max-time S            stop repeating after S seconds of a point once -r is reached (default 10)\n"
+    "  --max-noise PCT         ... or once the relative standard error of the main metric (decode tok/s,\n"
+    "                          or prefill tok/s when -n 1) is under PCT percent (default 1)\n"
+    "  --max-reps N            never more than N repetitions (default 100)\n"
+    "model and backend\n"
+    "  -m, --model MODEL       a Hugging Face directory or preset:NAME\n"
+    "  --dtype f32|bf16        weight dtype (default: f32 for F32 files, else bf16)\n"
+    "  --backend cpu|auto      (default auto)\n"
+    "  -t, --threads N         CPU threads (default 0 = all online CPUs)\n"
+    "  --seed S                preset weights, prompts and sampling (default 0)\n"
+    "  --block-size N          KV cache block (default 16); --max-batch-tokens N (default 512)\n"
+    "output\n"
+    "  --out DIR               write results.json (every sample), results.csv and report.md, updated\n"
+    "                          after every point; refuses a DIR holding results.json unless --resume\n"
+    "                          (skip its finished points; the sweep must be the same) or --force\n"
+    "  --format md|csv|json    what is printed on stdout at the end (default md)\n"
+    "  --no-probe              skip the bandwidth and matmul probes (no MBU, no MFU)\n"
+    "\n"
+    "Before the sweep the harness measures the peak memory bandwidth (multi-threaded read and copy)\n"
+    "and the backend's matmul rate; MBU and MFU are taken against those. Progress goes to stderr.\n"
+    "Exit status: 0 all points measured, 1 a point failed, 2 bad usage, 130 interrupted.\n";
+
+static int bench_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bench_usage(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "inferscope bench: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'inferscope bench --help')\n");
+    return EXIT_USAGE;
+}
+
+static int parse_int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || !*v || x < lo || x > hi)
+        return bench_usage("%s '%s': expected an integer from %ld to %ld", flag, v, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_double_flag(const char *flag, const char *v, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || !*v || !(x >= lo && x <= hi))
+        return bench_usage("%s '%s': expected a number from %g to %g", flag, v, lo, hi);
+    *out = x;
+    return 0;
+}
+
+static void opts_free(bench_opts *o) {
+    free(o->batch);
+    free(o->prompt);
+    free(o->gen);
+    free(o->depth);
+    is_list_free(o->strategy, o->n_strategy);
+    is_list_free(o->kernel, o->n_kernel);
+}
+
+// Parses argv into o; returns 0, or an exit status (help: -1 after printing it).
+static int bench_parse(int argc, char **argv, bench_opts *o) {
+    const char *batch = "1", *prompt = "512", *gen = "128", *depth = "0", *strategy = "greedy", *kernel = "default";
+    is_err err;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(bench_help, stdout);
+            return -1;
+        }
+        bool is_switch = !strcmp(a, "--resume") || !strcmp(a, "--force") || !strcmp(a, "--no-probe");
+        if (is_switch) {
+            if (!strcmp(a, "--resume")) o->resume = true;
+            else if (!strcmp(a, "--force")) o->force = true;
+            else o->no_probe = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            if (a[0] == '-') return bench_usage("flag %s needs a value", a);
+            return bench_usage("unexpected argument '%s'", a);
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--model") || !strcmp(a, "-m")) o->model = v;
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) batch = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt-len")) prompt = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--gen")) gen = v;
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) depth = v;
+        else if (!strcmp(a, "--strategy")) strategy = v;
+        else if (!strcmp(a, "--kernel")) kernel = v;
+        else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) {
+            if (parse_int_flag(a, v, 1, 100000, &o->reps_min)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--warmup")) {
+            if (parse_int_flag(a, v, 0, 1000, &o->warmup)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--max-reps")) {
+            if (parse_int_flag(a, v, 1, 1000000, &o->max_reps)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--max-time")) {
+            if (parse_double_flag(a, v, 0, 1e7, &o->max_time_s)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--max-noise")) {
+            double pct;
+            if (parse_double_flag(a, v, 0, 100, &pct)) return EXIT_USAGE;
+            o->max_noise = pct / 100;
+        } else if (!strcmp(a, "--dtype")) {
+            is_dtype d;
+            if (is_dtype_parse(v, &d) || d == IS_DTYPE_F16)
+                return bench_usage("--dtype '%s': expected f32 or bf16", v);
+            o->dtype = (int)d;
+        } else if (!strcmp(a, "--backend")) {
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
+                return bench_usage("--backend '%s': expected cpu, cuda or auto", v);
+            o->backend = v;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (parse_int_flag(a, v, 0, 1024, &o->threads)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || *end || !*v || v[0] == '-')
+                return bench_usage("--seed '%s': expected a non-negative integer", v);
+            o->seed = s;
+        } else if (!strcmp(a, "--block-size")) {
+            if (parse_int_flag(a, v, 1, 1 << 16, &o->block_size)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--max-batch-tokens")) {
+            if (parse_int_flag(a, v, 1, 1 << 20, &o->max_batch_tokens)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--out")) {
+            if (!*v) return bench_usage("--out needs a directory");
+            o->out = v;
+        } else if (!strcmp(a, "--format")) {
+            if (strcmp(v, "md") && strcmp(v, "csv") && strcmp(v, "json"))
+                return bench_usage("--format '%s': expected md, csv or json", v);
+            o->format = v;
+        } else {
+            return bench_usage("unknown flag '%s'", a);
+        }
+    }
+    if (!o->model) return bench_usage("--model is required (a model directory or preset:NAME)");
+    if (o->resume && !o->out) return bench_usage("--resume needs --out DIR (the sweep to continue)");
+    if (o->resume && o->force) return bench_usage("--resume and --force cannot be combined");
+    if (is_list_parse_ints("--batch", batch, 1, 1 << 16, &o->batch, &o->n_batch, &err) ||
+        is_list_parse_ints("--prompt-len", prompt, 1, 1 << 24, &o->prompt, &o->n_prompt, &err) ||
+        is_list_parse_ints("--gen", gen, 1, 1 << 24, &o->gen, &o->n_gen, &err) ||
+        is_list_parse_ints("--depth", depth, 0, 1 << 24, &o->depth, &o->n_depth, &err) ||
+        is_list_split("--kernel", kernel, &o->kernel, &o->n_kernel, &err))
+        return bench_usage("%s", err.msg);
+    char **specs;
+    int n_specs;
+    if (is_list_split_strategies("--strategy", strategy, &specs, &n_specs, &err)) return bench_usage("%s", err.msg);
+    o->strategy = is_xcalloc((size_t)n_specs, sizeof *o->strategy);
+    for (int i = 0; i < n_specs; i++) { // canonical form, so equal strategies match in compare
+        is_strategy st;
+        char buf[256];
+        if (is_strategy_parse(specs[i], &st, &err)) {
+            is_list_free(specs, n_specs);
+            return bench_usage("--strategy: %s", err.msg);
+        }
+        is_strategy_format(&st, buf, sizeof buf);
+        o->strategy[o->n_strategy++] = is_xstrdup(buf);
+    }
+    is_list_free(specs, n_specs);
+    double n_points = (double)o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
+    if (n_points > 100000) return bench_usage("the sweep has %.0f points; at most 100000", n_points);
+    return 0;
+}
+
+// Refuses an --out that would be overwritten by accident; loads it for --resume.
+static int out_prepare(const bench_opts *o, cJSON **prev, is_err *err) {
+    *prev = NULL;
+    if (!o->out) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/results.json", o->out);
+    struct stat st;
+    bool exists = stat(path, &st) == 0;
+    if (o->resume) {
+        if (!exists) return 0; // nothing finished yet: a fresh start
+        return is_results_load(path, prev, err);
+    }
+    if (exists && !o->force)
+        return is_errf(err, "%s already exists: pass --resume to continue that sweep, --force to replace it, or "
+                            "another --out", path);
+    return 0;
+}
+
+static bool key_done(const cJSON *doc, const char *key) {
+    const cJSON *p;
+    char k[1024];
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(doc, "points")) {
+        if (!is_results_point_key(p, k, sizeof k) && !strcmp(k, key)) return true;
+    }
+    return false;
+}
+
+int is_bench_main(int argc, char **argv) {
+    bench_opts o = {.dtype = -1, .backend = "auto", .reps_min = 5, .warmup = 1, .max_reps = 100,
+                    .max_time_s = 10, .max_noise = 0.01, .format = "md"};
+    int rc = bench_parse(argc - 2, argv + 2, &o);
+    if (rc) {
+        opts_free(&o);
+        return rc < 0 ? 0 : rc;
+    }
+    if (o.max_reps < o.reps_min) {
+        opts_free(&o);
+        return bench_usage("--max-reps %d is below --reps %d", o.max_reps, o.reps_min);
+    }
+    rc = 1;
+    is_err err = {{0}};
+    is_backend *be = NULL;
+    is_model *m = NULL;
+    cJSON *doc = NULL, *prev = NULL;
+    bench_point *points = NULL;
+    char why_cuda[512];
+    if (out_prepare(&o, &prev, &err)) goto fail;
+    be = is_cli_open_backend(o.backend, o.threads, true, why_cuda, sizeof why_cuda, &err);
+    if (!be) goto fail;
+    // every kernel spec must exist on this backend before anything runs
+    for (int k = 0; k < o.n_kernel; k++)
+        if (is_kernel_spec_check(be, o.kernel[k], &err)) {
+            is_err_prefix(&err, "--kernel");
+            rc = EXIT_USAGE;
+            goto fail;
+        }
+    is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
+    if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
+
+    // the points, checked against the model's context before anything is measured
+    int total = o.n_batch * o.n_prompt * o.n_gen * o.n_depth * o.n_strategy * o.n_kernel;
+    points = is_xcalloc((size_t)total, sizeof *points);
+    int np = 0;
+    for (int k = 0; k < o.n_kernel; k++)
+        for (int st = 0; st < o.n_strategy; st++)
+            for (int b = 0; b < o.n_batch; b++)
+                for (int p = 0; p < o.n_prompt; p++)
+                    for (int d = 0; d < o.n_depth; d++)
+                        for (int g = 0; g < o.n_gen; g++) {
+                            bench_point *pt = &points[np++];
+                            *pt = (bench_point){o.batch[b], o.prompt[p], o.gen[g], o.depth[d], o.strategy[st], o.kernel[k]};
+                            long need = (long)pt->depth + pt->prompt + pt->gen - 1;
+                            if (need > m->cfg.max_pos) {
+                                is_errf(&err, "depth %d + prompt %d + %d generated tokens need a context of %ld, more "
+                                        "than the model's %d (max_position_embeddings)", pt->depth, pt->prompt,
+                                        pt->gen, need, m->cfg.max_pos);
+                                rc = EXIT_USAGE;
+                                goto fail;
+                            }
+                        }
+
+    cJSON *sweep = sweep_json(&o, be, m);
+    if (prev) {
+        const char *diff = sweep_diff(cJSON_GetObjectItemCaseSensitive(prev, "sweep"), sweep);
+        if (diff) {
+            is_errf(&err, "%s/results.json holds another sweep ('%s' differs): --resume continues the same command; "
+                    "use another --out", o.out, diff);
+            cJSON_Delete(sweep);
+            goto fail;
+        }
+        cJSON_Delete(sweep);
+        doc = prev; // its env, probes and finished points are kept; this run's env is added
+        prev = NULL;
+        cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
+        if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
+        cJSON_AddItemToArray(resumed, is_env_capture(argc, argv, be->n_threads, be->name, why_cuda));
+    } else {
+        fprintf(stderr, "bench: measuring peak bandwidth and matmul rate...\n");
+        cJSON *probes = probes_json(&o, be, m->wdtype, &err);
+        if (!probes) {
+            cJSON_Delete(sweep);
+            goto fail;
+        }
+        doc = is_results_new(is_env_capture(argc, argv, be->n_threads, be->name, why_cuda), sweep, probes);
+    }
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(doc, "probes");
+    double peak = probe_value(probes, "mem", "peak_gbs"), mm = probe_value(probes, "matmul", "gflops");
+    if (isfinite(peak))
+        fprintf(stderr, "bench: peak bandwidth %.1f GB/s (%s)\n", peak, is_json_str(is_json_get(probes, "mem"), "method"));
+    if (isfinite(mm))
+        fprintf(stderr, "bench: matmul peak %.1f GFLOP/s (%s)\n", mm, is_json_str(is_json_get(probes, "matmul"), "method"));
+    if (o.out && is_results_write_dir(o.out, doc, &err)) goto fail;
+
+    int todo = 0;
+    char key[1024];
+    bool *skip = is_xcalloc((size_t)total, sizeof *skip);
+    for (int i = 0; i < total; i++) {
+        cJSON *probe_pt = cJSON_CreateObject();
+        bench_ctx tmp = {.o = &o, .be = be, .m = m};
+        cJSON_AddItemToObject(probe_pt, "config", point_config(&tmp, &points[i]));
+        is_results_point_key(probe_pt, key, sizeof key);
+        skip[i] = key_done(doc, key);
+        todo += !skip[i];
+        cJSON_Delete(probe_pt);
+    }
+    fprintf(stderr, "bench: %d points (batch %d x prompt %d x gen %d x depth %d x strategy %d x kernel %d) on %s, "
+            "%s backend, %d threads, %s weights\n", total, o.n_batch, o.n_prompt, o.n_gen, o.n_depth,
+            o.n_strategy, o.n_kernel, o.model, be->name, be->n_threads, is_dtype_name(m->wdtype));
+    if (todo < total) fprintf(stderr, "bench: resuming: %d finished, %d to go\n", total - todo, todo);
+
+    signal(SIGINT, bench_on_signal);
+    signal(SIGTERM, bench_on_signal);
+    bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = probes, .total = total, .tty = isatty(2) == 1};
+    int failed = 0, done = total - todo;
+    bool interrupted = false;
+    for (int i = 0; i < total && !interrupted; i++) {
+        if (skip[i]) continue;
+        ctx.index = ++done;
+        cJSON *point = cJSON_CreateObject();
+        cJSON_AddItemToObject(point, "config", point_config(&ctx, &points[i]));
+        is_err perr = {{0}};
+        int prc = point_run(&ctx, &points[i], point, &perr);
+        if (prc == 1) {
+            cJSON_Delete(point);
+            interrupted = true;
+            break;
+        }
+        if (prc < 0) {
+            char label[256];
+            point_label(&points[i], label, sizeof label);
+            fprintf(stderr, "%s[%d/%d] %s: failed: %s\n", ctx.tty ? "\r\033[K" : "", ctx.index, total, label, perr.msg);
+            cJSON_Delete(point);
+            point = cJSON_CreateObject();
+            cJSON_AddItemToObject(point, "config", point_config(&ctx, &points[i]));
+            cJSON_AddStringToObject(point, "status", "error");
+            cJSON_AddStringToObject(point, "error", perr.msg);
+            failed++;
+        }
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(doc, "points"), point);
+        if (o.out && is_results_write_dir(o.out, doc, &err)) {
+            free(skip);
+            goto fail;
+        }
+        if (bench_stop_requested) interrupted = true;
+    }
+    free(skip);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (interrupted) {
+        fprintf(stderr, "\nbench: interrupted; %s\n",
+                o.out ? "finished points are in --out; run the same command with --resume to continue"
+                      : "nothing was saved (no --out)");
+        rc = EXIT_INTERRUPTED;
+        goto cleanup;
+    }
+    char *text = !strcmp(o.format, "json") ? is_results_to_json(doc)
+                 : !strcmp(o.format, "csv") ? is_results_to_csv(doc)
+                                            : is_results_to_md(doc);
+    fputs(text, stdout);
+    free(text);
+    if (o.out) fprintf(stderr, "bench: results in %s (results.json, results.csv, report.md)\n", o.out);
+    rc = failed ? 1 : 0;
+    if (failed) fprintf(stderr, "bench: %d of %d points failed (see their error in the results)\n", failed, total);
+    goto cleanup;
+fail:
+    fprintf(stderr, "inferscope bench: %s\n", err.msg);
+cleanup:
+    cJSON_Delete(doc);
+    cJSON_Delete(prev);
+    free(points);
+    is_model_free(m);
+    if (be) be->destroy(be);
+    opts_free(&o);
+    return rc;
+}

@@ -1,0 +1,11 @@
+// bench.h — `inferscope bench`: the static-batch sweep driver. Declares: is_bench_main.
+#ifndef IS_BENCH_BENCH_H
+#define IS_BENCH_BENCH_H
+
+// argv[0] is the program, argv[1] "bench"; the full argv is recorded in the
+// results. Returns the exit status: 0 every point measured, 1 a point failed or
+// the run could not start, 2 a usage error, 130 interrupted (finished points are
+// in --out; --resume continues).
+int is_bench_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,32 @@
+// costmodel.c — bytes and FLOPs of a benchmark point (see costmodel.h for what is counted).
+#include "bench/costmodel.h"
+
+#include <string.h>
+
+void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int batch, int prompt, int gen,
+                     int depth, is_cost *out) {
+    memset(out, 0, sizeof *out);
+    double D = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, L = c->n_layers;
+    double q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
+    double B = batch, P = prompt, d = depth;
+    // matrix elements of one layer, and its F32 vectors (norms, biases)
+    double layer_mat = D * q + 2 * D * kv + q * D + 3 * D * F;
+    double layer_vec = 2 * D + (c->qkv_bias ? q + 2 * kv : 0) + (c->o_bias ? D : 0);
+    double lm_head = V * D;
+    out->weight_bytes = (L * layer_mat + lm_head) * w_bytes + (L * layer_vec + D) * 4.0;
+    out->kv_bytes_per_token = 2.0 * L * kv * kv_bytes;
+
+    // prefill: every prompt token through the layers, logits for the last of each sequence
+    double attn_pair = 4.0 * c->n_heads * c->head_dim * L; // FLOPs per (query, key) pair, all layers
+    double pairs = B * (P * d + P * (P + 1) / 2);          // query at d + t attends over d + t keys, t = 1..P
+    out->prefill_flops = 2.0 * L * layer_mat * B * P + 2.0 * lm_head * B + attn_pair * pairs;
+
+    out->decode_steps = gen > 1 ? gen - 1 : 0;
+    if (out->decode_steps == 0) return;
+    double mean_ctx = d + P + gen / 2.0; // mean of d + P + s over s = 1..G-1
+    out->decode_kv_read_bytes_per_step = B * mean_ctx * out->kv_bytes_per_token;
+    out->decode_kv_write_bytes_per_step = B * out->kv_bytes_per_token;
+    out->decode_bytes_per_step = out->weight_bytes + B * D * w_bytes + out->decode_kv_read_bytes_per_step +
+                                 out->decode_kv_write_bytes_per_step;
+    out->decode_flops_per_step = 2.0 * (L * layer_mat + lm_head) * B + attn_pair * B * mean_ctx;
+}

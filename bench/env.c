@@ -1,0 +1,202 @@
+// env.c — the environment a benchmark result was measured in, as one JSON object
+// written beside every result so two results can be told apart (or matched) later.
+#define _GNU_SOURCE // gmtime_r
+#include "bench/env.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/error.h" // defines: IS_ASSERT, is_xmalloc
+
+// The build defines these (IS_C_FLAGS for bench/ sources only); the fallbacks let
+// this file compile on its own.
+#ifndef IS_VERSION
+#define IS_VERSION "unknown"
+#endif
+#ifndef IS_GIT_COMMIT
+#define IS_GIT_COMMIT "unknown"
+#endif
+#ifndef IS_BUILD_TYPE
+#define IS_BUILD_TYPE "unknown"
+#endif
+#ifndef IS_C_FLAGS
+#define IS_C_FLAGS ""
+#endif
+
+// clang defines __GNUC__ too, so it is asked first.
+#if defined(__clang__)
+#define ENV_COMPILER "clang " __VERSION__
+#elif defined(__GNUC__)
+#define ENV_COMPILER "gcc " __VERSION__
+#else
+#define ENV_COMPILER "unknown"
+#endif
+
+// cJSON returns NULL only when malloc fails: small bookkeeping, so abort like is_xmalloc.
+static void env_add(cJSON *obj, const char *name, cJSON *item) {
+    IS_ASSERT(item != NULL);
+    cJSON_bool added = cJSON_AddItemToObject(obj, name, item);
+    IS_ASSERT(added);
+}
+
+static void env_trim(char *s) {
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = 0;
+}
+
+// The value of the first line "key<spaces>:<spaces>value" of /proc/cpuinfo, or NULL.
+static char *env_cpu_model(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return NULL;
+    char line[512], *model = NULL;
+    while (!model && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        env_trim(v);
+        if (*v) model = is_xstrdup(v);
+    }
+    fclose(f);
+    return model;
+}
+
+// "Linux 6.1.0-18-amd64 x86_64, Debian GNU/Linux 12 (bookworm)": uname, then the
+// distribution's PRETTY_NAME when /etc/os-release has one.
+static void env_os(char *buf, size_t len) {
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(buf, len, "%s %s %s", u.sysname, u.release, u.machine);
+    else
+        snprintf(buf, len, "unknown");
+    FILE *f = fopen("/etc/os-release", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "PRETTY_NAME=", 12) != 0) continue;
+        char *v = line + 12;
+        env_trim(v);
+        size_t n = strlen(v);
+        if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+            v[n - 1] = 0;
+            v++;
+        }
+        if (*v) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, len - used, ", %s", v);
+        }
+        break;
+    }
+    fclose(f);
+}
+
+// MemTotal from /proc/meminfo in GiB, or -1.
+static double env_mem_total_gib(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    double kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %lf kB", &kib) == 1) break;
+    fclose(f);
+    return kib < 0 ? -1 : kib / (1024.0 * 1024.0);
+}
+
+// Whether s can stand as one shell word unquoted. The empty string cannot: it
+// would vanish from the command line.
+static int env_shell_safe(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++) {
+        char c = *s;
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 strchr("_./:=,+-", c) != NULL;
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+// argv joined with spaces, each unsafe word in single quotes (a quote inside becomes
+// '\''), so the string pastes back into a POSIX shell as the same argv.
+static char *env_command(int argc, char **argv) {
+    size_t cap = 1;
+    for (int i = 0; i < argc; i++) cap += 4 * strlen(argv[i] ? argv[i] : "") + 3;
+    char *cmd = is_xmalloc(cap), *p = cmd;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i] ? argv[i] : "";
+        if (i > 0) *p++ = ' ';
+        if (env_shell_safe(a)) {
+            size_t n = strlen(a);
+            memcpy(p, a, n);
+            p += n;
+            continue;
+        }
+        *p++ = '\'';
+        for (; *a; a++) {
+            if (*a == '\'') {
+                memcpy(p, "'\\''", 4);
+                p += 4;
+            } else {
+                *p++ = *a;
+            }
+        }
+        *p++ = '\'';
+    }
+    *p = 0;
+    return cmd;
+}
+
+cJSON *is_env_capture(int argc, char **argv, int n_threads, const char *backend_name, const char *gpu_why) {
+    cJSON *env = cJSON_CreateObject();
+    IS_ASSERT(env != NULL);
+
+    char *model = env_cpu_model();
+    env_add(env, "cpu_model", cJSON_CreateString(model ? model : "unknown"));
+    free(model);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    env_add(env, "cpu_online", cJSON_CreateNumber(online > 0 ? (double)online : 0));
+    env_add(env, "threads", cJSON_CreateNumber(n_threads));
+
+    char os[768];
+    env_os(os, sizeof os);
+    env_add(env, "os", cJSON_CreateString(os));
+    env_add(env, "compiler", cJSON_CreateString(ENV_COMPILER));
+    env_add(env, "c_flags", cJSON_CreateString(IS_C_FLAGS));
+    env_add(env, "build_type", cJSON_CreateString(IS_BUILD_TYPE));
+    env_add(env, "git_commit", cJSON_CreateString(IS_GIT_COMMIT));
+    env_add(env, "inferscope_version", cJSON_CreateString(IS_VERSION));
+
+    char *cmd = env_command(argc, argv);
+    env_add(env, "command", cJSON_CreateString(cmd));
+    free(cmd);
+    cJSON *args = cJSON_CreateArray();
+    IS_ASSERT(args != NULL);
+    for (int i = 0; i < argc; i++) {
+        cJSON *a = cJSON_CreateString(argv[i] ? argv[i] : "");
+        IS_ASSERT(a != NULL);
+        cJSON_bool added = cJSON_AddItemToArray(args, a);
+        IS_ASSERT(added);
+    }
+    env_add(env, "argv", args);
+
+    char date[32] = "unknown";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm)) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    env_add(env, "date", cJSON_CreateString(date));
+
+    env_add(env, "backend", backend_name ? cJSON_CreateString(backend_name) : cJSON_CreateNull());
+    // "gpu" is always present so readers need not test for the key; the CUDA
+    // backend replaces the null with its fields when a device answered.
+    env_add(env, "gpu", cJSON_CreateNull());
+    if (gpu_why) env_add(env, "gpu_unavailable", cJSON_CreateString(gpu_why));
+
+    double mem = env_mem_total_gib();
+    env_add(env, "mem_total_gib", mem > 0 ? cJSON_CreateNumber(mem) : cJSON_CreateNull());
+    return env;
+}

@@ -1,0 +1,25 @@
+// env.h — the environment a result was measured in, as a JSON object: CPU model
+// and threads, GPU fields when present, OS, compiler and flags, build type, git
+// commit, command line, inferscope version. Declares: is_env_capture.
+#ifndef IS_BENCH_ENV_H
+#define IS_BENCH_ENV_H
+
+#include <cjson/cJSON.h>
+
+// Returns a new cJSON object (caller frees) with at least these fields:
+//   "cpu_model" (string, from /proc/cpuinfo "model name"; "unknown" when absent),
+//   "cpu_online" (number of online CPUs), "threads" (n_threads as given),
+//   "os" (uname sysname, release and machine, plus PRETTY_NAME of /etc/os-release when present),
+//   "compiler" (the C compiler's __VERSION__, prefixed "gcc " or "clang "),
+//   "c_flags" (IS_C_FLAGS when defined, else ""), "build_type" (IS_BUILD_TYPE),
+//   "git_commit" (IS_GIT_COMMIT), "inferscope_version" (IS_VERSION),
+//   "command" (argv joined with spaces; an element that is empty or holds anything
+//   outside [A-Za-z0-9_./:=,+-] is put in single quotes, ' written '\''),
+//   "argv" (array of strings), "date" (UTC, ISO 8601),
+//   "backend" (backend_name; null when NULL), "gpu" (always null here: with
+//   "gpu_unavailable": gpu_why when gpu_why is non-NULL; otherwise the CUDA
+//   backend replaces the null with its GPU fields later),
+//   "mem_total_gib" (MemTotal from /proc/meminfo; null when unknown).
+cJSON *is_env_capture(int argc, char **argv, int n_threads, const char *backend_name, const char *gpu_why);
+
+#endif

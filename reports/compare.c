@@ -1,0 +1,433 @@
+// compare.c — `inferscope compare BASE NEW`: points of two result files matched
+// by configuration, the ratio NEW/BASE of one metric's median with a bootstrap
+// interval, a verdict under a noise threshold, a Markdown table and an exit
+// status a CI job can gate on.
+#include "reports/compare.h"
+#include "bench/stats.h"      // defines: is_bootstrap_ratio_ci, is_quantile_sorted, IS_BOOTSTRAP_RESAMPLES
+#include "reports/results.h"  // defines: is_results_load, is_results_validate, is_metric_find, ...
+#include "reports/text.h"     // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The CLI's bootstrap seed: the same two files always give the same table.
+#define IS_COMPARE_SEED 0x1f2e3d4c5b6a7988ULL
+#define IS_COMPARE_DEFAULT_METRIC "decode_tps"
+#define IS_COMPARE_DEFAULT_THRESHOLD_PCT 5.0
+
+const char *is_verdict_name(is_verdict v) {
+    switch (v) {
+    case IS_VERDICT_SAME: return "same";
+    case IS_VERDICT_FASTER: return "faster";
+    case IS_VERDICT_SLOWER: return "slower";
+    case IS_VERDICT_UNCLEAR: return "unclear";
+    case IS_VERDICT_NONE: break;
+    }
+    return "-";
+}
+
+// A change counts only when the whole interval lies on the side of 1 the ratio
+// moved to: an interval past 1 on the other side says nothing for this change.
+is_verdict is_compare_verdict(double ratio, double lo, double hi, double threshold, bool higher_is_better) {
+    if (!isfinite(ratio)) return IS_VERDICT_NONE;
+    double d = ratio - 1;
+    if (fabs(d) <= threshold) return IS_VERDICT_SAME;
+    bool excludes_one = d > 0 ? lo > 1 : hi < 1;
+    if (!excludes_one) return IS_VERDICT_UNCLEAR;
+    bool good = higher_is_better ? d > 0 : d < 0;
+    return good ? IS_VERDICT_FASTER : IS_VERDICT_SLOWER;
+}
+
+// ---- matching points ---------------------------------------------------------
+
+static bool point_ok(const cJSON *p) {
+    const char *s = is_json_str(p, "status");
+    return s && strcmp(s, "ok") == 0;
+}
+
+// point["samples"][metric] as a malloc'd array (NULL and *n = 0 when absent or empty).
+static double *point_samples(const cJSON *p, const char *metric, int *n) {
+    const cJSON *arr = is_json_get(is_json_get(p, "samples"), metric);
+    *n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    if (*n == 0) return NULL;
+    double *x = is_xmalloc((size_t)*n * sizeof *x);
+    int k = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) x[k++] = v->valuedouble; // validated: finite numbers
+    return x;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(const double *x, int n) {
+    double *s = is_xmalloc((size_t)n * sizeof *s);
+    memcpy(s, x, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    double m = is_quantile_sorted(s, n, 0.5);
+    free(s);
+    return m;
+}
+
+static void row_init(is_compare_row *r, const char *key, const cJSON *config) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->key, sizeof r->key, "%s", key);
+    r->config = config;
+    r->base_median = r->new_median = NAN;
+    r->ratio = r->ci_lo = r->ci_hi = NAN;
+    r->verdict = IS_VERDICT_NONE;
+}
+
+// The failure message of a point, shortened for a note.
+static const char *point_error(const cJSON *p) {
+    const char *e = is_json_str(p, "error");
+    return e ? e : "no message";
+}
+
+// Fills the medians, ratio and verdict of a row whose point is in both files.
+static void row_compare(is_compare_row *r, const cJSON *pb, const cJSON *pn, const is_metric_def *m,
+                        const is_compare_opts *o) {
+    bool ok_b = point_ok(pb), ok_n = point_ok(pn);
+    if (!ok_b && !ok_n) {
+        snprintf(r->note, sizeof r->note, "failed in both: %s", point_error(pn));
+        return;
+    }
+    if (!ok_b || !ok_n) {
+        snprintf(r->note, sizeof r->note, "failed in %s: %s", ok_b ? "NEW" : "BASE", point_error(ok_b ? pn : pb));
+        return;
+    }
+    int nb, nn;
+    double *xb = point_samples(pb, m->name, &nb), *xn = point_samples(pn, m->name, &nn);
+    if (nb) r->base_median = median_of(xb, nb);
+    if (nn) r->new_median = median_of(xn, nn);
+    if (!nb || !nn) {
+        snprintf(r->note, sizeof r->note, "no %s samples in %s", m->name, !nb && !nn ? "either" : !nb ? "BASE" : "NEW");
+    } else if (is_bootstrap_ratio_ci(xb, nb, xn, nn, IS_BOOTSTRAP_RESAMPLES, 0.95, o->seed, &r->ratio, &r->ci_lo,
+                                     &r->ci_hi) != 0) {
+        r->ratio = r->ci_lo = r->ci_hi = NAN;
+        snprintf(r->note, sizeof r->note, "median of BASE is 0: no ratio");
+    } else {
+        r->verdict = is_compare_verdict(r->ratio, r->ci_lo, r->ci_hi, o->threshold, m->higher_is_better);
+    }
+    free(xb);
+    free(xn);
+}
+
+int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_compare_row **rows, int *n_rows,
+               is_err *err) {
+    *rows = NULL;
+    *n_rows = 0;
+    if (is_results_validate(base, "BASE", err) || is_results_validate(nw, "NEW", err)) return -1;
+    const char *metric = o->metric ? o->metric : IS_COMPARE_DEFAULT_METRIC;
+    const is_metric_def *m = is_metric_find(metric);
+    if (!m) {
+        char known[512] = "";
+        for (int i = 0; i < is_metric_n_defs; i++) {
+            size_t k = strlen(known);
+            snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", is_metric_defs[i].name);
+        }
+        return is_errf(err, "unknown metric \"%s\" (known: %s)", metric, known);
+    }
+    if (!(o->threshold > 0 && o->threshold < 1))
+        return is_errf(err, "threshold %g is out of range: expected a fraction in (0, 1)", o->threshold);
+    const char *mb = is_json_str(is_json_get(base, "sweep"), "model"), *mn = is_json_str(is_json_get(nw, "sweep"), "model");
+    if ((mb || mn) && (!mb || !mn || strcmp(mb, mn) != 0))
+        return is_errf(err, "BASE measures %s, NEW measures %s: only results of the same model compare",
+                       mb ? mb : "an unnamed model", mn ? mn : "an unnamed model");
+
+    const cJSON *pts_b = is_json_get(base, "points"), *pts_n = is_json_get(nw, "points");
+    int nb = cJSON_GetArraySize(pts_b), nn = cJSON_GetArraySize(pts_n);
+    // keys of NEW's points, and whether each was matched already (a key that
+    // repeats matches its occurrences in order)
+    char(*keys_n)[sizeof((is_compare_row *)0)->key] = is_xmalloc((size_t)(nn ? nn : 1) * sizeof *keys_n);
+    bool *used = is_xcalloc((size_t)(nn ? nn : 1), sizeof *used);
+    const cJSON **pn_at = is_xmalloc((size_t)(nn ? nn : 1) * sizeof *pn_at);
+    is_compare_row *out = is_xcalloc((size_t)(nb + nn ? nb + nn : 1), sizeof *out);
+    int n = 0, rc = 0;
+    int j = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pts_n) {
+        pn_at[j] = p;
+        if (is_results_point_key(p, keys_n[j], sizeof keys_n[j]))
+            rc = is_errf(err, "NEW: points[%d]: configuration too long to compare", j);
+        j++;
+    }
+    int i = 0;
+    cJSON_ArrayForEach(p, pts_b) {
+        if (rc) break;
+        char key[sizeof out->key];
+        if (is_results_point_key(p, key, sizeof key)) {
+            rc = is_errf(err, "BASE: points[%d]: configuration too long to compare", i);
+            break;
+        }
+        is_compare_row *r = &out[n++];
+        row_init(r, key, is_json_get(p, "config"));
+        r->in_base = true;
+        int match = -1;
+        for (int k = 0; k < nn && match < 0; k++)
+            if (!used[k] && strcmp(keys_n[k], key) == 0) match = k;
+        if (match < 0) {
+            snprintf(r->note, sizeof r->note, "only in BASE");
+        } else {
+            used[match] = true;
+            r->in_new = true;
+            row_compare(r, p, pn_at[match], m, o);
+        }
+        i++;
+    }
+    for (int k = 0; k < nn && rc == 0; k++) {
+        if (used[k]) continue;
+        is_compare_row *r = &out[n++];
+        row_init(r, keys_n[k], is_json_get(pn_at[k], "config"));
+        r->in_new = true;
+        snprintf(r->note, sizeof r->note, "only in NEW");
+    }
+    free(keys_n);
+    free(used);
+    free(pn_at);
+    if (rc) {
+        free(out);
+        return -1;
+    }
+    *rows = out;
+    *n_rows = n;
+    return 0;
+}
+
+// ---- Markdown ------------------------------------------------------------------
+
+// The configuration fields, in the order of is_results_point_key.
+static const char *const cfg_names[] = {"model", "backend", "dtype",    "threads", "batch",
+                                        "prompt", "gen",    "depth",    "strategy", "kernel"};
+#define N_CFG ((int)(sizeof cfg_names / sizeof cfg_names[0]))
+
+static void cfg_value(const cJSON *config, const char *name, char *buf, size_t n) {
+    const cJSON *v = is_json_get(config, name);
+    if (cJSON_IsString(v)) snprintf(buf, n, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v)) snprintf(buf, n, "%.15g", v->valuedouble);
+    else snprintf(buf, n, "-");
+}
+
+static void fmt_value(char *buf, size_t n, double x) {
+    if (!isfinite(x)) snprintf(buf, n, "-");
+    else if (fabs(x) >= 1 || x == 0) snprintf(buf, n, "%.2f", x);
+    else snprintf(buf, n, "%.3g", x);
+}
+
+char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts *o) {
+    const char *metric = o->metric ? o->metric : IS_COMPARE_DEFAULT_METRIC;
+    const is_metric_def *m = is_metric_find(metric);
+    const char *unit = m ? m->unit : "";
+    is_strbuf b = {0};
+    is_sb_printf(&b, "Comparing %s (%s, %s is better): NEW / BASE of medians, 95%% bootstrap interval; "
+              "threshold ±%.3g%%\n\n",
+              metric, m ? m->unit : "?", m && m->higher_is_better ? "higher" : "lower", o->threshold * 100);
+
+    // configuration columns that differ between rows; when none differs (one
+    // row, say) model, batch, prompt and gen name the rows
+    bool show[N_CFG] = {false};
+    int n_show = 0;
+    for (int c = 0; c < N_CFG; c++) {
+        char first[256], v[256];
+        for (int r = 0; r < n; r++) {
+            cfg_value(rows[r].config, cfg_names[c], v, sizeof v);
+            if (r == 0) snprintf(first, sizeof first, "%s", v);
+            else if (strcmp(first, v) != 0) show[c] = true;
+        }
+        n_show += show[c];
+    }
+    if (n_show == 0) {
+        show[0] = show[4] = show[5] = show[6] = true;
+        n_show = 4;
+    }
+
+    int nc = n_show + 7;
+    char **cells = is_xcalloc((size_t)(n + 1) * (size_t)nc, sizeof *cells);
+    bool *right = is_xcalloc((size_t)nc, sizeof *right);
+    int k = 0;
+    for (int c = 0; c < N_CFG; c++) {
+        if (!show[c]) continue;
+        right[k] = c >= 3 && c <= 7; // threads .. depth: numbers
+        cells[k++] = is_xstrdup(cfg_names[c]);
+    }
+    char head[64];
+    snprintf(head, sizeof head, "BASE %s", unit);
+    cells[k++] = is_xstrdup(head);
+    snprintf(head, sizeof head, "NEW %s", unit);
+    cells[k++] = is_xstrdup(head);
+    cells[k++] = is_xstrdup("ratio");
+    cells[k++] = is_xstrdup("95% CI");
+    cells[k++] = is_xstrdup("change");
+    for (int c = n_show; c < k; c++) right[c] = true; // the numbers
+    cells[k++] = is_xstrdup("verdict");
+    cells[k++] = is_xstrdup("note");
+
+    int count[IS_VERDICT_NONE + 1] = {0};
+    for (int r = 0; r < n; r++) {
+        const is_compare_row *row = &rows[r];
+        char **cell = &cells[(r + 1) * nc];
+        count[row->verdict]++;
+        k = 0;
+        for (int c = 0; c < N_CFG; c++) {
+            if (!show[c]) continue;
+            char v[256];
+            cfg_value(row->config, cfg_names[c], v, sizeof v);
+            char t[512];
+            is_md_cell_text(t, sizeof t, v);
+            cell[k++] = is_xstrdup(t);
+        }
+        char vb[64], vn[64], ratio[64], ci[96], change[64];
+        fmt_value(vb, sizeof vb, row->base_median);
+        fmt_value(vn, sizeof vn, row->new_median);
+        if (isfinite(row->ratio)) {
+            snprintf(ratio, sizeof ratio, "%.3f", row->ratio);
+            snprintf(ci, sizeof ci, "[%.3f, %.3f]", row->ci_lo, row->ci_hi);
+            snprintf(change, sizeof change, "%+.1f%%", (row->ratio - 1) * 100);
+        } else {
+            snprintf(ratio, sizeof ratio, "-");
+            snprintf(ci, sizeof ci, "-");
+            snprintf(change, sizeof change, "-");
+        }
+        cell[k++] = is_xstrdup(vb);
+        cell[k++] = is_xstrdup(vn);
+        cell[k++] = is_xstrdup(ratio);
+        cell[k++] = is_xstrdup(ci);
+        cell[k++] = is_xstrdup(change);
+        cell[k++] = is_xstrdup(is_verdict_name(row->verdict));
+        char note[2 * sizeof row->note];
+        is_md_cell_text(note, sizeof note, row->note);
+        cell[k++] = is_xstrdup(note);
+    }
+    is_md_table(&b, (const char *const *)cells, n + 1, nc, right);
+    for (int i = 0; i < (n + 1) * nc; i++) free(cells[i]);
+    free(cells);
+    free(right);
+    is_sb_printf(&b, "\n%d point%s: %d faster, %d slower, %d same, %d unclear, %d not compared\n", n, n == 1 ? "" : "s",
+              count[IS_VERDICT_FASTER], count[IS_VERDICT_SLOWER], count[IS_VERDICT_SAME],
+              count[IS_VERDICT_UNCLEAR], count[IS_VERDICT_NONE]);
+    return b.p;
+}
+
+// ---- the command -------------------------------------------------------------------
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]\n"
+               "  --threshold PCT  a change within PCT percent is \"same\" (default %g; 0 < PCT < 100)\n"
+               "  --metric M       the metric compared (default %s); one of:\n",
+            IS_COMPARE_DEFAULT_THRESHOLD_PCT, IS_COMPARE_DEFAULT_METRIC);
+    for (int i = 0; i < is_metric_n_defs; i++)
+        fprintf(f, "                     %-12s %s, %s is better\n", is_metric_defs[i].name, is_metric_defs[i].unit,
+                is_metric_defs[i].higher_is_better ? "higher" : "lower");
+    fprintf(f, "exit status: 1 when a point is slower past the threshold, 0 otherwise, 2 on bad input\n");
+}
+
+// Prints "inferscope compare: MESSAGE" (and the usage when with_usage) on stderr; returns 2.
+static int fail_v(bool with_usage, const char *fmt, va_list ap) {
+    fprintf(stderr, "inferscope compare: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    if (with_usage) usage(stderr);
+    return 2;
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = fail_v(false, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int fail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = fail_v(true, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int is_compare_main(int argc, char **argv) {
+    const char *files[2] = {NULL, NULL};
+    int n_files = 0;
+    double pct = IS_COMPARE_DEFAULT_THRESHOLD_PCT;
+    const char *metric = IS_COMPARE_DEFAULT_METRIC;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--threshold") == 0 || strcmp(a, "--metric") == 0) {
+            if (i + 1 >= argc) {
+                return fail_usage("%s needs a value", a);
+            }
+            const char *v = argv[++i];
+            if (a[2] == 'm') {
+                metric = v;
+                continue;
+            }
+            char *end;
+            pct = strtod(v, &end);
+            if (end != v && *end == '%') end++;
+            if (end == v || *end || !(pct > 0 && pct < 100))
+                return fail("--threshold %s: expected a percentage greater than 0 and less than 100", v);
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
+            return fail_usage("unknown option %s", a);
+        }
+        if (n_files == 2) {
+            return fail_usage("unexpected argument %s: give two result files, BASE and NEW", a);
+        }
+        files[n_files++] = a;
+    }
+    if (n_files < 2) {
+        return fail_usage("two result files are needed, BASE and NEW");
+    }
+    if (!is_metric_find(metric)) {
+        char known[512] = "";
+        for (int i = 0; i < is_metric_n_defs; i++) {
+            size_t k = strlen(known);
+            snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", is_metric_defs[i].name);
+        }
+        return fail("--metric %s: unknown metric (known: %s)", metric, known);
+    }
+
+    is_err err;
+    cJSON *base = NULL, *nw = NULL;
+    if (is_results_load(files[0], &base, &err)) return fail("%s", err.msg);
+    if (is_results_load(files[1], &nw, &err)) {
+        cJSON_Delete(base);
+        return fail("%s", err.msg);
+    }
+    is_compare_opts o = {.metric = metric, .threshold = pct / 100, .seed = IS_COMPARE_SEED};
+    is_compare_row *rows;
+    int n;
+    int rc = is_compare(base, nw, &o, &rows, &n, &err);
+    if (rc) {
+        cJSON_Delete(base);
+        cJSON_Delete(nw);
+        return fail("%s", err.msg);
+    }
+    char *md = is_compare_to_md(rows, n, &o);
+    fputs(md, stdout);
+    fflush(stdout);
+    free(md);
+    bool any_match = false, any_slower = false;
+    for (int r = 0; r < n; r++) {
+        any_match |= rows[r].in_base && rows[r].in_new;
+        any_slower |= rows[r].verdict == IS_VERDICT_SLOWER;
+    }
+    free(rows);
+    cJSON_Delete(base);
+    cJSON_Delete(nw);
+    if (!any_match) return fail("no point of NEW matches a point of BASE");
+    return any_slower ? 1 : 0;
+}

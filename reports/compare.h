@@ -1,0 +1,70 @@
+// compare.h — two result files, points matched by configuration, the ratio
+// NEW/BASE of one metric's median with a bootstrap interval, and a verdict a CI
+// job can gate on. Declares: is_verdict, is_compare_row, is_compare,
+// is_compare_verdict, is_compare_to_md, is_compare_main.
+#ifndef IS_REPORTS_COMPARE_H
+#define IS_REPORTS_COMPARE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "engine/error.h"
+
+typedef enum {
+    IS_VERDICT_SAME,     // |ratio - 1| within the threshold
+    IS_VERDICT_FASTER,   // past the threshold in the good direction, interval excludes 1
+    IS_VERDICT_SLOWER,   // past the threshold in the bad direction, interval excludes 1
+    IS_VERDICT_UNCLEAR,  // past the threshold but the interval includes 1 (too noisy to say)
+    IS_VERDICT_NONE,     // not comparable: the point is in one file only, or failed in one
+} is_verdict;
+
+const char *is_verdict_name(is_verdict v); // "same", "faster", "slower", "unclear", "-"
+
+typedef struct is_compare_row {
+    char key[512];           // is_results_point_key
+    const cJSON *config;     // borrowed from the base (or new) document
+    bool in_base, in_new;
+    double base_median, new_median;
+    double ratio, ci_lo, ci_hi; // NEW / BASE of medians, 95% bootstrap interval; NaN when not compared
+    is_verdict verdict;
+    char note[160];          // "only in BASE", "failed in NEW: ...", ...
+} is_compare_row;
+
+typedef struct is_compare_opts {
+    const char *metric;      // is_metric_defs name; NULL: decode_tps
+    double threshold;        // relative, 0.05 = 5%
+    uint64_t seed;           // bootstrap seed (fixed by the CLI: same files, same output)
+} is_compare_opts;
+
+// ratio and its interval -> verdict, for a metric where higher (or lower) is better.
+// d = ratio - 1: |d| <= threshold is SAME; past it, FASTER or SLOWER (by the
+// direction of d and higher_is_better) when [lo, hi] lies wholly on d's side of 1,
+// else UNCLEAR. A ratio that is not finite is NONE.
+is_verdict is_compare_verdict(double ratio, double lo, double hi, double threshold, bool higher_is_better);
+
+// Matches points of base and nw by key; rows: points of base in base order, then
+// points only in nw. A point compares when it is "ok" in both and both hold
+// samples of the metric; otherwise its row is NONE with a note (a base median of 0
+// too). Medians are of the raw samples; the interval is is_bootstrap_ratio_ci
+// seeded with o->seed. *rows is malloc'd (caller frees). Error (-1) when either
+// document is invalid, the metric is unknown, the threshold is not in (0, 1), or
+// the two sweeps measure different models ("sweep"."model").
+int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_compare_row **rows,
+               int *n_rows, is_err *err);
+
+// A Markdown table: configuration columns that differ between points, base and new
+// medians, ratio [lo, hi], verdict; then a summary line (counts per verdict).
+char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts *o);
+
+// `inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]`.
+// argv holds only the arguments after the word "compare": argv[0] is the first
+// of them ({"BASE.json", "NEW.json", "--threshold", "5"}). --threshold PCT: in
+// percent, 0 < PCT < 100 (default 5); --metric M: default decode_tps; --help.
+// Prints the table on stdout; exit 1 when any point is slower, 0 otherwise, 2 on
+// bad input (message "inferscope compare: ..." on stderr), and 2 after the table
+// when no point of NEW matches a point of BASE.
+int is_compare_main(int argc, char **argv);
+
+#endif

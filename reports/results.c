@@ -1,0 +1,663 @@
+// results.c — the result document of `inferscope bench`: metric definitions,
+// statistics of each point, validation of a loaded file, and the three text forms
+// (JSON with every raw sample, CSV with one row per point, a Markdown report).
+#include "reports/results.h"
+#include "bench/stats.h"   // defines: is_stats_compute, is_stats
+#include "engine/fileio.h" // defines: is_read_file, is_write_file_atomic
+#include "reports/text.h"   // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef IS_VERSION
+#define IS_VERSION "0.0.0-unknown"
+#endif
+
+// A results.json holds every raw sample: long sweeps of per-request metrics make
+// it large, but never this large.
+#define IS_RESULTS_MAX_BYTES ((size_t)1 << 30)
+
+const is_metric_def is_metric_defs[] = {
+    {"ttft_ms", "ms", false, true,
+     "time to first token: t_first - t_submit (tokenize + queue + prefill + first sample), per request"},
+    {"tpot_ms", "ms", false, true, "time per output token: (t_done - t_first) / (n_out - 1), per request"},
+    {"itl_ms", "ms", false, true,
+     "inter-token latency: every gap t_(i+1) - t_i, pooled over all requests"},
+    {"e2e_ms", "ms", false, true, "end to end: t_done - t_submit, per request"},
+    {"prefill_ms", "ms", false, false, "device time of the prefill range alone, per repetition"},
+    {"decode_ms", "ms", false, false,
+     "decode wall time, from the first generated token to the last, per repetition"},
+    {"prefill_tps", "tok/s", true, false, "prompt tokens / prefill time, summed over the batch, per repetition"},
+    {"decode_tps", "tok/s", true, false,
+     "generated tokens after the first / decode wall time, summed over the batch, per repetition"},
+};
+const int is_metric_n_defs = (int)(sizeof is_metric_defs / sizeof is_metric_defs[0]);
+
+const is_metric_def *is_metric_find(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < is_metric_n_defs; i++)
+        if (strcmp(is_metric_defs[i].name, name) == 0) return &is_metric_defs[i];
+    return NULL;
+}
+
+// ---- the configuration of a point --------------------------------------------
+
+typedef struct cfg_field {
+    const char *name;
+    bool is_string; // else a non-negative integer
+} cfg_field;
+
+// The fields of point["config"], in key order (is_results_point_key).
+static const cfg_field cfg_fields[] = {
+    {"model", true}, {"backend", true}, {"dtype", true},    {"threads", false}, {"batch", false},
+    {"prompt", false}, {"gen", false},  {"depth", false},   {"strategy", true}, {"kernel", true},
+};
+#define N_CFG_FIELDS ((int)(sizeof cfg_fields / sizeof cfg_fields[0]))
+
+// ---- reading fields ------------------------------------------------------------
+
+// A field of point["stats"][metric], or NaN. field "ci_lo" / "ci_hi" read "ci95".
+static double stat_get(const cJSON *point, const char *metric, const char *field) {
+    const cJSON *s = is_json_get(is_json_get(point, "stats"), metric);
+    if (strcmp(field, "ci_lo") == 0 || strcmp(field, "ci_hi") == 0) {
+        const cJSON *ci = is_json_get(s, "ci95");
+        if (!cJSON_IsArray(ci) || cJSON_GetArraySize(ci) != 2) return NAN;
+        const cJSON *v = cJSON_GetArrayItem(ci, field[3] == 'l' ? 0 : 1);
+        return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    }
+    return is_json_num(s, field);
+}
+
+// The shortest of %.15g and %.17g that reads back as x; integers without a point.
+static void fmt_num(char *buf, size_t n, double x) {
+    if (!isfinite(x)) {
+        buf[0] = 0;
+        return;
+    }
+    if (x == floor(x) && fabs(x) < 1e15) {
+        snprintf(buf, n, "%.0f", x);
+        return;
+    }
+    snprintf(buf, n, "%.15g", x);
+    if (strtod(buf, NULL) != x) snprintf(buf, n, "%.17g", x);
+}
+
+// A config value as text ("" when absent).
+static void cfg_text(const cJSON *config, const cfg_field *f, char *buf, size_t n) {
+    const cJSON *v = is_json_get(config, f->name);
+    if (cJSON_IsString(v)) snprintf(buf, n, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v)) fmt_num(buf, n, v->valuedouble);
+    else if (n) buf[0] = 0;
+}
+
+// ---- the document --------------------------------------------------------------
+
+cJSON *is_results_new(cJSON *env, cJSON *sweep, cJSON *probes) {
+    cJSON *doc = cJSON_CreateObject();
+    IS_ASSERT(doc);
+    cJSON_AddStringToObject(doc, "schema", IS_RESULTS_SCHEMA);
+    cJSON_AddNumberToObject(doc, "schema_version", IS_RESULTS_SCHEMA_VERSION);
+    cJSON_AddStringToObject(doc, "inferscope_version", IS_VERSION);
+    cJSON_AddItemToObject(doc, "env", env ? env : cJSON_CreateObject());
+    cJSON_AddItemToObject(doc, "sweep", sweep ? sweep : cJSON_CreateObject());
+    cJSON_AddItemToObject(doc, "probes", probes ? probes : cJSON_CreateObject());
+    cJSON_AddItemToObject(doc, "points", cJSON_CreateArray());
+    return doc;
+}
+
+static cJSON *stats_to_json(const is_stats *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n", s->n);
+    cJSON_AddNumberToObject(o, "median", s->median);
+    cJSON_AddNumberToObject(o, "mean", s->mean);
+    cJSON_AddNumberToObject(o, "stddev", s->stddev);
+    cJSON_AddNumberToObject(o, "min", s->min);
+    cJSON_AddNumberToObject(o, "max", s->max);
+    cJSON_AddNumberToObject(o, "p50", s->p50);
+    cJSON_AddNumberToObject(o, "p90", s->p90);
+    cJSON_AddNumberToObject(o, "p99", s->p99);
+    double ci[2] = {s->ci_lo, s->ci_hi};
+    cJSON_AddItemToObject(o, "ci95", cJSON_CreateDoubleArray(ci, 2));
+    return o;
+}
+
+void is_results_point_finish(cJSON *point, uint64_t seed) {
+    IS_ASSERT(cJSON_IsObject(point));
+    cJSON *stats = cJSON_CreateObject();
+    cJSON *samples = cJSON_GetObjectItemCaseSensitive(point, "samples");
+    if (!cJSON_IsObject(samples)) samples = NULL;
+    cJSON *arr;
+    cJSON_ArrayForEach(arr, samples) {
+        if (!cJSON_IsArray(arr)) continue;
+        // JSON cannot hold NaN or infinity (cJSON would print null): such values
+        // (the TPOT of a one-token request) are no sample, and are dropped
+        for (cJSON *v = arr->child, *next; v; v = next) {
+            next = v->next;
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) cJSON_Delete(cJSON_DetachItemViaPointer(arr, v));
+        }
+        int n = cJSON_GetArraySize(arr);
+        if (n == 0) continue;
+        double *x = is_xmalloc((size_t)n * sizeof *x);
+        int k = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, arr) x[k++] = v->valuedouble;
+        is_stats s;
+        is_stats_compute(x, k, seed, &s);
+        free(x);
+        cJSON_AddItemToObject(stats, arr->string, stats_to_json(&s));
+    }
+    if (cJSON_HasObjectItem(point, "stats")) cJSON_ReplaceItemInObjectCaseSensitive(point, "stats", stats);
+    else cJSON_AddItemToObject(point, "stats", stats);
+}
+
+int is_results_point_key(const cJSON *point, char *buf, size_t n) {
+    const cJSON *config = is_json_get(point, "config");
+    size_t used = 0;
+    if (n) buf[0] = 0;
+    for (int i = 0; i < N_CFG_FIELDS; i++) {
+        const cJSON *v = is_json_get(config, cfg_fields[i].name);
+        if (cfg_fields[i].is_string ? !cJSON_IsString(v) : !cJSON_IsNumber(v)) return -1;
+        char val[256];
+        cfg_text(config, &cfg_fields[i], val, sizeof val);
+        int k = snprintf(buf + used, n - used, "%s%s=%s", i ? ";" : "", cfg_fields[i].name,
+                         cJSON_IsString(v) ? v->valuestring : val);
+        if (k < 0 || (size_t)k >= n - used) return -1; // does not fit
+        used += (size_t)k;
+    }
+    return 0;
+}
+
+// ---- validation ----------------------------------------------------------------
+
+// A short description of a JSON value for the "got ..." part of messages.
+static const char *describe(const cJSON *v, char *buf, size_t n) {
+    if (!v) return "nothing";
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, n, "%.15g", v->valuedouble);
+        return buf;
+    }
+    if (cJSON_IsString(v)) {
+        snprintf(buf, n, "\"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+        return buf;
+    }
+    return cJSON_IsArray(v) ? "an array" : "an object";
+}
+
+static bool is_count(const cJSON *v) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0 &&
+           v->valuedouble == floor(v->valuedouble);
+}
+
+static int validate_config(const cJSON *config, const char *src, int i, is_err *err) {
+    char got[64];
+    if (!cJSON_IsObject(config))
+        return is_errf(err, "%s: points[%d].config: expected an object, got %s", src, i,
+                       describe(config, got, sizeof got));
+    for (int f = 0; f < N_CFG_FIELDS; f++) {
+        const cJSON *v = is_json_get(config, cfg_fields[f].name);
+        bool ok = cfg_fields[f].is_string ? cJSON_IsString(v) : is_count(v);
+        if (!ok)
+            return is_errf(err, "%s: points[%d].config.%s: expected %s, got %s", src, i, cfg_fields[f].name,
+                           cfg_fields[f].is_string ? "a string" : "a non-negative integer",
+                           describe(v, got, sizeof got));
+    }
+    return 0;
+}
+
+static int validate_samples(const cJSON *samples, const char *src, int i, is_err *err) {
+    char got[64];
+    if (!cJSON_IsObject(samples))
+        return is_errf(err, "%s: points[%d].samples: expected an object of arrays, got %s", src, i,
+                       describe(samples, got, sizeof got));
+    const cJSON *arr;
+    cJSON_ArrayForEach(arr, samples) {
+        if (!cJSON_IsArray(arr))
+            return is_errf(err, "%s: points[%d].samples.%s: expected an array of numbers, got %s", src, i,
+                           arr->string, describe(arr, got, sizeof got));
+        int j = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, arr) {
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+                return is_errf(err, "%s: points[%d].samples.%s[%d]: expected a finite number, got %s", src, i,
+                               arr->string, j, describe(v, got, sizeof got));
+            j++;
+        }
+    }
+    return 0;
+}
+
+static int validate_stats(const cJSON *stats, const char *src, int i, is_err *err) {
+    static const char *const fields[] = {"n", "median", "mean", "stddev", "min", "max", "p50", "p90", "p99"};
+    char got[64];
+    if (!cJSON_IsObject(stats))
+        return is_errf(err, "%s: points[%d].stats: expected an object, got %s", src, i,
+                       describe(stats, got, sizeof got));
+    const cJSON *s;
+    cJSON_ArrayForEach(s, stats) {
+        if (!cJSON_IsObject(s))
+            return is_errf(err, "%s: points[%d].stats.%s: expected an object, got %s", src, i, s->string,
+                           describe(s, got, sizeof got));
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            const cJSON *v = is_json_get(s, fields[f]);
+            if (!cJSON_IsNumber(v))
+                return is_errf(err, "%s: points[%d].stats.%s.%s: expected a number, got %s", src, i, s->string,
+                               fields[f], describe(v, got, sizeof got));
+        }
+        const cJSON *ci = is_json_get(s, "ci95");
+        if (!cJSON_IsArray(ci) || cJSON_GetArraySize(ci) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(ci, 0)) ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(ci, 1)))
+            return is_errf(err, "%s: points[%d].stats.%s.ci95: expected [lo, hi], two numbers, got %s", src, i,
+                           s->string, describe(ci, got, sizeof got));
+    }
+    return 0;
+}
+
+static int validate_point(const cJSON *p, const char *src, int i, is_err *err) {
+    char got[64];
+    if (!cJSON_IsObject(p))
+        return is_errf(err, "%s: points[%d]: expected an object, got %s", src, i, describe(p, got, sizeof got));
+    if (validate_config(is_json_get(p, "config"), src, i, err)) return -1;
+    const cJSON *status = is_json_get(p, "status");
+    bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0;
+    bool failed = cJSON_IsString(status) && strcmp(status->valuestring, "error") == 0;
+    if (!ok && !failed)
+        return is_errf(err, "%s: points[%d].status: expected \"ok\" or \"error\", got %s", src, i,
+                       describe(status, got, sizeof got));
+    const cJSON *e = is_json_get(p, "error");
+    if (e && !cJSON_IsString(e))
+        return is_errf(err, "%s: points[%d].error: expected a string, got %s", src, i, describe(e, got, sizeof got));
+    // a point that failed before its first repetition has no samples
+    const cJSON *samples = is_json_get(p, "samples");
+    if ((ok || samples) && validate_samples(samples, src, i, err)) return -1;
+    const cJSON *stats = is_json_get(p, "stats");
+    if (stats && validate_stats(stats, src, i, err)) return -1;
+    const cJSON *derived = is_json_get(p, "derived");
+    if (derived && !cJSON_IsObject(derived))
+        return is_errf(err, "%s: points[%d].derived: expected an object, got %s", src, i,
+                       describe(derived, got, sizeof got));
+    return 0;
+}
+
+int is_results_validate(const cJSON *doc, const char *source, is_err *err) {
+    const char *src = source ? source : "results";
+    char got[64];
+    if (!cJSON_IsObject(doc))
+        return is_errf(err, "%s: expected a JSON object (an inferscope result file), got %s", src,
+                       describe(doc, got, sizeof got));
+    const cJSON *schema = is_json_get(doc, "schema");
+    if (!schema)
+        return is_errf(err, "%s: not an inferscope result file (no \"schema\" field; expected \"%s\")", src,
+                       IS_RESULTS_SCHEMA);
+    if (!cJSON_IsString(schema) || strcmp(schema->valuestring, IS_RESULTS_SCHEMA) != 0)
+        return is_errf(err, "%s: schema is %s, expected \"%s\"", src, describe(schema, got, sizeof got),
+                       IS_RESULTS_SCHEMA);
+    const cJSON *ver = is_json_get(doc, "schema_version");
+    if (!cJSON_IsNumber(ver))
+        return is_errf(err, "%s: schema_version: expected a number, got %s", src, describe(ver, got, sizeof got));
+    if (ver->valuedouble != IS_RESULTS_SCHEMA_VERSION)
+        return is_errf(err, "%s: schema_version %s, this build reads %d", src, describe(ver, got, sizeof got),
+                       IS_RESULTS_SCHEMA_VERSION);
+    static const char *const objects[] = {"env", "sweep", "probes"};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *v = is_json_get(doc, objects[k]);
+        if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v))
+            return is_errf(err, "%s: %s: expected an object, got %s", src, objects[k], describe(v, got, sizeof got));
+    }
+    const cJSON *model = is_json_get(is_json_get(doc, "sweep"), "model");
+    if (model && !cJSON_IsString(model))
+        return is_errf(err, "%s: sweep.model: expected a string, got %s", src, describe(model, got, sizeof got));
+    const cJSON *points = is_json_get(doc, "points");
+    if (!cJSON_IsArray(points))
+        return is_errf(err, "%s: points: expected an array, got %s", src, describe(points, got, sizeof got));
+    int i = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, points) {
+        if (validate_point(p, src, i, err)) return -1;
+        i++;
+    }
+    return 0;
+}
+
+int is_results_load(const char *path, cJSON **doc, is_err *err) {
+    *doc = NULL;
+    char *text;
+    size_t len;
+    if (is_read_file(path, IS_RESULTS_MAX_BYTES, &text, &len, err)) return -1;
+    // text[len] is the NUL is_read_file adds: parsing len + 1 bytes with
+    // require_null_terminated rejects anything but whitespace after the value
+    const char *end = NULL;
+    cJSON *d = cJSON_ParseWithLengthOpts(text, len + 1, &end, true);
+    if (!d) {
+        size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+        free(text);
+        return is_errf(err, "%s: not JSON (error near byte %zu)", path, at);
+    }
+    free(text);
+    if (is_results_validate(d, path, err)) {
+        cJSON_Delete(d);
+        return -1;
+    }
+    *doc = d;
+    return 0;
+}
+
+// ---- JSON ----------------------------------------------------------------------
+
+// cJSON prints a double with 15 significant digits when that reads back within
+// one DBL_EPSILON of it, else with 17: good enough for timings.
+char *is_results_to_json(const cJSON *doc) {
+    char *s = cJSON_Print(doc);
+    IS_ASSERT(s);
+    is_strbuf b = {0};
+    is_sb_puts(&b, s);
+    is_sb_puts(&b, "\n");
+    cJSON_free(s);
+    return is_sb_take(&b);
+}
+
+// ---- CSV -----------------------------------------------------------------------
+
+// RFC 4180: a field holding a comma, a quote or a line break is quoted, its quotes doubled.
+static void csv_field(is_strbuf *b, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        is_sb_puts(b, s);
+        return;
+    }
+    is_sb_puts(b, "\"");
+    for (const char *c = s; *c; c++) {
+        if (*c == '"') is_sb_puts(b, "\"");
+        is_sb_putn(b, c, 1);
+    }
+    is_sb_puts(b, "\"");
+}
+
+static void csv_num(is_strbuf *b, double x) {
+    char buf[64];
+    fmt_num(buf, sizeof buf, x);
+    is_sb_puts(b, buf);
+}
+
+static const char *const derived_fields[] = {"decode_gbs", "mbu", "prefill_gflops", "mfu"};
+
+char *is_results_to_csv(const cJSON *doc) {
+    is_strbuf b = {0};
+    for (int f = 0; f < N_CFG_FIELDS; f++) is_sb_printf(&b, "%s,", cfg_fields[f].name);
+    is_sb_puts(&b, "status,reps");
+    for (int m = 0; m < is_metric_n_defs; m++) {
+        const char *nm = is_metric_defs[m].name;
+        is_sb_printf(&b, ",%s_median,%s_ci_lo,%s_ci_hi", nm, nm, nm);
+        if (is_metric_defs[m].per_request) is_sb_printf(&b, ",%s_p99", nm);
+    }
+    for (size_t d = 0; d < sizeof derived_fields / sizeof derived_fields[0]; d++)
+        is_sb_printf(&b, ",%s", derived_fields[d]);
+    is_sb_puts(&b, ",error\n");
+
+    const cJSON *p;
+    cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
+        const cJSON *config = is_json_get(p, "config");
+        for (int f = 0; f < N_CFG_FIELDS; f++) {
+            char val[512];
+            cfg_text(config, &cfg_fields[f], val, sizeof val);
+            csv_field(&b, val);
+            is_sb_puts(&b, ",");
+        }
+        const char *status = is_json_str(p, "status");
+        csv_field(&b, status ? status : "");
+        is_sb_puts(&b, ",");
+        csv_num(&b, is_json_num(p, "reps"));
+        for (int m = 0; m < is_metric_n_defs; m++) {
+            static const char *const cols[] = {"median", "ci_lo", "ci_hi", "p99"};
+            int nc = is_metric_defs[m].per_request ? 4 : 3;
+            for (int c = 0; c < nc; c++) {
+                is_sb_puts(&b, ",");
+                csv_num(&b, stat_get(p, is_metric_defs[m].name, cols[c]));
+            }
+        }
+        const cJSON *derived = is_json_get(p, "derived");
+        for (size_t d = 0; d < sizeof derived_fields / sizeof derived_fields[0]; d++) {
+            is_sb_puts(&b, ",");
+            csv_num(&b, is_json_num(derived, derived_fields[d]));
+        }
+        is_sb_puts(&b, ",");
+        const char *e = is_json_str(p, "error");
+        csv_field(&b, e ? e : "");
+        is_sb_puts(&b, "\n");
+    }
+    return is_sb_take(&b);
+}
+
+// ---- Markdown --------------------------------------------------------------------
+
+// Decimals for a value shown beside others of its column: 2, or enough for three
+// significant digits when it is below 1.
+static int md_decimals(double x) {
+    double a = fabs(x);
+    if (!(a > 0) || a >= 1) return 2;
+    int d = 2 - (int)floor(log10(a));
+    return d > 8 ? 8 : d;
+}
+
+// "12.61 ± 0.05": the median and half the width of its 95% interval; "" when absent.
+static void md_median_ci(char *buf, size_t n, const cJSON *point, const char *metric) {
+    double med = stat_get(point, metric, "median");
+    double lo = stat_get(point, metric, "ci_lo"), hi = stat_get(point, metric, "ci_hi");
+    if (!isfinite(med)) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    int d = md_decimals(med);
+    if (isfinite(lo) && isfinite(hi)) snprintf(buf, n, "%.*f ± %.*f", d, med, d, (hi - lo) / 2);
+    else snprintf(buf, n, "%.*f", d, med);
+}
+
+static void md_value(char *buf, size_t n, double x, double scale) {
+    if (!isfinite(x)) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%.*f", md_decimals(x * scale), x * scale);
+}
+
+// Table cell text: '|' escaped, line breaks turned into spaces.
+#define MD_CELL 160
+
+typedef struct md_col {
+    const char *head;
+    bool right; // numbers: right-aligned
+} md_col;
+
+static const md_col md_cols[] = {
+    {"model", false},   {"dtype", false},        {"backend", false},     {"threads", true},
+    {"batch", true},    {"prompt", true},        {"gen", true},          {"depth", true},
+    {"strategy", false}, {"kernel", false},      {"TTFT ms", true},      {"TPOT ms", true},
+    {"ITL p99 ms", true}, {"prefill tok/s", true}, {"decode tok/s", true}, {"GB/s", true},
+    {"MBU %", true},    {"MFU %", true},
+};
+#define MD_NCOLS ((int)(sizeof md_cols / sizeof md_cols[0]))
+
+static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL]) {
+    static const char *const cfg_order[] = {"model", "dtype", "backend", "threads", "batch",
+                                            "prompt", "gen", "depth", "strategy", "kernel"};
+    const cJSON *config = is_json_get(p, "config");
+    for (int c = 0; c < 10; c++) {
+        char val[MD_CELL];
+        for (int f = 0; f < N_CFG_FIELDS; f++)
+            if (strcmp(cfg_fields[f].name, cfg_order[c]) == 0) cfg_text(config, &cfg_fields[f], val, sizeof val);
+        is_md_cell_text(cells[c], MD_CELL, val);
+    }
+    const char *status = is_json_str(p, "status");
+    bool failed = !status || strcmp(status, "ok") != 0;
+    if (failed) {
+        snprintf(cells[10], MD_CELL, "error");
+        for (int c = 11; c < MD_NCOLS; c++) snprintf(cells[c], MD_CELL, "-");
+        return;
+    }
+    md_median_ci(cells[10], MD_CELL, p, "ttft_ms");
+    md_median_ci(cells[11], MD_CELL, p, "tpot_ms");
+    md_value(cells[12], MD_CELL, stat_get(p, "itl_ms", "p99"), 1);
+    md_median_ci(cells[13], MD_CELL, p, "prefill_tps");
+    md_median_ci(cells[14], MD_CELL, p, "decode_tps");
+    const cJSON *derived = is_json_get(p, "derived");
+    md_value(cells[15], MD_CELL, is_json_num(derived, "decode_gbs"), 1);
+    md_value(cells[16], MD_CELL, is_json_num(derived, "mbu"), 100);
+    md_value(cells[17], MD_CELL, is_json_num(derived, "mfu"), 100);
+}
+
+static void md_env(is_strbuf *b, const cJSON *env) {
+    const char *cpu = is_json_str(env, "cpu_model");
+    double threads = is_json_num(env, "threads"), online = is_json_num(env, "cpu_online");
+    is_sb_printf(b, "- CPU: %s", cpu ? cpu : "unknown");
+    if (isfinite(threads)) is_sb_printf(b, ", %.0f threads", threads);
+    if (isfinite(online)) is_sb_printf(b, " (%.0f online)", online);
+    is_sb_puts(b, "\n");
+    const cJSON *gpu = is_json_get(env, "gpu");
+    const char *gpu_name = is_json_str(gpu, "name");
+    const char *gpu_why = is_json_str(env, "gpu_unavailable");
+    if (gpu_name) is_sb_printf(b, "- GPU: %s\n", gpu_name);
+    else if (gpu_why) is_sb_printf(b, "- GPU: none (%s)\n", gpu_why);
+    const char *backend = is_json_str(env, "backend"), *build = is_json_str(env, "build_type");
+    const char *commit = is_json_str(env, "git_commit"), *date = is_json_str(env, "date");
+    is_sb_printf(b, "- backend: %s; build: %s; commit: %s; date: %s\n", backend ? backend : "unknown",
+              build && *build ? build : "unknown", commit ? commit : "unknown", date ? date : "unknown");
+    const char *compiler = is_json_str(env, "compiler"), *os = is_json_str(env, "os");
+    if (compiler || os)
+        is_sb_printf(b, "- compiler: %s; os: %s\n", compiler ? compiler : "unknown", os ? os : "unknown");
+    const char *cmd = is_json_str(env, "command");
+    if (cmd) {
+        // a code span fenced by more backticks than the longest run inside it
+        int run = 0, longest = 0;
+        for (const char *c = cmd; *c; c++) {
+            run = *c == '`' ? run + 1 : 0;
+            if (run > longest) longest = run;
+        }
+        is_sb_puts(b, "- command: ");
+        for (int i = 0; i <= longest; i++) is_sb_puts(b, "`");
+        if (longest) is_sb_puts(b, " ");
+        for (const char *c = cmd; *c; c++) is_sb_putn(b, (*c == '\n' || *c == '\r') ? " " : c, 1);
+        if (longest) is_sb_puts(b, " ");
+        for (int i = 0; i <= longest; i++) is_sb_puts(b, "`");
+        is_sb_puts(b, "\n");
+    }
+}
+
+static void md_probes(is_strbuf *b, const cJSON *probes) {
+    const cJSON *mem = is_json_get(probes, "mem");
+    double peak = is_json_num(mem, "peak_gbs");
+    if (isfinite(peak)) {
+        is_sb_printf(b, "- memory bandwidth peak: %.2f GB/s", peak);
+        double rd = is_json_num(mem, "read_gbs"), cp = is_json_num(mem, "copy_gbs");
+        if (isfinite(rd) && isfinite(cp)) is_sb_printf(b, " (read %.2f, copy %.2f)", rd, cp);
+        const char *method = is_json_str(mem, "method");
+        if (method) is_sb_printf(b, ": %s", method);
+        is_sb_puts(b, "\n");
+    } else {
+        is_sb_puts(b, "- memory bandwidth peak: not measured\n");
+    }
+    const cJSON *mm = is_json_get(probes, "matmul");
+    double gflops = is_json_num(mm, "gflops");
+    if (isfinite(gflops)) {
+        is_sb_printf(b, "- matmul peak: %.1f GFLOP/s", gflops);
+        if (isfinite(is_json_num(mm, "m")))
+            is_sb_printf(b, " (m=%.0f n=%.0f k=%.0f)", is_json_num(mm, "m"), is_json_num(mm, "n"), is_json_num(mm, "k"));
+        const char *method = is_json_str(mm, "method");
+        if (method) is_sb_printf(b, ": %s", method);
+        is_sb_puts(b, "\n");
+    } else {
+        is_sb_puts(b, "- matmul peak: not measured\n");
+    }
+}
+
+char *is_results_to_md(const cJSON *doc) {
+    is_strbuf b = {0};
+    const cJSON *sweep = is_json_get(doc, "sweep");
+    const char *model = is_json_str(sweep, "model");
+    is_sb_printf(&b, "# inferscope bench%s%s\n\n", model ? ": " : "", model ? model : "");
+    md_env(&b, is_json_get(doc, "env"));
+    md_probes(&b, is_json_get(doc, "probes"));
+    is_sb_puts(&b, "\n");
+
+    const cJSON *points = is_json_get(doc, "points");
+    int n = cJSON_GetArraySize(points);
+    char(*cells)[MD_NCOLS][MD_CELL] = is_xmalloc((size_t)(n ? n : 1) * sizeof *cells);
+    const char **grid = is_xmalloc((size_t)(n + 1) * MD_NCOLS * sizeof *grid);
+    bool right[MD_NCOLS];
+    for (int c = 0; c < MD_NCOLS; c++) {
+        grid[c] = md_cols[c].head;
+        right[c] = md_cols[c].right;
+    }
+    int i = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, points) {
+        md_row_cells(p, cells[i]);
+        for (int c = 0; c < MD_NCOLS; c++) grid[(i + 1) * MD_NCOLS + c] = cells[i][c];
+        i++;
+    }
+    is_md_table(&b, grid, n + 1, MD_NCOLS, right);
+    free(grid);
+    free(cells);
+    if (n == 0) is_sb_puts(&b, "\nNo points.\n");
+
+    // failed points: one note line each, under the table
+    bool first = true;
+    i = 0;
+    cJSON_ArrayForEach(p, points) {
+        i++;
+        const char *status = is_json_str(p, "status");
+        if (status && strcmp(status, "ok") == 0) continue;
+        if (first) is_sb_puts(&b, "\n");
+        first = false;
+        char key[1024], msg[1024];
+        if (is_results_point_key(p, key, sizeof key)) snprintf(key, sizeof key, "?");
+        const char *e = is_json_str(p, "error");
+        is_md_cell_text(msg, sizeof msg, e ? e : "unknown error");
+        is_sb_printf(&b, "- row %d (%s): error: %s\n", i, key, msg);
+    }
+    return is_sb_take(&b);
+}
+
+// ---- the output directory ----------------------------------------------------------
+
+// mkdir -p: every missing component of dir, mode 0755.
+static int mkdir_p(const char *dir, is_err *err) {
+    size_t n = strlen(dir);
+    if (n == 0) return is_errf(err, "output directory: empty path");
+    char *path = is_xstrdup(dir);
+    int rc = 0;
+    for (size_t i = 1; i <= n && rc == 0; i++) {
+        if (path[i] != '/' && path[i] != 0) continue;
+        char saved = path[i];
+        path[i] = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            rc = is_errf(err, "%s: cannot create directory %s: %s", dir, path, strerror(errno));
+        else {
+            struct stat st;
+            if (stat(path, &st) != 0)
+                rc = is_errf(err, "%s: cannot create directory %s: %s", dir, path, strerror(errno));
+            else if (!S_ISDIR(st.st_mode))
+                rc = is_errf(err, "%s: cannot create directory: %s exists and is not a directory", dir, path);
+        }
+        path[i] = saved;
+    }
+    free(path);
+    return rc;
+}
+
+int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err) {
+    if (mkdir_p(dir, err)) return -1;
+    static const char *const names[] = {"results.json", "results.csv", "report.md"};
+    for (int k = 0; k < 3; k++) {
+        char *text = k == 0 ? is_results_to_json(doc) : k == 1 ? is_results_to_csv(doc) : is_results_to_md(doc);
+        size_t pl = strlen(dir) + strlen(names[k]) + 2;
+        char *path = is_xmalloc(pl);
+        snprintf(path, pl, "%s/%s", dir, names[k]);
+        int rc = is_write_file_atomic(path, text, strlen(text), err);
+        free(path);
+        free(text);
+        if (rc) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,116 @@
+// results.h — the result schema of `inferscope bench` and its writers: one cJSON
+// document held in memory while a sweep runs, written as results.json (every raw
+// sample), results.csv (one row per point) and report.md (a table per sweep).
+// Declares: is_metric_def, is_metric_find, is_results_new, is_results_point_finish,
+// is_results_point_key, is_results_validate, is_results_load, is_results_to_json,
+// is_results_to_csv, is_results_to_md, is_results_write_dir.
+//
+// Document (schema_version 1):
+// {
+//   "schema": "inferscope-bench", "schema_version": 1, "inferscope_version": "0.1.0",
+//   "env":    { ... bench/env.h ... },
+//   "sweep":  { "model": s, "axes": {"batch": [n], "prompt": [n], "gen": [n], "depth": [n],
+//               "strategy": [s], "kernel": [s]}, "backend": s, "dtype": s, "threads": n,
+//               "reps_min": n, "warmup": n, "max_time_s": x, "max_noise": x, "seed": n,
+//               "main_metric": s },
+//   "probes": { "mem": {"read_gbs","copy_gbs","peak_gbs","buffer_mib","n_threads","reps","method"},
+//               "matmul": {"gflops","m","n","k","reps","method"} },
+//   "points": [ {
+//       "config":  { "model": s, "backend": s, "dtype": s, "threads": n, "batch": n, "prompt": n,
+//                    "gen": n, "depth": n, "strategy": s, "kernel": s },
+//       "status":  "ok" | "error",  "error": s (status "error" only),
+//       "warmup": n, "reps": n, "stop": "noise" | "max_time" | "max_reps", "noise": x,
+//       "elapsed_s": x,
+//       "samples": { METRIC: [x, ...] },            every raw sample, see is_metric_defs
+//       "stats":   { METRIC: { "n", "median", "mean", "stddev", "min", "max",
+//                              "p50", "p90", "p99", "ci95": [lo, hi] } },
+//       "model":   { "weight_bytes", "kv_bytes_per_token", "decode_steps",
+//                    "decode_bytes_per_step", "decode_kv_read_bytes_per_step",
+//                    "decode_kv_write_bytes_per_step", "decode_flops_per_step",
+//                    "prefill_flops" },                       bench/costmodel.h
+//       "derived": { "decode_gbs", "mbu", "prefill_gflops", "mfu" }   from medians and probes;
+//                  mbu and mfu are fractions of the probed peak (0.5: 50%)
+//   } ]
+// }
+// Numbers are written by cJSON: 15 significant digits when they read back within
+// one DBL_EPSILON, else 17. JSON has no NaN or infinity: leave a value out rather
+// than storing one (cJSON would write null; is_results_point_finish drops them
+// from samples).
+#ifndef IS_REPORTS_RESULTS_H
+#define IS_REPORTS_RESULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "engine/error.h"
+
+#define IS_RESULTS_SCHEMA "inferscope-bench"
+#define IS_RESULTS_SCHEMA_VERSION 1
+
+typedef struct is_metric_def {
+    const char *name;        // key in "samples" and "stats"; --metric NAME
+    const char *unit;        // "ms", "tok/s"
+    bool higher_is_better;   // tok/s: true; times: false
+    bool per_request;        // samples are one per request (pooled over reps), else one per repetition
+    const char *description; // DESIGN.md's definition, one line
+} is_metric_def;
+
+// ttft_ms, tpot_ms, itl_ms, e2e_ms (per request; itl_ms: every gap, pooled),
+// prefill_ms, decode_ms, prefill_tps, decode_tps (per repetition).
+extern const is_metric_def is_metric_defs[];
+extern const int is_metric_n_defs;
+const is_metric_def *is_metric_find(const char *name);
+
+// A new document with schema fields, taking ownership of env, sweep and probes
+// (each may be NULL: an empty object), and an empty "points" array.
+cJSON *is_results_new(cJSON *env, cJSON *sweep, cJSON *probes);
+
+// Computes point["stats"] (replacing it) from point["samples"]: is_stats_compute
+// of each metric's array, bootstrap seeded from seed. Metrics with no samples
+// get no entry. Values that are not finite numbers (NaN: the TPOT of a one-token
+// request) are removed from the samples first: JSON cannot hold them.
+void is_results_point_finish(cJSON *point, uint64_t seed);
+
+// Canonical text of point["config"]: "model=..;backend=..;dtype=..;threads=..;batch=..;
+// prompt=..;gen=..;depth=..;strategy=..;kernel=.." (fields in that order). -1 when a
+// field is missing or of the wrong type, or when the text does not fit in n bytes.
+int is_results_point_key(const cJSON *point, char *buf, size_t n);
+
+// Checks schema name and version, and the fields above that compare and the
+// writers rely on: "points" an array; each point's config with every field
+// (strings, and non-negative integers for threads..depth), status "ok" or
+// "error", "error" a string when present, "samples" (required when status is
+// "ok") an object of arrays of finite numbers, "stats" when present an object of
+// stats objects, "derived" an object when present; "sweep"."model" a string when
+// present. source names the file in messages ("results.json: schema_version 2,
+// this build reads 1"; "results.json: points[3].config.batch: expected a
+// non-negative integer, got \"8\"").
+int is_results_validate(const cJSON *doc, const char *source, is_err *err);
+
+// Reads and validates a results.json. Text that does not parse: "PATH: not JSON
+// (error near byte N)"; anything but whitespace after the document is an error too.
+int is_results_load(const char *path, cJSON **doc, is_err *err);
+
+// Text forms (malloc'd, NUL-terminated). The CSV and Markdown forms read each
+// point's "stats" (is_results_point_finish) and "derived"; a missing value is an
+// empty CSV cell and "-" in the table.
+char *is_results_to_json(const cJSON *doc); // formatted, ends with a newline
+// Header + one row per point: the config fields, status, reps, then for each
+// metric of is_metric_defs NAME_median, NAME_ci_lo, NAME_ci_hi (and NAME_p99 for
+// per-request metrics), then decode_gbs, mbu, prefill_gflops, mfu, error. Lines
+// end with "\n"; fields holding a comma, quote or line break are quoted (RFC 4180).
+char *is_results_to_csv(const cJSON *doc);
+// Environment lines, probe peaks and their methods ("not measured" when absent),
+// a table with one row per point (medians "12.61 ± 0.05": the half-width of the
+// 95% interval; MBU and MFU in percent), then a note line per failed point.
+char *is_results_to_md(const cJSON *doc);
+
+// Creates dir when needed (with its parents) and writes results.json, results.csv
+// and report.md, each through a temporary name and a rename (engine/fileio.h).
+// Errors name dir (or the file).
+int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err);
+
+#endif

@@ -1,0 +1,37 @@
+// text.h — what the report writers share: a growing string, JSON field readers
+// that tolerate absent members, and Markdown tables. Declares: is_strbuf,
+// is_sb_puts, is_sb_printf, is_sb_take, is_json_get, is_json_num, is_json_str,
+// is_md_cell_text, is_utf8_width, is_md_table.
+#ifndef IS_REPORTS_TEXT_H
+#define IS_REPORTS_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+typedef struct is_strbuf {
+    char *p;
+    size_t n, cap;
+} is_strbuf;
+
+void is_sb_putn(is_strbuf *b, const char *s, size_t n);
+void is_sb_puts(is_strbuf *b, const char *s);
+void is_sb_printf(is_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// The string (malloc'd, the caller frees), never NULL: "" when nothing was written.
+char *is_sb_take(is_strbuf *b);
+
+// obj[key] when obj is an object, else NULL; a number member or NaN; a string member or NULL.
+const cJSON *is_json_get(const cJSON *obj, const char *key);
+double is_json_num(const cJSON *obj, const char *key);
+const char *is_json_str(const cJSON *obj, const char *key);
+
+// s as the text of one Markdown table cell in buf: '|' escaped, line breaks as spaces.
+void is_md_cell_text(char *buf, size_t n, const char *s);
+// Display width of UTF-8 text, in code points ("±" counts as one).
+size_t is_utf8_width(const char *s);
+// A table: cells[r * nc + c], row 0 the header, each column padded to its widest
+// cell and right-aligned where right[c] (numbers), with the alignment row under the header.
+void is_md_table(is_strbuf *b, const char *const *cells, int n_rows, int nc, const bool *right);
+
+#endif

@@ -1,0 +1,414 @@
+// test_bench_cli.c — `inferscope bench` and `inferscope compare` through the
+// binary: a smoke sweep's result files, compare's verdicts (same build twice is
+// "same", timings scaled by 1.2 are "slower" with exit 1), resume after a kill
+// and after Ctrl-C, and bad input (clear message, non-zero exit, no files).
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reports/results.h"
+#include "support/testutil.h"
+
+// Names in dir (not . and ..), and whether any looks like a temporary file.
+static int dir_count(const char *dir, bool *has_tmp) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    if (has_tmp) *has_tmp = false;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        n++;
+        if (has_tmp && (strstr(e->d_name, "tmp") || e->d_name[0] == '.')) *has_tmp = true;
+    }
+    closedir(d);
+    return n;
+}
+
+static cJSON *load_results(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    cJSON *doc = NULL;
+    is_err err = {{0}};
+    cr_assert_eq(is_results_load(path, &doc, &err), 0, "%s", err.msg);
+    return doc;
+}
+
+static int array_len(const cJSON *o, const char *a, const char *b) {
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, a), b));
+}
+
+static int num(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k)->valueint; }
+
+// ---- the smoke sweep -------------------------------------------------------------------
+
+Test(bench_cli, smoke_sweep_files_and_samples) {
+    char dir[256], out[512];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    const char *args[] = {"bench", "--model", "preset:tiny", "-b", "1,3", "-p", "16", "-n", "8", "-r", "3",
+                          "--max-time", "0", "--threads", "1", "--no-probe", "--out", out, "--format", "csv", NULL};
+    tu_run r = tu_run_cli(args);
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.err, "2 points"), "the point count is printed first: %s", r.err);
+    // stdout: the CSV, a header and one row per point
+    int lines = 0;
+    for (const char *p = r.out; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 3, "csv: %s", r.out);
+    bool tmp;
+    cr_assert_eq(dir_count(out, &tmp), 3, "results.json, results.csv, report.md");
+    cr_assert(!tmp, "no temporary file left");
+
+    cJSON *doc = load_results(out);
+    const cJSON *pt;
+    int i = 0;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItemCaseSensitive(doc, "points")) {
+        const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(pt, "config");
+        int b = num(cfg, "batch"), reps = num(pt, "reps");
+        cr_assert_eq(b, i ? 3 : 1);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pt, "status")), "ok");
+        cr_assert_geq(reps, 3);
+        // per request: one sample per sequence per repetition; ITL: 7 gaps each
+        cr_assert_eq(array_len(pt, "samples", "ttft_ms"), b * reps);
+        cr_assert_eq(array_len(pt, "samples", "tpot_ms"), b * reps);
+        cr_assert_eq(array_len(pt, "samples", "e2e_ms"), b * reps);
+        cr_assert_eq(array_len(pt, "samples", "itl_ms"), b * reps * 7);
+        cr_assert_eq(array_len(pt, "samples", "decode_tps"), reps);
+        cr_assert_eq(array_len(pt, "samples", "prefill_ms"), reps);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pt, "stats"), "decode_tps");
+        double med = cJSON_GetObjectItemCaseSensitive(st, "median")->valuedouble;
+        const cJSON *ci = cJSON_GetObjectItemCaseSensitive(st, "ci95");
+        cr_assert(med > 0 && cJSON_GetArrayItem(ci, 0)->valuedouble <= med &&
+                  med <= cJSON_GetArrayItem(ci, 1)->valuedouble);
+        // TTFT <= E2E for every request (same repetition order in both arrays)
+        const cJSON *tt = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pt, "samples"), "ttft_ms");
+        const cJSON *ee = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pt, "samples"), "e2e_ms");
+        for (int k = 0; k < b * reps; k++)
+            cr_assert(cJSON_GetArrayItem(tt, k)->valuedouble < cJSON_GetArrayItem(ee, k)->valuedouble);
+        cr_assert_eq(num(cJSON_GetObjectItemCaseSensitive(pt, "model"), "decode_steps"), 7);
+        i++;
+    }
+    cr_assert_eq(i, 2);
+    // the environment names the command and the build
+    const cJSON *env = cJSON_GetObjectItemCaseSensitive(doc, "env");
+    cr_assert(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(env, "command")), "--format csv"));
+    cJSON_Delete(doc);
+    tu_run_free(&r);
+
+    // the same --out again without --resume is refused and the files stay as they were
+    char before[1024];
+    snprintf(before, sizeof before, "%s/results.json", out);
+    size_t len0, len1;
+    char *a = tu_read_file(before, &len0);
+    r = tu_run_cli(args);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "already exists") && strstr(r.err, "--resume"), "%s", r.err);
+    char *b = tu_read_file(before, &len1);
+    cr_assert(len0 == len1 && !memcmp(a, b, len0));
+    free(a);
+    free(b);
+    tu_run_free(&r);
+    tu_rm_rf(dir);
+}
+
+// ---- compare on the CI smoke sweep ----------------------------------------------------------
+
+// Multiplies every time sample by f and divides every rate by f, then recomputes the stats.
+static void scale_timings(cJSON *doc, double f) {
+    const cJSON *pt;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItemCaseSensitive(doc, "points")) {
+        cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(pt, "samples")) {
+            bool rate = strstr(m->string, "_tps") != NULL;
+            cJSON *v;
+            cJSON_ArrayForEach(v, m) cJSON_SetNumberValue(v, rate ? v->valuedouble / f : v->valuedouble * f);
+        }
+        is_results_point_finish((cJSON *)pt, 1);
+    }
+}
+
+// The sweep ci/perf-gate runs by default (keep the two in step): see there why one
+// thread and a fixed 5 s of repetitions per point.
+static tu_run smoke(const char *out) {
+    const char *args[] = {"bench", "--model", "preset:smollm2-135m", "-b", "1,4", "-p", "32", "-n", "16",
+                          "-t", "1", "-r", "5", "--max-noise", "0", "--max-time", "5", "--out", out, NULL};
+    return tu_run_cli(args);
+}
+
+Test(bench_cli, compare_same_build_is_same_and_scaled_is_slower, .timeout = 600) {
+    char dir[256], a[512], b[512], ja[600], jb[600], jc[600];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    tu_run r = smoke(a);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "peak bandwidth") && strstr(r.err, "GB/s"), "the probe is printed: %s", r.err);
+    tu_run_free(&r);
+    r = smoke(b);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    snprintf(ja, sizeof ja, "%s/results.json", a);
+    snprintf(jb, sizeof jb, "%s/results.json", b);
+
+    // MBU and MFU exist and are plausible fractions of the measured peaks
+    cJSON *doc = load_results(a);
+    const cJSON *pt;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItemCaseSensitive(doc, "points")) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(pt, "derived");
+        double mbu = cJSON_GetObjectItemCaseSensitive(d, "mbu")->valuedouble;
+        double mfu = cJSON_GetObjectItemCaseSensitive(d, "mfu")->valuedouble;
+        cr_assert(mbu > 0 && mbu < 2 && mfu > 0 && mfu < 2, "mbu %g mfu %g", mbu, mfu);
+    }
+
+    // two runs of the same build: "same" everywhere, exit 0
+    const char *cmp[] = {"compare", ja, jb, NULL};
+    r = tu_run_cli(cmp);
+    cr_assert_eq(r.status, 0, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert(!strstr(r.out, "slower") || strstr(r.out, "0 slower"), "%s", r.out);
+    cr_assert(strstr(r.out, "| same"), "%s", r.out);
+    tu_run_free(&r);
+
+    // timings x 1.2: every point slower, exit 1
+    scale_timings(doc, 1.2);
+    char *text = is_results_to_json(doc);
+    tu_write_file(dir, "scaled.json", text, strlen(text));
+    free(text);
+    snprintf(jc, sizeof jc, "%s/scaled.json", dir);
+    const char *cmp2[] = {"compare", ja, jc, NULL};
+    r = tu_run_cli(cmp2);
+    cr_assert_eq(r.status, 1, "stdout: %s\nstderr: %s", r.out, r.err);
+    cr_assert(strstr(r.out, "slower"), "%s", r.out);
+    cr_assert(!strstr(r.out, "| same") && !strstr(r.out, "| unclear"), "%s", r.out);
+    tu_run_free(&r);
+    // and the other way round, faster, exit 0
+    const char *cmp3[] = {"compare", jc, ja, NULL};
+    r = tu_run_cli(cmp3);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "faster"), "%s", r.out);
+    tu_run_free(&r);
+    cJSON_Delete(doc);
+    tu_rm_rf(dir);
+}
+
+// ---- resume -----------------------------------------------------------------------------------
+
+static pid_t spawn(const char *const *args) {
+    int n = 0;
+    while (args[n]) n++;
+    char **argv = calloc((size_t)n + 2, sizeof *argv);
+    argv[0] = (char *)IS_TEST_BIN;
+    for (int i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    free(argv);
+    return pid;
+}
+
+// Points in dir/results.json, or -1 when it does not exist yet.
+static int points_done(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    struct stat st;
+    if (stat(path, &st)) return -1;
+    cJSON *doc = load_results(dir); // must parse whenever it exists: written by rename
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "points"));
+    cJSON_Delete(doc);
+    return n;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+// Every configuration of the sweep exactly once.
+static void expect_each_point_once(const char *dir, int n_points) {
+    cJSON *doc = load_results(dir);
+    const cJSON *pt;
+    char keys[64][1024];
+    int n = 0;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItemCaseSensitive(doc, "points")) {
+        cr_assert_lt(n, 64);
+        cr_assert_eq(is_results_point_key(pt, keys[n], sizeof keys[n]), 0);
+        for (int j = 0; j < n; j++) cr_assert_str_neq(keys[j], keys[n], "point twice: %s", keys[n]);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pt, "status")), "ok");
+        n++;
+    }
+    cr_assert_eq(n, n_points);
+    cJSON_Delete(doc);
+}
+
+static void resume_after(int sig) {
+    char dir[256], out[512];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    // 8 points of about 0.3 s each
+    const char *args[] = {"bench", "--model", "preset:tiny", "-b", "1,2", "-p", "8,16", "-n", "4,6", "-r", "3",
+                          "--max-time", "0.3", "--max-noise", "0", "--threads", "1", "--no-probe",
+                          "--out", out, NULL};
+    pid_t pid = spawn(args);
+    int done = -1;
+    for (int t = 0; t < 3000 && done < 2; t++) { // until two points are on disk (30 s at most)
+        sleep_ms(10);
+        done = points_done(out);
+    }
+    cr_assert_geq(done, 2, "the sweep did not get going");
+    kill(pid, sig);
+    int st;
+    waitpid(pid, &st, 0);
+    if (sig == SIGKILL) cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    else cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "Ctrl-C: exit 130, got status %d", st);
+    int after_kill = points_done(out);
+    cr_assert(after_kill >= 2 && after_kill < 8, "%d points after the signal", after_kill);
+    bool tmp;
+    dir_count(out, &tmp);
+    if (sig != SIGKILL) cr_assert(!tmp, "no temporary file after Ctrl-C");
+
+    const char *resume[] = {"bench", "--model", "preset:tiny", "-b", "1,2", "-p", "8,16", "-n", "4,6", "-r", "3",
+                            "--max-time", "0.3", "--max-noise", "0", "--threads", "1", "--no-probe",
+                            "--out", out, "--resume", NULL};
+    tu_run r = tu_run_cli(resume);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "resuming"), "%s", r.err);
+    expect_each_point_once(out, 8);
+    tu_run_free(&r);
+
+    // a resume with another sweep is refused
+    const char *other[] = {"bench", "--model", "preset:tiny", "-b", "1", "-p", "8", "-n", "4", "--no-probe",
+                           "--threads", "1", "--out", out, "--resume", NULL};
+    r = tu_run_cli(other);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "another sweep"), "%s", r.err);
+    expect_each_point_once(out, 8);
+    tu_run_free(&r);
+    tu_rm_rf(dir);
+}
+
+Test(bench_cli, resume_after_kill, .timeout = 300) { resume_after(SIGKILL); }
+Test(bench_cli, resume_after_ctrl_c, .timeout = 300) { resume_after(SIGINT); }
+
+// ---- bad input ----------------------------------------------------------------------------------
+
+Test(bench_cli, bad_input_clear_errors_and_no_files) {
+    char dir[256], out[512];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    struct {
+        const char *flag, *value, *needle;
+        int status;
+    } cases[] = {
+        {"-b", "", "empty list", 2},
+        {"-b", "1,,2", "empty item", 2},
+        {"-p", "2048-128*2", "produces no values", 2},
+        {"-p", "x", "not a number", 2},
+        {"-n", "0", "outside", 2},
+        {"--strategy", "beem", "unknown strategy", 2},
+        {"--strategy", "sample:t=1,z=2", "unknown key", 2},
+        {"--kernel", "matmul=nope", "no variant 'nope'", 2},
+        {"--kernel", "attention=x", "no op 'attention'", 2},
+        {"-p", "600", "max_position_embeddings", 2}, // preset:tiny's context is 512
+        {"--format", "html", "expected md, csv or json", 2},
+        {"--max-noise", "-1", "--max-noise", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[] = {"bench", "--model", "preset:tiny", "-n", "2", "--no-probe", "--out", out,
+                              cases[i].flag, cases[i].value, NULL};
+        tu_run r = tu_run_cli(args);
+        cr_assert_eq(r.status, cases[i].status, "%s '%s': status %d, stderr %s", cases[i].flag, cases[i].value,
+                     r.status, r.err);
+        cr_assert(strstr(r.err, cases[i].needle), "%s '%s': '%s' lacks '%s'", cases[i].flag, cases[i].value, r.err,
+                  cases[i].needle);
+        cr_assert_eq(dir_count(out, NULL), -1, "%s '%s' created the output directory", cases[i].flag, cases[i].value);
+        tu_run_free(&r);
+    }
+    // an output directory that cannot be created (its parent is a file)
+    tu_write_file(dir, "file", "x", 1);
+    char bad_out[600];
+    snprintf(bad_out, sizeof bad_out, "%s/file/run", dir);
+    const char *args[] = {"bench", "--model", "preset:tiny", "-p", "4", "-n", "2", "--no-probe", "--out", bad_out, NULL};
+    tu_run r = tu_run_cli(args);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, bad_out), "names the directory: %s", r.err);
+    tu_run_free(&r);
+    // unknown model
+    const char *args2[] = {"bench", "--model", "preset:nope", "--no-probe", NULL};
+    r = tu_run_cli(args2);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "nope"), "%s", r.err);
+    tu_run_free(&r);
+    tu_rm_rf(dir);
+}
+
+Test(bench_cli, compare_bad_input) {
+    char dir[256], p_notjson[600], p_v2[600], p_missing[600], p_a[600], p_b[600];
+    tu_mkdtemp(dir, sizeof dir);
+    tu_write_file(dir, "not.json", "{\"schema\": ", 11);
+    snprintf(p_notjson, sizeof p_notjson, "%s/not.json", dir);
+    snprintf(p_missing, sizeof p_missing, "%s/missing.json", dir);
+    // two small real result files of different models, and one of another schema version
+    char out_a[512], out_b[512];
+    snprintf(out_a, sizeof out_a, "%s/a", dir);
+    snprintf(out_b, sizeof out_b, "%s/b", dir);
+    const char *ra[] = {"bench", "--model", "preset:tiny", "-p", "4", "-n", "2", "-r", "2", "--no-probe",
+                        "--threads", "1", "--out", out_a, NULL};
+    tu_run r = tu_run_cli(ra);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    const char *rb[] = {"bench", "--model", "preset:smollm2-135m", "-p", "4", "-n", "2", "-r", "2", "--no-probe",
+                        "--threads", "1", "--out", out_b, NULL};
+    r = tu_run_cli(rb);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    snprintf(p_a, sizeof p_a, "%s/results.json", out_a);
+    snprintf(p_b, sizeof p_b, "%s/results.json", out_b);
+    cJSON *doc = load_results(out_a);
+    cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "schema_version"), 2);
+    char *text = cJSON_Print(doc);
+    tu_write_file(dir, "v2.json", text, strlen(text));
+    free(text);
+    cJSON_Delete(doc);
+    snprintf(p_v2, sizeof p_v2, "%s/v2.json", dir);
+
+    struct {
+        const char *base, *nw, *extra, *needle;
+    } cases[] = {
+        {p_notjson, p_a, NULL, "not JSON"},
+        {p_a, p_v2, NULL, "schema_version"},
+        {p_a, p_missing, NULL, "missing.json"},
+        {p_a, p_b, NULL, "preset:smollm2-135m"},
+        {p_a, p_a, "--metric", "--metric"},
+        {p_a, p_a, "--threshold", "--threshold"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[] = {"compare", cases[i].base, cases[i].nw, cases[i].extra,
+                              cases[i].extra ? (strcmp(cases[i].extra, "--metric") ? "0" : "nope") : NULL, NULL};
+        r = tu_run_cli(args);
+        cr_assert_eq(r.status, 2, "case %zu: status %d, %s", i, r.status, r.err);
+        cr_assert(strstr(r.err, cases[i].needle), "case %zu: '%s' lacks '%s'", i, r.err, cases[i].needle);
+        tu_run_free(&r);
+    }
+    // a file against itself: same, exit 0
+    const char *self[] = {"compare", p_a, p_a, NULL};
+    r = tu_run_cli(self);
+    cr_assert_eq(r.status, 0, "%s %s", r.out, r.err);
+    cr_assert(strstr(r.out, "same"), "%s", r.out);
+    tu_run_free(&r);
+    tu_rm_rf(dir);
+}

@@ -1,0 +1,169 @@
+// test_probe_env.c — the bandwidth and matmul probes return plausible, finite
+// peaks with their shape and method filled in, and the environment capture has
+// every documented field with its JSON type, the argv as given and a command line
+// that pastes back into a shell.
+//
+// The probe checks are ranges, not values: the numbers depend on the machine.
+// 0.1 .. 10000 GB/s spans a throttled laptop to HBM; below it something is wrong
+// with the timing, above it the buffers sat in cache.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "bench/env.h"       // defines: is_env_capture
+#include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul
+#include "kernels/backend.h" // defines: is_cpu_backend_create
+
+// ---- memory probe ------------------------------------------------------------------
+
+// One test runs the probe once: it streams a few GiB and takes seconds.
+Test(probe_mem, two_threads_give_sane_bandwidth) {
+    is_err err = {{0}};
+    is_mem_probe p;
+    cr_assert_eq(is_probe_mem(2, &p, &err), 0, "is_probe_mem: %s", err.msg);
+    cr_assert(isfinite(p.read_gbs) && p.read_gbs > 0.1 && p.read_gbs < 10000, "read %g GB/s", p.read_gbs);
+    cr_assert(isfinite(p.copy_gbs) && p.copy_gbs > 0.1 && p.copy_gbs < 10000, "copy %g GB/s", p.copy_gbs);
+    cr_assert_eq(p.peak_gbs, fmax(p.read_gbs, p.copy_gbs));
+    cr_assert_geq(p.buffer_mib, 64, "buffers of %g MiB could sit in cache", p.buffer_mib);
+    cr_assert_eq(p.n_threads, 2);
+    cr_assert_gt(p.reps, 0);
+    char want[64];
+    snprintf(want, sizeof want, "%d OpenMP threads", p.n_threads);
+    cr_assert_not_null(strstr(p.method, want), "method \"%s\" names the thread count", p.method);
+    cr_assert_not_null(strstr(p.method, "copy"), "method \"%s\" says how copy is counted", p.method);
+}
+
+Test(probe_mem, negative_thread_count_is_an_error) {
+    is_err err = {{0}};
+    is_mem_probe p;
+    cr_assert_eq(is_probe_mem(-1, &p, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "-1"), "message: %s", err.msg);
+}
+
+// ---- matmul probe ------------------------------------------------------------------
+
+static void check_matmul(is_dtype wdtype) {
+    is_err err = {{0}};
+    is_backend *be = is_cpu_backend_create(2, &err);
+    cr_assert_not_null(be, "is_cpu_backend_create: %s", err.msg);
+    is_matmul_probe p;
+    cr_assert_eq(is_probe_matmul(be, wdtype, &p, &err), 0, "is_probe_matmul(%s): %s",
+                 is_dtype_name(wdtype), err.msg);
+    cr_assert(isfinite(p.gflops) && p.gflops > 0, "%g GFLOP/s", p.gflops);
+    // 2 cores cannot do a PFLOP/s: a higher number means the timing missed the work.
+    cr_assert_lt(p.gflops, 1e6, "%g GFLOP/s", p.gflops);
+    cr_assert_eq(p.n, 512);
+    cr_assert_eq(p.m, 2048);
+    cr_assert_eq(p.k, 2048);
+    cr_assert_gt(p.reps, 0);
+    cr_assert_not_null(strstr(p.method, "cpu"), "method: %s", p.method);
+    cr_assert_not_null(strstr(p.method, is_dtype_name(wdtype)), "method: %s", p.method);
+    cr_assert_not_null(strstr(p.method, "out[512,2048]"), "method: %s", p.method);
+    be->destroy(be);
+}
+
+Test(probe_matmul, f32_weights) { check_matmul(IS_DTYPE_F32); }
+Test(probe_matmul, bf16_weights) { check_matmul(IS_DTYPE_BF16); }
+
+Test(probe_matmul, f16_weights_are_an_error) {
+    is_err err = {{0}};
+    is_backend *be = is_cpu_backend_create(2, &err);
+    cr_assert_not_null(be, "is_cpu_backend_create: %s", err.msg);
+    is_matmul_probe p;
+    cr_assert_eq(is_probe_matmul(be, IS_DTYPE_F16, &p, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "F16"), "message: %s", err.msg);
+    be->destroy(be);
+}
+
+// ---- environment -------------------------------------------------------------------
+
+static void check_string(const cJSON *env, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(env, name);
+    cr_assert_not_null(v, "field \"%s\" is present", name);
+    cr_assert(cJSON_IsString(v), "field \"%s\" is a string", name);
+}
+
+static const cJSON *check_number(const cJSON *env, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(env, name);
+    cr_assert_not_null(v, "field \"%s\" is present", name);
+    cr_assert(cJSON_IsNumber(v), "field \"%s\" is a number", name);
+    return v;
+}
+
+Test(env, every_field_with_its_type) {
+    char *argv[] = {"./inferscope", "bench", "--threads", "2"};
+    cJSON *env = is_env_capture(4, argv, 2, "cpu", "no CUDA in this build");
+    cr_assert_not_null(env);
+
+    const char *strings[] = {"cpu_model", "os", "compiler", "c_flags", "build_type", "git_commit",
+                             "inferscope_version", "command", "date", "backend", "gpu_unavailable"};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) check_string(env, strings[i]);
+    cr_assert_geq(check_number(env, "cpu_online")->valuedouble, 1);
+    cr_assert_eq(check_number(env, "threads")->valuedouble, 2);
+    cr_assert(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(env, "argv")));
+
+    const char *model = cJSON_GetObjectItemCaseSensitive(env, "cpu_model")->valuestring;
+    cr_assert_neq(model[0], 0, "cpu_model is \"unknown\" when absent, never empty");
+    const char *compiler = cJSON_GetObjectItemCaseSensitive(env, "compiler")->valuestring;
+    cr_assert(strncmp(compiler, "gcc ", 4) == 0 || strncmp(compiler, "clang ", 6) == 0, "compiler: %s",
+              compiler);
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(env, "backend")->valuestring, "cpu");
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(env, "gpu")), "gpu is null when unavailable");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(env, "gpu_unavailable")->valuestring,
+                     "no CUDA in this build");
+
+    // 2024-05-01T12:34:56Z
+    const char *date = cJSON_GetObjectItemCaseSensitive(env, "date")->valuestring;
+    int y, mo, d, h, mi, s;
+    char z = 0;
+    cr_assert_eq(strlen(date), 20, "date: %s", date);
+    cr_assert_eq(sscanf(date, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z), 7, "date: %s", date);
+    cr_assert(y >= 2024 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s <= 60 && z == 'Z',
+              "date: %s", date);
+
+    // On Linux MemTotal is always there; elsewhere the field is null.
+    const cJSON *mem = cJSON_GetObjectItemCaseSensitive(env, "mem_total_gib");
+    cr_assert_not_null(mem, "field \"mem_total_gib\" is present");
+    cr_assert(cJSON_IsNull(mem) || (cJSON_IsNumber(mem) && mem->valuedouble > 0), "mem_total_gib");
+#ifdef __linux__
+    cr_assert(cJSON_IsNumber(mem), "mem_total_gib is a number on Linux");
+#endif
+    cJSON_Delete(env);
+}
+
+Test(env, gpu_fields_left_to_the_cuda_backend) {
+    char *argv[] = {"inferscope"};
+    cJSON *env = is_env_capture(1, argv, 0, "cuda", NULL);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(env, "gpu")));
+    cr_assert_null(cJSON_GetObjectItemCaseSensitive(env, "gpu_unavailable"));
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(env, "backend")->valuestring, "cuda");
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(env, "threads")->valuedouble, 0);
+    cJSON_Delete(env);
+}
+
+Test(env, command_is_shell_quoted) {
+    char *argv[] = {"./inferscope", "bench", "--prompt", "a b", "it's", "x=1,y+2:z/w_v.-", "", "$HOME"};
+    int argc = (int)(sizeof argv / sizeof argv[0]);
+    cJSON *env = is_env_capture(argc, argv, 2, "cpu", "none");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(env, "command")->valuestring,
+                     "./inferscope bench --prompt 'a b' 'it'\\''s' x=1,y+2:z/w_v.- '' '$HOME'");
+
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(env, "argv");
+    cr_assert_eq(cJSON_GetArraySize(args), argc);
+    for (int i = 0; i < argc; i++) {
+        const cJSON *a = cJSON_GetArrayItem(args, i);
+        cr_assert(cJSON_IsString(a), "argv[%d] is a string", i);
+        cr_assert_str_eq(a->valuestring, argv[i], "argv[%d]", i);
+    }
+    cJSON_Delete(env);
+}
+
+Test(env, empty_argv) {
+    cJSON *env = is_env_capture(0, NULL, 1, "cpu", "none");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(env, "command")->valuestring, "");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(env, "argv")), 0);
+    cJSON_Delete(env);
+}

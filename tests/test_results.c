@@ -1,0 +1,658 @@
+// test_results.c — the bench result document: metric definitions, point
+// statistics and keys, validation of loaded files, and the JSON, CSV and
+// Markdown writers, including the output directory.
+#include <criterion/criterion.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/testutil.h" // defines: tu_read_file
+#include "reports/results.h" // defines: is_results_new, is_results_point_finish, is_results_validate, ...
+
+// ---- helpers -----------------------------------------------------------------------
+
+static void mk_tmpdir(char *buf, size_t n) {
+    snprintf(buf, n, "/tmp/inferscope-test-results-XXXXXX");
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp failed");
+}
+
+static void rm_tree(const char *path) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+
+static cJSON *make_config(const char *model, int batch, const char *kernel) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "model", model);
+    cJSON_AddStringToObject(c, "backend", "cpu");
+    cJSON_AddStringToObject(c, "dtype", "f32");
+    cJSON_AddNumberToObject(c, "threads", 4);
+    cJSON_AddNumberToObject(c, "batch", batch);
+    cJSON_AddNumberToObject(c, "prompt", 128);
+    cJSON_AddNumberToObject(c, "gen", 32);
+    cJSON_AddNumberToObject(c, "depth", 0);
+    cJSON_AddStringToObject(c, "strategy", "greedy");
+    cJSON_AddStringToObject(c, "kernel", kernel);
+    return c;
+}
+
+// An ok point whose samples of each metric are v, v + 1, ..., v + n - 1 (shuffled
+// a little) with v = 10 * (metric index + 1) * batch: median v + (n - 1) / 2.
+static cJSON *make_point(const char *model, int batch, const char *kernel, int n) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToObject(p, "config", make_config(model, batch, kernel));
+    cJSON_AddStringToObject(p, "status", "ok");
+    cJSON_AddNumberToObject(p, "warmup", 1);
+    cJSON_AddNumberToObject(p, "reps", n);
+    cJSON_AddStringToObject(p, "stop", "max_reps");
+    cJSON_AddNumberToObject(p, "noise", 0.01);
+    cJSON_AddNumberToObject(p, "elapsed_s", 1.5);
+    cJSON *samples = cJSON_AddObjectToObject(p, "samples");
+    for (int m = 0; m < is_metric_n_defs; m++) {
+        cJSON *arr = cJSON_AddArrayToObject(samples, is_metric_defs[m].name);
+        double v = 10.0 * (m + 1) * batch;
+        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(v + (i * 7 % n)));
+    }
+    cJSON *derived = cJSON_AddObjectToObject(p, "derived");
+    cJSON_AddNumberToObject(derived, "decode_gbs", 20.5);
+    cJSON_AddNumberToObject(derived, "mbu", 0.41);
+    cJSON_AddNumberToObject(derived, "prefill_gflops", 300.25);
+    cJSON_AddNumberToObject(derived, "mfu", 0.125);
+    return p;
+}
+
+static cJSON *make_failed_point(const char *model, int batch, const char *msg) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToObject(p, "config", make_config(model, batch, "default"));
+    cJSON_AddStringToObject(p, "status", "error");
+    cJSON_AddStringToObject(p, "error", msg);
+    return p;
+}
+
+static cJSON *make_env(void) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "cpu_model", "Test CPU 9000");
+    cJSON_AddNumberToObject(e, "cpu_online", 16);
+    cJSON_AddNumberToObject(e, "threads", 4);
+    cJSON_AddStringToObject(e, "backend", "cpu");
+    cJSON_AddStringToObject(e, "build_type", "Release");
+    cJSON_AddStringToObject(e, "git_commit", "abc1234");
+    cJSON_AddStringToObject(e, "date", "2026-01-02T03:04:05Z");
+    cJSON_AddStringToObject(e, "command", "inferscope bench --model preset:tiny --batch 1,8");
+    return e;
+}
+
+static cJSON *make_probes(void) {
+    cJSON *pr = cJSON_CreateObject();
+    cJSON *mem = cJSON_AddObjectToObject(pr, "mem");
+    cJSON_AddNumberToObject(mem, "read_gbs", 50.0);
+    cJSON_AddNumberToObject(mem, "copy_gbs", 40.0);
+    cJSON_AddNumberToObject(mem, "peak_gbs", 50.0);
+    cJSON_AddNumberToObject(mem, "buffer_mib", 1024);
+    cJSON_AddNumberToObject(mem, "n_threads", 4);
+    cJSON_AddNumberToObject(mem, "reps", 5);
+    cJSON_AddStringToObject(mem, "method", "4 threads summing 1 GiB buffers, best of 5");
+    return pr;
+}
+
+// A document of model preset:tiny with ok points at batch 1 and 8 (kernel "a,b"
+// at batch 8: a comma to quote in CSV) and a failed point at batch 32.
+static cJSON *make_doc(void) {
+    cJSON *sweep = cJSON_CreateObject();
+    cJSON_AddStringToObject(sweep, "model", "preset:tiny");
+    cJSON *doc = is_results_new(make_env(), sweep, make_probes());
+    cJSON *points = cJSON_GetObjectItem(doc, "points");
+    cJSON_AddItemToArray(points, make_point("preset:tiny", 1, "default", 5));
+    cJSON_AddItemToArray(points, make_point("preset:tiny", 8, "a,b", 6));
+    cJSON_AddItemToArray(points, make_failed_point("preset:tiny", 32, "out of memory: \"kv\", 3 GiB\nretry"));
+    for (int i = 0; i < 2; i++) is_results_point_finish(cJSON_GetArrayItem(points, i), 42);
+    return doc;
+}
+
+static cJSON *point_at(cJSON *doc, int i) { return cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "points"), i); }
+
+// Validation of doc must fail with a message holding each of the strings in want.
+static void expect_invalid(const cJSON *doc, const char *want1, const char *want2) {
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(doc, "r.json", &err), -1, "accepted: expected \"%s\"", want1);
+    cr_assert_not_null(strstr(err.msg, "r.json"), "message does not name the file: %s", err.msg);
+    cr_assert_not_null(strstr(err.msg, want1), "message \"%s\" lacks \"%s\"", err.msg, want1);
+    if (want2) cr_assert_not_null(strstr(err.msg, want2), "message \"%s\" lacks \"%s\"", err.msg, want2);
+}
+
+// Splits one CSV document into records of fields (RFC 4180); returns the record count.
+// fields[r][f] point into a copy kept in *store.
+#define CSV_MAX_REC 16
+#define CSV_MAX_FIELDS 64
+static int csv_parse(const char *text, char *store, char *fields[CSV_MAX_REC][CSV_MAX_FIELDS],
+                     int nf[CSV_MAX_REC]) {
+    int r = 0, f = 0;
+    char *o = store;
+    const char *s = text;
+    fields[0][0] = o;
+    while (*s) {
+        if (*s == '"') {
+            s++;
+            for (;;) {
+                cr_assert(*s, "unterminated quoted field");
+                if (*s == '"' && s[1] == '"') *o++ = '"', s += 2;
+                else if (*s == '"') {
+                    s++;
+                    break;
+                } else *o++ = *s++;
+            }
+            continue;
+        }
+        if (*s == ',' || *s == '\n') {
+            *o++ = 0;
+            cr_assert_lt(f, CSV_MAX_FIELDS - 1);
+            if (*s == ',') {
+                fields[r][++f] = o;
+            } else {
+                nf[r++] = f + 1;
+                f = 0;
+                cr_assert_lt(r, CSV_MAX_REC);
+                fields[r][0] = o;
+            }
+            s++;
+            continue;
+        }
+        *o++ = *s++;
+    }
+    cr_assert_eq(f, 0, "the last record does not end with a newline");
+    return r;
+}
+
+static int csv_col(char *fields[CSV_MAX_REC][CSV_MAX_FIELDS], int nf, const char *name) {
+    for (int f = 0; f < nf; f++)
+        if (strcmp(fields[0][f], name) == 0) return f;
+    cr_assert_fail("no CSV column %s", name);
+    return -1;
+}
+
+// ---- metrics -----------------------------------------------------------------------
+
+Test(results, metric_defs) {
+    static const char *const names[] = {"ttft_ms",    "tpot_ms",   "itl_ms",      "e2e_ms",
+                                        "prefill_ms", "decode_ms", "prefill_tps", "decode_tps"};
+    cr_assert_eq(is_metric_n_defs, 8);
+    for (int i = 0; i < 8; i++) {
+        const is_metric_def *m = is_metric_find(names[i]);
+        cr_assert_not_null(m, "%s", names[i]);
+        cr_assert_eq(m, &is_metric_defs[i], "%s out of order", names[i]);
+        bool tps = strstr(names[i], "_tps") != NULL;
+        cr_assert_str_eq(m->unit, tps ? "tok/s" : "ms");
+        cr_assert_eq(m->higher_is_better, tps);
+        cr_assert_eq(m->per_request, i < 4, "%s", names[i]);
+        cr_assert(m->description && strlen(m->description) > 10);
+    }
+    cr_assert_null(is_metric_find("decode_tok_s"));
+    cr_assert_null(is_metric_find(NULL));
+}
+
+// ---- the document ------------------------------------------------------------------
+
+Test(results, new_document) {
+    cJSON *doc = is_results_new(NULL, NULL, NULL);
+    cr_assert_str_eq(cJSON_GetObjectItem(doc, "schema")->valuestring, IS_RESULTS_SCHEMA);
+    cr_assert_eq(cJSON_GetObjectItem(doc, "schema_version")->valuedouble, IS_RESULTS_SCHEMA_VERSION);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(doc, "inferscope_version")));
+    cr_assert(cJSON_IsObject(cJSON_GetObjectItem(doc, "env")));
+    cr_assert(cJSON_IsObject(cJSON_GetObjectItem(doc, "sweep")));
+    cr_assert(cJSON_IsObject(cJSON_GetObjectItem(doc, "probes")));
+    cr_assert(cJSON_IsArray(cJSON_GetObjectItem(doc, "points")));
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(doc, "new", &err), 0, "%s", err.msg);
+    cJSON_Delete(doc);
+}
+
+Test(results, point_finish_stats) {
+    cJSON *doc = make_doc();
+    // batch 1, 5 samples: v .. v+4 (v = 10 * (m + 1)), median v + 2
+    // batch 8, 6 samples: v .. v+5 (v = 80 * (m + 1)), median v + 2.5
+    for (int i = 0; i < 2; i++) {
+        const cJSON *stats = cJSON_GetObjectItem(point_at(doc, i), "stats");
+        cr_assert(cJSON_IsObject(stats));
+        cr_assert_eq(cJSON_GetArraySize(stats), is_metric_n_defs);
+        for (int m = 0; m < is_metric_n_defs; m++) {
+            const cJSON *s = cJSON_GetObjectItem(stats, is_metric_defs[m].name);
+            cr_assert_not_null(s, "no stats of %s", is_metric_defs[m].name);
+            double v = 10.0 * (m + 1) * (i ? 8 : 1);
+            int n = i ? 6 : 5;
+            cr_assert_eq(cJSON_GetObjectItem(s, "n")->valuedouble, n);
+            cr_assert_float_eq(cJSON_GetObjectItem(s, "median")->valuedouble, v + (n - 1) / 2.0, 1e-12);
+            cr_assert_float_eq(cJSON_GetObjectItem(s, "mean")->valuedouble, v + (n - 1) / 2.0, 1e-12);
+            cr_assert_eq(cJSON_GetObjectItem(s, "min")->valuedouble, v);
+            cr_assert_eq(cJSON_GetObjectItem(s, "max")->valuedouble, v + n - 1);
+            const cJSON *ci = cJSON_GetObjectItem(s, "ci95");
+            cr_assert(cJSON_IsArray(ci) && cJSON_GetArraySize(ci) == 2);
+            double lo = cJSON_GetArrayItem(ci, 0)->valuedouble, hi = cJSON_GetArrayItem(ci, 1)->valuedouble;
+            cr_assert(lo >= v && lo <= hi && hi <= v + n - 1, "ci [%g, %g]", lo, hi);
+            for (const char *const *f = (const char *const[]){"stddev", "p50", "p90", "p99", NULL}; *f; f++)
+                cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(s, *f)), "no %s", *f);
+        }
+    }
+    // the failed point has no samples: an empty stats object
+    is_results_point_finish(point_at(doc, 2), 42);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(point_at(doc, 2), "stats")), 0);
+    cJSON_Delete(doc);
+}
+
+Test(results, point_finish_replaces_and_skips_empty) {
+    cJSON *p = make_point("m", 1, "k", 3);
+    cJSON *samples = cJSON_GetObjectItem(p, "samples");
+    cJSON_ReplaceItemInObject(samples, "itl_ms", cJSON_CreateArray()); // no gaps: gen 1
+    cJSON_AddStringToObject(p, "stats", "stale");
+    is_results_point_finish(p, 7);
+    const cJSON *stats = cJSON_GetObjectItem(p, "stats");
+    cr_assert(cJSON_IsObject(stats));
+    cr_assert_null(cJSON_GetObjectItem(stats, "itl_ms"));
+    cr_assert_eq(cJSON_GetArraySize(stats), is_metric_n_defs - 1);
+    // same seed, same interval
+    cJSON *q = cJSON_Duplicate(p, true);
+    is_results_point_finish(q, 7);
+    cr_assert(cJSON_Compare(cJSON_GetObjectItem(p, "stats"), cJSON_GetObjectItem(q, "stats"), true));
+    cJSON_Delete(p);
+    cJSON_Delete(q);
+}
+
+// A NaN (TPOT of a one-token request) or infinity is no sample: dropped, since
+// JSON could not hold it, and the document stays valid after a round trip.
+Test(results, point_finish_drops_non_finite) {
+    cJSON *doc = make_doc();
+    cJSON *p = point_at(doc, 0);
+    cJSON *tpot = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "samples"), "tpot_ms");
+    cJSON_InsertItemInArray(tpot, 0, cJSON_CreateNumber(NAN));
+    cJSON_AddItemToArray(tpot, cJSON_CreateNumber(INFINITY));
+    cJSON_AddItemToArray(tpot, cJSON_CreateNumber(-INFINITY));
+    is_results_point_finish(p, 3);
+    cr_assert_eq(cJSON_GetArraySize(tpot), 5);
+    const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "stats"), "tpot_ms");
+    cr_assert_eq(cJSON_GetObjectItem(st, "n")->valuedouble, 5);
+    cr_assert_eq(cJSON_GetObjectItem(st, "median")->valuedouble, 22); // 10 * 2 + 2
+    char *text = is_results_to_json(doc);
+    cJSON *back = cJSON_Parse(text);
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(back, "round-trip", &err), 0, "%s", err.msg);
+    free(text);
+    cJSON_Delete(back);
+    cJSON_Delete(doc);
+}
+
+Test(results, point_key) {
+    cJSON *p = make_point("preset:tiny", 8, "flash", 3);
+    char key[512];
+    cr_assert_eq(is_results_point_key(p, key, sizeof key), 0);
+    cr_assert_str_eq(key, "model=preset:tiny;backend=cpu;dtype=f32;threads=4;batch=8;prompt=128;gen=32;depth=0;"
+                          "strategy=greedy;kernel=flash");
+    char small[20];
+    cr_assert_eq(is_results_point_key(p, small, sizeof small), -1, "truncated key accepted");
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(p, "config"), "depth");
+    cr_assert_eq(is_results_point_key(p, key, sizeof key), -1);
+    cJSON_Delete(p);
+}
+
+// ---- validation --------------------------------------------------------------------
+
+Test(results, validate_accepts_document) {
+    cJSON *doc = make_doc();
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(doc, "r.json", &err), 0, "%s", err.msg);
+    cJSON_Delete(doc);
+}
+
+Test(results, validate_rejects_schema) {
+    cJSON *doc = make_doc();
+    cJSON_ReplaceItemInObject(doc, "schema", cJSON_CreateString("llama-bench"));
+    expect_invalid(doc, "\"llama-bench\"", IS_RESULTS_SCHEMA);
+    cJSON_DeleteItemFromObject(doc, "schema");
+    expect_invalid(doc, "schema", NULL);
+    cJSON_Delete(doc);
+
+    doc = make_doc();
+    cJSON_ReplaceItemInObject(doc, "schema_version", cJSON_CreateNumber(2));
+    expect_invalid(doc, "schema_version 2", "this build reads 1");
+    cJSON_ReplaceItemInObject(doc, "schema_version", cJSON_CreateString("1"));
+    expect_invalid(doc, "schema_version", NULL);
+    cJSON_Delete(doc);
+
+    cJSON *arr = cJSON_CreateArray();
+    expect_invalid(arr, "expected a JSON object", NULL);
+    cJSON_Delete(arr);
+
+    doc = make_doc();
+    cJSON_ReplaceItemInObject(doc, "points", cJSON_CreateObject());
+    expect_invalid(doc, "points", "expected an array");
+    cJSON_Delete(doc);
+}
+
+Test(results, validate_rejects_config) {
+    static const char *const fields[] = {"model", "backend", "dtype", "threads", "batch",
+                                         "prompt", "gen", "depth", "strategy", "kernel"};
+    for (int f = 0; f < 10; f++) {
+        cJSON *doc = make_doc();
+        cJSON *config = cJSON_GetObjectItem(point_at(doc, 1), "config");
+        cJSON_DeleteItemFromObject(config, fields[f]);
+        char want[64];
+        snprintf(want, sizeof want, "points[1].config.%s", fields[f]);
+        expect_invalid(doc, want, "got nothing");
+        // wrong type: numbers where strings go and the other way round
+        bool is_string = f < 3 || f > 7;
+        cJSON_AddItemToObject(config, fields[f], is_string ? cJSON_CreateNumber(3) : cJSON_CreateString("8"));
+        expect_invalid(doc, want, is_string ? "expected a string" : "expected a non-negative integer");
+        cJSON_Delete(doc);
+    }
+    cJSON *doc = make_doc();
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(point_at(doc, 0), "config"), "batch", cJSON_CreateNumber(1.5));
+    expect_invalid(doc, "points[0].config.batch", "1.5");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(point_at(doc, 0), "config"), "batch", cJSON_CreateNumber(-1));
+    expect_invalid(doc, "points[0].config.batch", "-1");
+    cJSON_DeleteItemFromObject(point_at(doc, 0), "config");
+    expect_invalid(doc, "points[0].config", "expected an object");
+    cJSON_Delete(doc);
+}
+
+Test(results, validate_rejects_samples_status_stats) {
+    cJSON *doc = make_doc();
+    cJSON *arr = cJSON_GetObjectItem(cJSON_GetObjectItem(point_at(doc, 0), "samples"), "decode_tps");
+    cJSON_AddItemToArray(arr, cJSON_CreateString("fast"));
+    expect_invalid(doc, "points[0].samples.decode_tps[5]", "\"fast\"");
+    cJSON_Delete(doc);
+
+    doc = make_doc();
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(point_at(doc, 0), "samples"), "ttft_ms", cJSON_CreateNumber(3));
+    expect_invalid(doc, "points[0].samples.ttft_ms", "expected an array");
+    cJSON_Delete(doc);
+
+    doc = make_doc();
+    cJSON_DeleteItemFromObject(point_at(doc, 0), "samples");
+    expect_invalid(doc, "points[0].samples", NULL);
+    cJSON_Delete(doc);
+
+    doc = make_doc();
+    cJSON_ReplaceItemInObject(point_at(doc, 1), "status", cJSON_CreateString("fine"));
+    expect_invalid(doc, "points[1].status", "\"fine\"");
+    cJSON_Delete(doc);
+
+    doc = make_doc();
+    cJSON *s = cJSON_GetObjectItem(cJSON_GetObjectItem(point_at(doc, 1), "stats"), "e2e_ms");
+    cJSON_ReplaceItemInObject(s, "ci95", cJSON_CreateNumber(1));
+    expect_invalid(doc, "points[1].stats.e2e_ms.ci95", NULL);
+    cJSON_DeleteItemFromObject(s, "median");
+    expect_invalid(doc, "points[1].stats.e2e_ms.median", NULL);
+    cJSON_Delete(doc);
+
+    doc = make_doc();
+    cJSON_ReplaceItemInObject(point_at(doc, 2), "error", cJSON_CreateNumber(12));
+    expect_invalid(doc, "points[2].error", "expected a string");
+    cJSON_Delete(doc);
+
+    doc = make_doc();
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "sweep"), "model", cJSON_CreateNumber(1));
+    expect_invalid(doc, "sweep.model", NULL);
+    cJSON_Delete(doc);
+}
+
+// ---- JSON --------------------------------------------------------------------------
+
+Test(results, json_round_trip) {
+    cJSON *doc = make_doc();
+    // values that need 17 significant digits, and tiny and huge ones
+    static const double awkward[] = {1.0 / 3.0, 0.1 + 0.2, 12.345678901234567, 3.141592653589793e-9, 6.02214076e23,
+                                     123456.78901234567, 2.2250738585072014e-308};
+    cJSON *arr = cJSON_GetObjectItem(cJSON_GetObjectItem(point_at(doc, 0), "samples"), "e2e_ms");
+    int n0 = cJSON_GetArraySize(arr);
+    for (size_t i = 0; i < sizeof awkward / sizeof awkward[0]; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(awkward[i]));
+    char *text = is_results_to_json(doc);
+    cr_assert_eq(text[strlen(text) - 1], '\n');
+    cJSON *back = cJSON_Parse(text);
+    cr_assert_not_null(back, "to_json output does not parse");
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(back, "round-trip", &err), 0, "%s", err.msg);
+    // cJSON writes 15 digits when they read back within one DBL_EPSILON, else 17
+    cJSON *barr = cJSON_GetObjectItem(cJSON_GetObjectItem(point_at(back, 0), "samples"), "e2e_ms");
+    for (size_t i = 0; i < sizeof awkward / sizeof awkward[0]; i++) {
+        double got = cJSON_GetArrayItem(barr, n0 + (int)i)->valuedouble;
+        cr_assert_leq(fabs(got - awkward[i]), DBL_EPSILON * fabs(awkward[i]), "%.17g read back as %.17g",
+                      awkward[i], got);
+    }
+    // everything else is identical (cJSON_Compare: numbers within DBL_EPSILON)
+    cr_assert(cJSON_Compare(doc, back, true), "document changed in the round trip");
+    free(text);
+    cJSON_Delete(doc);
+    cJSON_Delete(back);
+}
+
+Test(results, load_reports_bad_json) {
+    char dir[256], path[300];
+    mk_tmpdir(dir, sizeof dir);
+    cJSON *doc = NULL;
+    is_err err = {{0}};
+
+    snprintf(path, sizeof path, "%s/broken.json", dir);
+    write_text(path, "{\"schema\": \"inferscope-bench\", \"points\": [1, 2,, 3]}");
+    cr_assert_eq(is_results_load(path, &doc, &err), -1);
+    cr_assert_null(doc);
+    char want[400];
+    snprintf(want, sizeof want, "%s: not JSON (error near byte ", path);
+    cr_assert_not_null(strstr(err.msg, want), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "byte 47)"), "%s", err.msg); // the second comma, from 0
+
+    write_text(path, "");
+    cr_assert_eq(is_results_load(path, &doc, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "not JSON"), "%s", err.msg);
+
+    write_text(path, "{} trailing");
+    cr_assert_eq(is_results_load(path, &doc, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "not JSON (error near byte 3)"), "%s", err.msg);
+
+    snprintf(path, sizeof path, "%s/missing.json", dir);
+    cr_assert_eq(is_results_load(path, &doc, &err), -1);
+    cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
+
+    // a valid document loads; one of another schema version names the file
+    cJSON *d = make_doc();
+    char *text = is_results_to_json(d);
+    snprintf(path, sizeof path, "%s/ok.json", dir);
+    write_text(path, text);
+    cr_assert_eq(is_results_load(path, &doc, &err), 0, "%s", err.msg);
+    cr_assert(cJSON_Compare(doc, d, true));
+    cJSON_Delete(doc);
+    free(text);
+    cJSON_ReplaceItemInObject(d, "schema_version", cJSON_CreateNumber(2));
+    text = is_results_to_json(d);
+    write_text(path, text);
+    cr_assert_eq(is_results_load(path, &doc, &err), -1);
+    snprintf(want, sizeof want, "%s: schema_version 2, this build reads 1", path);
+    cr_assert_str_eq(err.msg, want);
+    free(text);
+    cJSON_Delete(d);
+    rm_tree(dir);
+}
+
+// ---- CSV ---------------------------------------------------------------------------
+
+Test(results, csv_rows_and_quoting) {
+    cJSON *doc = make_doc();
+    char *csv = is_results_to_csv(doc);
+    char *store = malloc(strlen(csv) + 1);
+    static char *fields[CSV_MAX_REC][CSV_MAX_FIELDS];
+    int nf[CSV_MAX_REC];
+    int nr = csv_parse(csv, store, fields, nf);
+    cr_assert_eq(nr, 4, "header + 3 points, got %d records", nr);
+
+    // header: config, status, reps, metrics (p99 for per-request ones), derived, error
+    int expect_cols = 10 + 2 + 4 * 4 + 4 * 3 + 4 + 1;
+    cr_assert_eq(nf[0], expect_cols, "header has %d columns", nf[0]);
+    const char *first = "model,backend,dtype,threads,batch,prompt,gen,depth,strategy,kernel,status,reps,"
+                        "ttft_ms_median,ttft_ms_ci_lo,ttft_ms_ci_hi,ttft_ms_p99,tpot_ms_median,";
+    cr_assert_eq(strncmp(csv, first, strlen(first)), 0, "header: %.200s", csv);
+    const char *tail = "decode_tps_median,decode_tps_ci_lo,decode_tps_ci_hi,decode_gbs,mbu,prefill_gflops,mfu,error\n";
+    cr_assert_not_null(strstr(csv, tail));
+    cr_assert_not_null(strstr(csv, "prefill_ms_ci_hi,decode_ms_median")); // no p99 for per-repetition metrics
+    for (int r = 1; r < nr; r++) cr_assert_eq(nf[r], expect_cols, "row %d has %d fields", r, nf[r]);
+
+    // the values
+    int c_batch = csv_col(fields, nf[0], "batch"), c_kernel = csv_col(fields, nf[0], "kernel");
+    int c_med = csv_col(fields, nf[0], "decode_tps_median"), c_err = csv_col(fields, nf[0], "error");
+    int c_mbu = csv_col(fields, nf[0], "mbu"), c_status = csv_col(fields, nf[0], "status");
+    int c_reps = csv_col(fields, nf[0], "reps");
+    cr_assert_str_eq(fields[1][c_batch], "1");
+    cr_assert_str_eq(fields[2][c_batch], "8");
+    cr_assert_str_eq(fields[2][c_kernel], "a,b");
+    cr_assert_not_null(strstr(csv, ",\"a,b\","), "comma not quoted");
+    cr_assert_str_eq(fields[1][c_med], "82");  // 10 * 8 * 1 + 2
+    cr_assert_str_eq(fields[2][c_med], "642.5"); // 10 * 8 * 8 + 2.5
+    cr_assert_str_eq(fields[1][c_mbu], "0.41");
+    cr_assert_str_eq(fields[1][c_reps], "5");
+    cr_assert_str_eq(fields[1][c_err], "");
+    // the failed point: empty cells, the message with its quote, comma and newline
+    cr_assert_str_eq(fields[3][c_status], "error");
+    cr_assert_str_eq(fields[3][c_med], "");
+    cr_assert_str_eq(fields[3][c_reps], "");
+    cr_assert_str_eq(fields[3][c_err], "out of memory: \"kv\", 3 GiB\nretry");
+    cr_assert_not_null(strstr(csv, "\"out of memory: \"\"kv\"\", 3 GiB\nretry\"\n"));
+    free(store);
+    free(csv);
+    cJSON_Delete(doc);
+}
+
+// ---- Markdown ----------------------------------------------------------------------
+
+Test(results, markdown_report) {
+    cJSON *doc = make_doc();
+    char *md = is_results_to_md(doc);
+    // environment and probes
+    cr_assert_not_null(strstr(md, "Test CPU 9000"), "%s", md);
+    cr_assert_not_null(strstr(md, "abc1234"));
+    cr_assert_not_null(strstr(md, "Release"));
+    cr_assert_not_null(strstr(md, "2026-01-02T03:04:05Z"));
+    cr_assert_not_null(strstr(md, "inferscope bench --model preset:tiny --batch 1,8"));
+    cr_assert_not_null(strstr(md, "50.00 GB/s"));
+    cr_assert_not_null(strstr(md, "4 threads summing 1 GiB buffers, best of 5"));
+    cr_assert_not_null(strstr(md, "matmul peak: not measured"));
+    // the table header, with numbers right-aligned
+    const char *heads[] = {"model", "dtype", "backend", "threads", "batch", "prompt", "gen", "depth", "strategy",
+                           "kernel", "TTFT ms", "TPOT ms", "ITL p99 ms", "prefill tok/s", "decode tok/s", "GB/s",
+                           "MBU %", "MFU %"};
+    char *header = strstr(md, "| model");
+    cr_assert_not_null(header, "no table header:\n%s", md);
+    char *eol = strchr(header, '\n');
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+        char *at = strstr(header, heads[h]);
+        cr_assert(at && at < eol, "no column %s", heads[h]);
+    }
+    cr_assert_not_null(strstr(eol, "---: |"), "numbers not right-aligned");
+    // one row per point; a median with its interval half-width; MBU in percent
+    int rows = 0;
+    for (char *l = eol + 1; (l = strstr(l, "\n| preset:tiny")) != NULL; l++) rows++;
+    cr_assert_eq(rows, 3, "expected 3 rows:\n%s", md);
+    cr_assert_not_null(strstr(md, "642.50 ± "), "%s", md);
+    cr_assert_not_null(strstr(md, " 41.00 |"), "MBU 0.41 not shown as 41.00 %%:\n%s", md);
+    cr_assert_not_null(strstr(md, " a,b "));
+    // the failed point: a note line under the table
+    cr_assert_not_null(strstr(md, "error: out of memory: \"kv\", 3 GiB retry"), "%s", md);
+    // every table line has the same width in characters (padded columns; "±" is one)
+    size_t width = 0;
+    int lines = 0;
+    for (char *l = header; *l == '|'; lines++) {
+        size_t w = 0;
+        char *c = l;
+        for (; *c && *c != '\n'; c++) w += ((unsigned char)*c & 0xC0) != 0x80;
+        if (lines == 0) width = w;
+        cr_assert_eq(w, width, "table line %d is %zu wide, the header %zu:\n%s", lines, w, width, md);
+        l = *c ? c + 1 : c;
+    }
+    cr_assert_eq(lines, 2 + 3);
+    free(md);
+
+    // no probes at all
+    cJSON_ReplaceItemInObject(doc, "probes", cJSON_CreateObject());
+    md = is_results_to_md(doc);
+    cr_assert_not_null(strstr(md, "memory bandwidth peak: not measured"), "%s", md);
+    free(md);
+    cJSON_Delete(doc);
+}
+
+// ---- the output directory ------------------------------------------------------------
+
+Test(results, write_dir_three_files) {
+    char tmp[256], dir[400];
+    mk_tmpdir(tmp, sizeof tmp);
+    snprintf(dir, sizeof dir, "%s/run/a/b", tmp); // parents created too
+    cJSON *doc = make_doc();
+    is_err err = {{0}};
+    for (int pass = 0; pass < 2; pass++) { // the second pass replaces the files
+        cr_assert_eq(is_results_write_dir(dir, doc, &err), 0, "%s", err.msg);
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d);
+        int n = 0;
+        bool seen[3] = {false, false, false};
+        static const char *const names[] = {"results.json", "results.csv", "report.md"};
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            n++;
+            bool known = false;
+            for (int k = 0; k < 3; k++)
+                if (strcmp(e->d_name, names[k]) == 0) seen[k] = known = true;
+            cr_assert(known, "unexpected file %s (a temporary left behind?)", e->d_name);
+        }
+        closedir(d);
+        cr_assert_eq(n, 3);
+        cr_assert(seen[0] && seen[1] && seen[2]);
+    }
+    char path[500];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    cJSON *back = NULL;
+    cr_assert_eq(is_results_load(path, &back, &err), 0, "%s", err.msg);
+    cr_assert(cJSON_Compare(doc, back, true));
+    cJSON_Delete(back);
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    char *csv = tu_read_file(path, NULL), *want = is_results_to_csv(doc);
+    cr_assert_str_eq(csv, want);
+    free(csv);
+    free(want);
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = tu_read_file(path, NULL);
+    cr_assert_not_null(strstr(md, "| model"));
+    free(md);
+    cJSON_Delete(doc);
+    rm_tree(tmp);
+}
+
+Test(results, write_dir_unwritable) {
+    char tmp[256], file[300], dir[400];
+    mk_tmpdir(tmp, sizeof tmp);
+    snprintf(file, sizeof file, "%s/plain", tmp);
+    write_text(file, "a regular file\n");
+    snprintf(dir, sizeof dir, "%s/plain/out", tmp);
+    cJSON *doc = make_doc();
+    is_err err = {{0}};
+    cr_assert_eq(is_results_write_dir(dir, doc, &err), -1);
+    cr_assert_not_null(strstr(err.msg, dir), "message does not name %s: %s", dir, err.msg);
+    cr_assert_not_null(strstr(err.msg, "not a directory"), "%s", err.msg);
+    // the directory itself a regular file
+    cr_assert_eq(is_results_write_dir(file, doc, &err), -1);
+    cr_assert_not_null(strstr(err.msg, file), "%s", err.msg);
+    cr_assert_eq(is_results_write_dir("", doc, &err), -1);
+    cJSON_Delete(doc);
+    rm_tree(tmp);
+}
