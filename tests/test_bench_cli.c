@@ -144,20 +144,47 @@ static tu_run smoke(const char *out) {
     return tu_run_cli(args);
 }
 
-Test(bench_cli, compare_same_build_is_same_and_scaled_is_slower, .timeout = 600) {
+// Whether every point of compare's table came out "same" (and the exit status is 0).
+static bool all_same(const tu_run *r) {
+    return r->status == 0 && strstr(r->out, "| same") && strstr(r->out, " 0 faster, 0 slower,") &&
+           strstr(r->out, " 0 unclear");
+}
+
+Test(bench_cli, compare_same_build_is_same_and_scaled_is_slower, .timeout = 900) {
     char dir[256], a[512], b[512], ja[600], jb[600], jc[600];
     tu_mkdtemp(dir, sizeof dir);
     snprintf(a, sizeof a, "%s/a", dir);
     snprintf(b, sizeof b, "%s/b", dir);
-    tu_run r = smoke(a);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert(strstr(r.err, "peak bandwidth") && strstr(r.err, "GB/s"), "the probe is printed: %s", r.err);
-    tu_run_free(&r);
-    r = smoke(b);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    tu_run_free(&r);
     snprintf(ja, sizeof ja, "%s/results.json", a);
     snprintf(jb, sizeof jb, "%s/results.json", b);
+    // Two runs of the same build, back to back, compared at ci/perf-gate's threshold
+    // (10%). The machine itself drifts: on the shared 2-vCPU machine the tests run on,
+    // one run's decode tok/s differed from the next by up to 14% now and then (and
+    // 28.5 to 35.9 tok/s over a few minutes), a shift of the whole run that no
+    // interval from inside one run can see. So up to three back-to-back pairs are
+    // measured and one of them must come out "same" at every point; a compare that
+    // flags identical builds by itself (intervals too narrow for a run's own noise,
+    // points matched wrongly, the ratio inverted) fails all three.
+    tu_run r = {0};
+    bool same = false;
+    for (int attempt = 0; attempt < 3 && !same; attempt++) {
+        tu_rm_rf(a);
+        tu_rm_rf(b);
+        r = smoke(a);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        cr_assert(strstr(r.err, "peak bandwidth") && strstr(r.err, "GB/s"), "the probe is printed: %s", r.err);
+        tu_run_free(&r);
+        r = smoke(b);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        tu_run_free(&r);
+        const char *cmp[] = {"compare", ja, jb, "--threshold", "10", NULL};
+        r = tu_run_cli(cmp);
+        cr_assert(r.status == 0 || r.status == 1, "stdout: %s\nstderr: %s", r.out, r.err);
+        same = all_same(&r);
+        if (!same) fprintf(stderr, "same build, attempt %d:\n%s", attempt + 1, r.out);
+        tu_run_free(&r);
+    }
+    cr_assert(same, "two runs of the same build never came out 'same' in three pairs");
 
     // MBU and MFU exist and are plausible fractions of the measured peaks
     cJSON *doc = load_results(a);
@@ -168,14 +195,6 @@ Test(bench_cli, compare_same_build_is_same_and_scaled_is_slower, .timeout = 600)
         double mfu = cJSON_GetObjectItemCaseSensitive(d, "mfu")->valuedouble;
         cr_assert(mbu > 0 && mbu < 2 && mfu > 0 && mfu < 2, "mbu %g mfu %g", mbu, mfu);
     }
-
-    // two runs of the same build: "same" everywhere, exit 0
-    const char *cmp[] = {"compare", ja, jb, NULL};
-    r = tu_run_cli(cmp);
-    cr_assert_eq(r.status, 0, "stdout: %s\nstderr: %s", r.out, r.err);
-    cr_assert(!strstr(r.out, "slower") || strstr(r.out, "0 slower"), "%s", r.out);
-    cr_assert(strstr(r.out, "| same"), "%s", r.out);
-    tu_run_free(&r);
 
     // timings x 1.2: every point slower, exit 1
     scale_timings(doc, 1.2);
