@@ -85,6 +85,8 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
     res->n_tokens = is_xcalloc((size_t)n, sizeof *res->n_tokens);
     int *seq = is_xmalloc((size_t)n * sizeof *seq);
     int *held = is_xcalloc((size_t)n, sizeof *held); // lengths on entry of continued sequences
+    if (opts->seqs)
+        for (int i = 0; i < n; i++) held[i] = is_seq_len(s, opts->seqs[i]);
     bool *done = is_xcalloc((size_t)n, sizeof *done);
     is_sampler *samp = is_xcalloc((size_t)n, sizeof *samp);
     float *logits = malloc((size_t)n * (size_t)V * sizeof(float));
@@ -103,10 +105,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
         is_sampler_init(&samp[i], &opts->sampler, V, (uint64_t)i);
     }
     if (opts->seqs) {
-        for (int i = 0; i < n; i++) {
-            seq[i] = opts->seqs[i];
-            held[i] = is_seq_len(s, seq[i]);
-        }
+        for (int i = 0; i < n; i++) seq[i] = opts->seqs[i];
     } else {
         for (int i = 0; i < n; i++) {
             if ((seq[i] = is_seq_new(s, err)) < 0) goto done;
@@ -161,7 +160,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
 done:
     for (int i = 0; i < n_seqs_made; i++) is_seq_free(s, seq[i]);
     if (opts->seqs)
-        for (int i = 0; i < n; i++) is_seq_truncate(s, seq[i], held[i]);
+        for (int i = 0; i < n; i++) is_seq_truncate(s, opts->seqs[i], held[i]);
     free(held);
     for (int i = 0; i < n; i++) is_sampler_free(&samp[i]);
     free(samp);
