@@ -19,9 +19,9 @@
 #include "bench/env.h"       // defines: is_env_capture
 #include "bench/metrics.h"   // defines: is_req_metrics_compute, is_itl_gaps
 #include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul
-#include "bench/stats.h"     // defines: is_rel_noise
+#include "bench/stats.h"     // defines: is_rel_noise, is_median
 #include "bench/sweep.h"     // defines: is_list_parse_ints, is_list_split*
-#include "engine/cli.h"      // defines: is_cli_open_backend
+#include "engine/cli.h"      // defines: is_cli_open_backend, is_cli_usage_error, is_cli_parse_long, ...
 #include "engine/inferscope.h"
 #include "engine/strategy.h"
 #include "reports/results.h"
@@ -194,15 +194,6 @@ static void progress(const bench_ctx *c, const bench_point *p, int reps, double 
     fflush(stderr);
 }
 
-static double series_median(const bench_series *s) {
-    if (s->n == 0) return NAN;
-    double *tmp = is_xmalloc((size_t)s->n * sizeof *tmp);
-    memcpy(tmp, s->v, (size_t)s->n * sizeof *tmp);
-    is_stats st;
-    is_stats_compute(tmp, s->n, 0, &st);
-    free(tmp);
-    return st.median;
-}
 
 // Measures one point into point (config already set). Returns 0, -1 on an error
 // (message in err: the point is recorded as failed), or 1 when interrupted.
@@ -282,7 +273,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         // noise: relative standard error of the mean of the main metric
         const bench_series *ms = &series[main_m];
         noise = ms->n >= 2 ? is_rel_noise(ms->v, ms->n) / sqrt((double)ms->n) : INFINITY;
-        progress(c, p, reps, series_median(ms), unit, isfinite(noise) ? noise : 0, false);
+        progress(c, p, reps, is_median(ms->v, ms->n), unit, isfinite(noise) ? noise : 0, false);
         if (reps < o->reps_min) continue;
         if (noise <= o->max_noise) {
             stop = "noise";
@@ -294,7 +285,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         }
     }
     double elapsed = is_now_s() - t0;
-    progress(c, p, reps, series_median(&series[main_m]), unit, isfinite(noise) ? noise : 0, true);
+    progress(c, p, reps, is_median(series[main_m].v, series[main_m].n), unit, isfinite(noise) ? noise : 0, true);
 
     cJSON_AddStringToObject(point, "status", "ok");
     cJSON_AddNumberToObject(point, "warmup", o->warmup);
@@ -440,34 +431,17 @@ static const char *bench_help =
     "and the backend's matmul rate; MBU and MFU are taken against those. Progress goes to stderr.\n"
     "Exit status: 0 all points measured, 1 a point failed, 2 bad usage, 130 interrupted.\n";
 
-static int bench_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int bench_usage(const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "inferscope bench: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see 'inferscope bench --help')\n");
-    return EXIT_USAGE;
-}
+#define bench_usage(...) is_cli_usage_error("bench", __VA_ARGS__)
 
 static int parse_int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || !*v || x < lo || x > hi)
-        return bench_usage("%s '%s': expected an integer from %ld to %ld", flag, v, lo, hi);
+    long x;
+    if (is_cli_parse_long(v, lo, hi, &x)) return bench_usage("%s '%s': expected an integer from %ld to %ld", flag, v, lo, hi);
     *out = (int)x;
     return 0;
 }
 
 static int parse_double_flag(const char *flag, const char *v, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || !*v || !(x >= lo && x <= hi))
-        return bench_usage("%s '%s': expected a number from %g to %g", flag, v, lo, hi);
-    *out = x;
+    if (is_cli_parse_double(v, lo, hi, out)) return bench_usage("%s '%s': expected a number from %g to %g", flag, v, lo, hi);
     return 0;
 }
 

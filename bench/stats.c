@@ -45,6 +45,15 @@ static double *st_sorted_copy(const double *x, int n) {
 // median here and p50 agree to the last bit.
 static inline double st_mid(double a, double b) { return a + 0.5 * (b - a); }
 
+double is_median(const double *x, int n) {
+    if (n == 0) return NAN;
+    st_assert_no_nan(x, n);
+    double *s = st_sorted_copy(x, n);
+    double m = is_quantile_sorted(s, n, 0.5);
+    free(s);
+    return m;
+}
+
 double is_quantile_sorted(const double *sorted, int n, double q) {
     IS_ASSERT(n >= 1);
     IS_ASSERT(q >= 0.0 && q <= 1.0); // also rejects NaN

@@ -27,6 +27,10 @@ double is_quantile_sorted(const double *sorted, int n, double q);
 // x[0]. NaN values in x are a programming error (IS_ASSERT).
 void is_stats_compute(const double *x, int n, uint64_t seed, is_stats *out);
 
+// Median of x[0..n) (x is not modified; NaN when n == 0): is_quantile_sorted at
+// 0.5 of a sorted copy, without the bootstrap of is_stats_compute.
+double is_median(const double *x, int n);
+
 // Relative noise of x: sample stddev / |mean|; 0 when n < 2; +inf when mean is 0
 // (all zeros included: no scale to be relative to).
 double is_rel_noise(const double *x, int n);

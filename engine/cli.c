@@ -44,9 +44,7 @@ typedef struct cli_opts {
     int max_batch_tokens;
 } cli_opts;
 
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_error(const char *cmd, const char *fmt, ...) {
+int is_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "inferscope %s: ", cmd);
     va_start(ap, fmt);
@@ -56,7 +54,7 @@ static int usage_error(const char *cmd, const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
+int is_cli_parse_long(const char *s, long lo, long hi, long *out) {
     if (!s || !*s) return -1;
     char *end;
     errno = 0;
@@ -66,7 +64,7 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out) {
+int is_cli_parse_double(const char *s, double lo, double hi, double *out) {
     if (!s || !*s) return -1;
     char *end;
     errno = 0;
@@ -127,7 +125,7 @@ static void add_prompt(cli_opts *o, int32_t *ids, int n) {
 // not a shared flag, EXIT_USAGE (negated) on error.
 #define NEED_VALUE()                                                              \
     do {                                                                          \
-        if (*i + 1 >= argc) return -usage_error(cmd, "flag %s needs a value", a); \
+        if (*i + 1 >= argc) return -is_cli_usage_error(cmd, "flag %s needs a value", a); \
         v = argv[++*i];                                                           \
     } while (0)
 
@@ -140,23 +138,23 @@ static int parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts
     } else if (!strcmp(a, "--dtype")) {
         NEED_VALUE();
         is_dtype d;
-        if (is_dtype_parse(v, &d)) return -usage_error(cmd, "--dtype '%s': expected f32, bf16 or f16", v);
+        if (is_dtype_parse(v, &d)) return -is_cli_usage_error(cmd, "--dtype '%s': expected f32, bf16 or f16", v);
         o->dtype = (int)d;
     } else if (!strcmp(a, "--seed")) {
         NEED_VALUE();
         char *end;
         errno = 0;
         unsigned long long s = strtoull(v, &end, 10);
-        if (errno || *end || !*v || v[0] == '-') return -usage_error(cmd, "--seed '%s': expected a non-negative integer", v);
+        if (errno || *end || !*v || v[0] == '-') return -is_cli_usage_error(cmd, "--seed '%s': expected a non-negative integer", v);
         o->seed = s;
     } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
         NEED_VALUE();
-        if (parse_long(v, 0, 1024, &lv)) return -usage_error(cmd, "%s '%s': expected an integer from 0 (all CPUs) to 1024", a, v);
+        if (is_cli_parse_long(v, 0, 1024, &lv)) return -is_cli_usage_error(cmd, "%s '%s': expected an integer from 0 (all CPUs) to 1024", a, v);
         o->threads = (int)lv;
     } else if (!strcmp(a, "--backend")) {
         NEED_VALUE();
         if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
-            return -usage_error(cmd, "--backend '%s': expected cpu, cuda or auto", v);
+            return -is_cli_usage_error(cmd, "--backend '%s': expected cpu, cuda or auto", v);
         o->backend = v;
     } else {
         return 0;
@@ -285,14 +283,14 @@ static int cmd_generate(int argc, char **argv) {
 #define NEED_VALUE()                                                          \
     do {                                                                      \
         if (i + 1 >= argc) {                                                  \
-            usage_error(cmd, "flag %s needs a value", a);                     \
+            is_cli_usage_error(cmd, "flag %s needs a value", a);                     \
             goto out;                                                         \
         }                                                                     \
         v = argv[++i];                                                        \
     } while (0)
 #define BAD(...)                      \
     do {                              \
-        usage_error(cmd, __VA_ARGS__); \
+        is_cli_usage_error(cmd, __VA_ARGS__); \
         goto out;                     \
     } while (0)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -311,39 +309,39 @@ static int cmd_generate(int argc, char **argv) {
             add_prompt(&o, ids, n);
         } else if (!strcmp(a, "--prompt-len")) {
             NEED_VALUE();
-            if (parse_long(v, 1, INT32_MAX, &lv)) BAD("--prompt-len '%s': expected a positive integer", v);
+            if (is_cli_parse_long(v, 1, INT32_MAX, &lv)) BAD("--prompt-len '%s': expected a positive integer", v);
             o.prompt_len = (int)lv;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
             NEED_VALUE();
-            if (parse_long(v, 1, INT32_MAX, &lv)) BAD("%s '%s': expected a positive integer", a, v);
+            if (is_cli_parse_long(v, 1, INT32_MAX, &lv)) BAD("%s '%s': expected a positive integer", a, v);
             o.n_gen = (int)lv;
         } else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) {
             NEED_VALUE();
-            if (parse_long(v, 1, 1 << 20, &lv)) BAD("%s '%s': expected a positive integer", a, v);
+            if (is_cli_parse_long(v, 1, 1 << 20, &lv)) BAD("%s '%s': expected a positive integer", a, v);
             o.batch = (int)lv;
         } else if (!strcmp(a, "--temperature") || !strcmp(a, "--temp")) {
             NEED_VALUE();
-            if (parse_double(v, 0, 1e6, &dv)) BAD("%s '%s': expected a number >= 0", a, v);
+            if (is_cli_parse_double(v, 0, 1e6, &dv)) BAD("%s '%s': expected a number >= 0", a, v);
             o.temperature = (float)dv;
         } else if (!strcmp(a, "--top-k")) {
             NEED_VALUE();
-            if (parse_long(v, 0, INT32_MAX, &lv)) BAD("--top-k '%s': expected an integer >= 0", v);
+            if (is_cli_parse_long(v, 0, INT32_MAX, &lv)) BAD("--top-k '%s': expected an integer >= 0", v);
             o.top_k = (int)lv;
         } else if (!strcmp(a, "--top-p")) {
             NEED_VALUE();
-            if (parse_double(v, 1e-9, 1, &dv)) BAD("--top-p '%s': expected a number in (0, 1]", v);
+            if (is_cli_parse_double(v, 1e-9, 1, &dv)) BAD("--top-p '%s': expected a number in (0, 1]", v);
             o.top_p = (float)dv;
         } else if (!strcmp(a, "--kv-budget")) {
             NEED_VALUE();
-            if (parse_double(v, 1e-6, 1 << 30, &dv)) BAD("--kv-budget '%s': expected a positive size in MiB", v);
+            if (is_cli_parse_double(v, 1e-6, 1 << 30, &dv)) BAD("--kv-budget '%s': expected a positive size in MiB", v);
             o.kv_budget_mib = dv;
         } else if (!strcmp(a, "--block-size")) {
             NEED_VALUE();
-            if (parse_long(v, 1, 1 << 16, &lv)) BAD("--block-size '%s': expected an integer from 1 to 65536", v);
+            if (is_cli_parse_long(v, 1, 1 << 16, &lv)) BAD("--block-size '%s': expected an integer from 1 to 65536", v);
             o.block_size = (int)lv;
         } else if (!strcmp(a, "--max-batch-tokens")) {
             NEED_VALUE();
-            if (parse_long(v, 1, 1 << 20, &lv)) BAD("--max-batch-tokens '%s': expected a positive integer", v);
+            if (is_cli_parse_long(v, 1, 1 << 20, &lv)) BAD("--max-batch-tokens '%s': expected a positive integer", v);
             o.max_batch_tokens = (int)lv;
         } else if (!strcmp(a, "--tokenizer")) {
             NEED_VALUE();
@@ -537,14 +535,14 @@ static int cmd_export(int argc, char **argv) {
             fputs(export_help, stdout);
             return 0;
         } else if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
-            if (i + 1 >= argc) return usage_error(cmd, "flag %s needs a value", a);
+            if (i + 1 >= argc) return is_cli_usage_error(cmd, "flag %s needs a value", a);
             o.out = argv[++i];
         } else {
-            return usage_error(cmd, "unknown flag '%s'", a);
+            return is_cli_usage_error(cmd, "unknown flag '%s'", a);
         }
     }
-    if (!o.model) return usage_error(cmd, "--model is required (a model directory or preset:NAME)");
-    if (!o.out) return usage_error(cmd, "--out DIR is required");
+    if (!o.model) return is_cli_usage_error(cmd, "--model is required (a model directory or preset:NAME)");
+    if (!o.out) return is_cli_usage_error(cmd, "--out DIR is required");
     is_err err = {{0}};
     is_backend *be = is_cpu_backend_create(o.threads, &err);
     is_model *m = NULL;
@@ -617,7 +615,7 @@ static int cmd_tokenize(int argc, char **argv) {
                            : !strcmp(a, "--time")    ? &time_arg
                                                      : NULL;
         if (dst) {
-            if (i + 1 >= argc) return usage_error(cmd, "flag %s needs a value", a);
+            if (i + 1 >= argc) return is_cli_usage_error(cmd, "flag %s needs a value", a);
             *dst = argv[++i];
         } else if (!strcmp(a, "--decode")) {
             decode = true;
@@ -627,15 +625,15 @@ static int cmd_tokenize(int argc, char **argv) {
             fputs(tokenize_help, stdout);
             return 0;
         } else {
-            return usage_error(cmd, "unknown flag '%s'", a);
+            return is_cli_usage_error(cmd, "unknown flag '%s'", a);
         }
     }
-    if (!spec) return usage_error(cmd, "--tokenizer SPEC is required (builtin, a tokenizer.json, ...)");
+    if (!spec) return is_cli_usage_error(cmd, "--tokenizer SPEC is required (builtin, a tokenizer.json, ...)");
     long reps = 0;
-    if (time_arg && (parse_long(time_arg, 1, 1000, &reps) || decode))
-        return usage_error(cmd, "--time '%s': expected a repetition count from 1 to 1000 (encoding only)", time_arg);
+    if (time_arg && (is_cli_parse_long(time_arg, 1, 1000, &reps) || decode))
+        return is_cli_usage_error(cmd, "--time '%s': expected a repetition count from 1 to 1000 (encoding only)", time_arg);
     if (decode ? !ids_arg : (!text == !file))
-        return usage_error(cmd, decode ? "--decode needs --ids" : "give exactly one of --text and --file");
+        return is_cli_usage_error(cmd, decode ? "--decode needs --ids" : "give exactly one of --text and --file");
     is_err err = {{0}};
     is_tokenizer *tok = NULL;
     int rc = 1;
@@ -647,7 +645,7 @@ static int cmd_tokenize(int argc, char **argv) {
         int n = parse_ids(ids_arg, &ids, bad, sizeof bad);
         if (n < 0) {
             is_tok_free(tok);
-            return usage_error(cmd, "--ids: %s", bad);
+            return is_cli_usage_error(cmd, "--ids: %s", bad);
         }
         size_t len;
         if (is_tok_decode(tok, ids, n, false, &buf, &len, &err)) goto done;
@@ -721,7 +719,7 @@ int is_cli_main(int argc, char **argv) {
             puts("usage: inferscope presets\n\nLists the built-in model shapes, used as --model preset:NAME.");
             return 0;
         }
-        if (argc > 2) return usage_error(cmd, "takes no arguments, got '%s'", argv[2]);
+        if (argc > 2) return is_cli_usage_error(cmd, "takes no arguments, got '%s'", argv[2]);
         return cmd_presets();
     }
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);

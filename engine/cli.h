@@ -13,6 +13,13 @@
 is_backend *is_cli_open_backend(const char *which, int n_threads, bool verbose, char *why_cuda,
                                 size_t why_len, is_err *err);
 
+// Shared by the commands' flag parsing: prints "inferscope CMD: message (see
+// 'inferscope CMD --help')" on stderr and returns 2, the usage exit status.
+int is_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Whole-string numbers in [lo, hi]: 0, or -1 when s is empty, malformed or out of range.
+int is_cli_parse_long(const char *s, long lo, long hi, long *out);
+int is_cli_parse_double(const char *s, double lo, double hi, double *out);
+
 // Runs one command; returns the process exit status (0 ok, 1 failure, 2 usage error).
 int is_cli_main(int argc, char **argv);
 

@@ -3,7 +3,7 @@
 // interval, a verdict under a noise threshold, a Markdown table and an exit
 // status a CI job can gate on.
 #include "reports/compare.h"
-#include "bench/stats.h"      // defines: is_bootstrap_ratio_ci, is_quantile_sorted, IS_BOOTSTRAP_RESAMPLES
+#include "bench/stats.h"      // defines: is_bootstrap_ratio_ci, is_median, IS_BOOTSTRAP_RESAMPLES
 #include "reports/results.h"  // defines: is_results_load, is_results_validate, is_metric_find, ...
 #include "reports/text.h"     // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
 
@@ -60,20 +60,6 @@ static double *point_samples(const cJSON *p, const char *metric, int *n) {
     return x;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(const double *x, int n) {
-    double *s = is_xmalloc((size_t)n * sizeof *s);
-    memcpy(s, x, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    double m = is_quantile_sorted(s, n, 0.5);
-    free(s);
-    return m;
-}
-
 static void row_init(is_compare_row *r, const char *key, const cJSON *config) {
     memset(r, 0, sizeof *r);
     snprintf(r->key, sizeof r->key, "%s", key);
@@ -103,8 +89,8 @@ static void row_compare(is_compare_row *r, const cJSON *pb, const cJSON *pn, con
     }
     int nb, nn;
     double *xb = point_samples(pb, m->name, &nb), *xn = point_samples(pn, m->name, &nn);
-    if (nb) r->base_median = median_of(xb, nb);
-    if (nn) r->new_median = median_of(xn, nn);
+    if (nb) r->base_median = is_median(xb, nb);
+    if (nn) r->new_median = is_median(xn, nn);
     if (!nb || !nn) {
         snprintf(r->note, sizeof r->note, "no %s samples in %s", m->name, !nb && !nn ? "either" : !nb ? "BASE" : "NEW");
     } else if (is_bootstrap_ratio_ci(xb, nb, xn, nn, IS_BOOTSTRAP_RESAMPLES, 0.95, o->seed, &r->ratio, &r->ci_lo,

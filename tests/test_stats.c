@@ -409,3 +409,18 @@ Test(stats, ratio_resamples_with_zero_base_are_left_out) {
     cr_assert_eq(ratio, 2.0);
     cr_assert(lo == 2.0 && hi == 2.0, "[%g, %g]", lo, hi);
 }
+
+// is_median: the same value as is_stats_compute's median (both take q = 0.5 of a
+// sorted copy, so equality is exact), the input untouched, NaN when empty.
+Test(stats, median_alone_equals_stats_median) {
+    double odd[] = {9, 1, 5, 3, 7}, even[] = {4, 1, 3, 2};
+    is_stats st;
+    is_stats_compute(odd, 5, 1, &st);
+    cr_assert_eq(is_median(odd, 5), st.median);
+    cr_assert_eq(is_median(odd, 5), 5.0);
+    cr_assert_eq(odd[0], 9.0, "input not modified");
+    is_stats_compute(even, 4, 1, &st);
+    cr_assert_eq(is_median(even, 4), st.median);
+    cr_assert_eq(is_median(even, 4), 2.5);
+    cr_assert(isnan(is_median(even, 0)));
+}
