@@ -35,6 +35,7 @@ typedef struct bench_opts {
     int dtype;              // -1: automatic
     int threads;
     const char *backend;
+    int device;             // CUDA device ordinal
     uint64_t seed;
     int *batch, n_batch;
     int *prompt, n_prompt;
@@ -49,7 +50,7 @@ typedef struct bench_opts {
     int block_size, max_batch_tokens;
     const char *out;
     const char *format;     // md, csv, json
-    bool resume, force, no_probe;
+    bool resume, force, no_probe, no_graphs;
 } bench_opts;
 
 typedef struct bench_point {
@@ -208,7 +209,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     int bs = o->block_size > 0 ? o->block_size : IS_DEFAULT_BLOCK_SIZE;
     long per_seq = (long)p->depth + p->prompt + p->gen - 1;
     double blocks = (double)p->batch * (double)((per_seq + bs - 1) / bs + 1);
-    is_session_opts so = {.kv_budget_mib = blocks * is_kv_block_mib(cfg, bs), .block_size = bs,
+    is_session_opts so = {.kv_budget_mib = blocks * is_kv_block_mib(cfg, bs, c->be->kv_dtype), .block_size = bs,
                           .max_seqs = p->batch, .max_batch_tokens = o->max_batch_tokens};
     is_session *s = NULL;
     if (is_session_create(c->m, &so, &s, err)) return -1;
@@ -349,6 +350,15 @@ static cJSON *sweep_json(const bench_opts *o, const is_backend *be, const is_mod
     return s;
 }
 
+// The environment, with the device's fields when the backend has a device.
+static cJSON *bench_env(int argc, char **argv, is_backend *be, const char *why_cuda) {
+    cJSON *env = is_env_capture(argc, argv, be->n_threads, be->name, why_cuda[0] ? why_cuda : NULL);
+    is_device_info di;
+    is_err derr = {{0}};
+    if (be->device_info && !be->device_info(be, &di, &derr)) is_env_set_gpu(env, &di, be->graphs);
+    return env;
+}
+
 static cJSON *probes_json(const bench_opts *o, is_backend *be, is_dtype wdtype, is_err *err) {
     cJSON *p = cJSON_CreateObject();
     if (o->no_probe) {
@@ -357,7 +367,7 @@ static cJSON *probes_json(const bench_opts *o, is_backend *be, is_dtype wdtype, 
     }
     is_mem_probe mp;
     is_matmul_probe xp;
-    if (is_probe_mem(be->n_threads, &mp, err) || is_probe_matmul(be, wdtype, &xp, err)) {
+    if (is_probe_backend_mem(be, &mp, err) || is_probe_matmul(be, wdtype, &xp, err)) {
         cJSON_Delete(p);
         return NULL;
     }
@@ -416,7 +426,8 @@ static const char *bench_help =
     "model and backend\n"
     "  -m, --model MODEL       a Hugging Face directory or preset:NAME\n"
     "  --dtype f32|bf16        weight dtype (default: f32 for F32 files, else bf16)\n"
-    "  --backend cpu|auto      (default auto)\n"
+    "  --backend cpu|cuda|auto (default auto: cuda when a device answers); --device N (default 0)\n"
+    "  --no-graphs             cuda: launch each step's kernels one by one, no graph replay\n"
     "  -t, --threads N         CPU threads (default 0 = all online CPUs)\n"
     "  --seed S                preset weights, prompts and sampling (default 0)\n"
     "  --block-size N          KV cache block (default 16); --max-batch-tokens N (default 512)\n"
@@ -464,10 +475,12 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             fputs(bench_help, stdout);
             return -1;
         }
-        bool is_switch = !strcmp(a, "--resume") || !strcmp(a, "--force") || !strcmp(a, "--no-probe");
+        bool is_switch = !strcmp(a, "--resume") || !strcmp(a, "--force") || !strcmp(a, "--no-probe") ||
+                         !strcmp(a, "--no-graphs");
         if (is_switch) {
             if (!strcmp(a, "--resume")) o->resume = true;
             else if (!strcmp(a, "--force")) o->force = true;
+            else if (!strcmp(a, "--no-graphs")) o->no_graphs = true;
             else o->no_probe = true;
             continue;
         }
@@ -506,6 +519,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             o->backend = v;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (parse_int_flag(a, v, 0, 1024, &o->threads)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--device")) {
+            if (parse_int_flag(a, v, 0, 1023, &o->device)) return EXIT_USAGE;
         } else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
@@ -604,7 +619,9 @@ int is_bench_main(int argc, char **argv) {
     bench_point *points = NULL;
     char why_cuda[512];
     if (out_prepare(&o, &prev, &err)) goto fail;
-    be = is_cli_open_backend(o.backend, o.threads, true, why_cuda, sizeof why_cuda, &err);
+    is_cli_backend_opts bo = {.which = o.backend, .threads = o.threads, .device = o.device,
+                              .no_graphs = o.no_graphs};
+    be = is_cli_open_backend(&bo, true, why_cuda, sizeof why_cuda, &err);
     if (!be) goto fail;
     // every kernel spec must exist on this backend before anything runs
     for (int k = 0; k < o.n_kernel; k++)
@@ -652,7 +669,7 @@ int is_bench_main(int argc, char **argv) {
         prev = NULL;
         cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
         if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
-        cJSON_AddItemToArray(resumed, is_env_capture(argc, argv, be->n_threads, be->name, why_cuda));
+        cJSON_AddItemToArray(resumed, bench_env(argc, argv, be, why_cuda));
     } else {
         fprintf(stderr, "bench: measuring peak bandwidth and matmul rate...\n");
         cJSON *probes = probes_json(&o, be, m->wdtype, &err);
@@ -660,7 +677,7 @@ int is_bench_main(int argc, char **argv) {
             cJSON_Delete(sweep);
             goto fail;
         }
-        doc = is_results_new(is_env_capture(argc, argv, be->n_threads, be->name, why_cuda), sweep, probes);
+        doc = is_results_new(bench_env(argc, argv, be, why_cuda), sweep, probes);
     }
     const cJSON *probes = cJSON_GetObjectItemCaseSensitive(doc, "probes");
     double peak = probe_value(probes, "mem", "peak_gbs"), mm = probe_value(probes, "matmul", "gflops");

@@ -200,3 +200,31 @@ cJSON *is_env_capture(int argc, char **argv, int n_threads, const char *backend_
     env_add(env, "mem_total_gib", mem > 0 ? cJSON_CreateNumber(mem) : cJSON_CreateNull());
     return env;
 }
+
+static cJSON *env_version(int v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d.%d", v / 1000, (v % 1000) / 10);
+    return cJSON_CreateString(buf);
+}
+
+void is_env_set_gpu(cJSON *env, const is_device_info *di, bool graphs) {
+    cJSON *g = cJSON_CreateObject();
+    IS_ASSERT(g != NULL);
+    char cc[16];
+    snprintf(cc, sizeof cc, "%d.%d", di->cc_major, di->cc_minor);
+    env_add(g, "name", cJSON_CreateString(di->name));
+    env_add(g, "ordinal", cJSON_CreateNumber(di->ordinal));
+    env_add(g, "compute_capability", cJSON_CreateString(cc));
+    env_add(g, "sm_count", cJSON_CreateNumber(di->sm_count));
+    env_add(g, "mem_total_gib", cJSON_CreateNumber(di->mem_total_bytes / 1073741824.0));
+    env_add(g, "mem_free_gib", cJSON_CreateNumber(di->mem_free_bytes / 1073741824.0));
+    env_add(g, "driver_version", env_version(di->driver_version));
+    env_add(g, "runtime_version", env_version(di->runtime_version));
+    env_add(g, "sm_clock_mhz", cJSON_CreateNumber(di->sm_clock_khz / 1000.0));
+    env_add(g, "mem_clock_mhz", cJSON_CreateNumber(di->mem_clock_khz / 1000.0));
+    env_add(g, "mem_bus_bits", cJSON_CreateNumber(di->mem_bus_bits));
+    env_add(g, "l2_mib", cJSON_CreateNumber(di->l2_bytes / 1048576.0));
+    env_add(g, "peak_gbs_attr", cJSON_CreateNumber(di->peak_gbs_attr));
+    env_add(g, "graphs", cJSON_CreateBool(graphs));
+    cJSON_ReplaceItemInObjectCaseSensitive(env, "gpu", g);
+}

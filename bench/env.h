@@ -5,6 +5,9 @@
 #define IS_BENCH_ENV_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "kernels/backend.h" // defines: is_device_info
 
 // Returns a new cJSON object (caller frees) with at least these fields:
 //   "cpu_model" (string, from /proc/cpuinfo "model name"; "unknown" when absent),
@@ -21,5 +24,12 @@
 //   backend replaces the null with its GPU fields later),
 //   "mem_total_gib" (MemTotal from /proc/meminfo; null when unknown).
 cJSON *is_env_capture(int argc, char **argv, int n_threads, const char *backend_name, const char *gpu_why);
+
+// Replaces env's "gpu" null with the device's fields: "name", "ordinal",
+// "compute_capability" ("9.0"), "sm_count", "mem_total_gib", "mem_free_gib",
+// "driver_version" and "runtime_version" ("13.0"), "sm_clock_mhz" and
+// "mem_clock_mhz" (the device attributes), "mem_bus_bits", "l2_mib",
+// "peak_gbs_attr", "graphs" (whether decode steps replay CUDA graphs).
+void is_env_set_gpu(cJSON *env, const is_device_info *di, bool graphs);
 
 #endif

@@ -30,6 +30,10 @@ typedef struct is_matmul_probe {
 // negative thread count or when too little memory is available.
 int is_probe_mem(int n_threads, is_mem_probe *out, is_err *err);
 
+// The bandwidth MBU is taken against for backend be: its own device copy probe
+// when it has one (read_gbs NaN: only a copy is measured), else is_probe_mem.
+int is_probe_backend_mem(is_backend *be, is_mem_probe *out, is_err *err);
+
 // The backend's matmul on weights of dtype wdtype (F32 or BF16) at a prefill-like
 // shape (n = 512 tokens, m = k = 2048): the best rate of a few runs, each synced,
 // after one warm-up run; the output is checked against a double-precision reference

@@ -24,6 +24,8 @@ typedef struct cli_opts {
     int dtype;          // -1: automatic
     int threads;
     const char *backend;
+    int device;         // CUDA device ordinal
+    bool no_graphs;
     uint64_t seed;
     int n_gen;
     int batch;
@@ -40,6 +42,7 @@ typedef struct cli_opts {
     bool no_special;
     const char *tokenizer;  // --tokenizer SPEC
     double kv_budget_mib;
+    double kv_frac;     // > 0: KV budget as a fraction of free memory
     int block_size;
     int max_batch_tokens;
 } cli_opts;
@@ -156,6 +159,12 @@ static int parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts
         if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
             return -is_cli_usage_error(cmd, "--backend '%s': expected cpu, cuda or auto", v);
         o->backend = v;
+    } else if (!strcmp(a, "--device")) {
+        NEED_VALUE();
+        if (is_cli_parse_long(v, 0, 1023, &lv)) return -is_cli_usage_error(cmd, "--device '%s': expected a CUDA device ordinal >= 0", v);
+        o->device = (int)lv;
+    } else if (!strcmp(a, "--no-graphs")) {
+        o->no_graphs = true;
     } else {
         return 0;
     }
@@ -164,31 +173,52 @@ static int parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts
 
 // ---- backend selection ---------------------------------------------------------
 
-is_backend *is_cli_open_backend(const char *which, int n_threads, bool verbose, char *why_cuda,
-                                size_t why_len, is_err *err) {
+is_backend *is_cli_open_backend(const is_cli_backend_opts *bo, bool verbose, char *why_cuda, size_t why_len,
+                                is_err *err) {
     char why[512];
     int n_dev = is_cuda_probe(why, sizeof why);
-    if (why_cuda) snprintf(why_cuda, why_len, "%s", n_dev ? "this version computes on the CPU only" : why);
-    if (!strcmp(which, "cuda")) {
+    if (n_dev > 0 && bo->device >= n_dev) {
+        snprintf(why, sizeof why, "--device %d: only %d CUDA device(s) answer", bo->device, n_dev);
+        n_dev = 0;
+    }
+    is_backend *be = NULL;
+    if (!strcmp(bo->which, "cuda") || (!strcmp(bo->which, "auto") && n_dev > 0)) {
         if (n_dev == 0) {
             is_errf(err, "--backend cuda: %s", why);
             return NULL;
         }
-        is_errf(err, "--backend cuda: a CUDA device answers, but this version has no CUDA backend yet; "
-                     "use --backend cpu");
-        return NULL;
+        is_err cerr = {{0}};
+        be = is_cuda_backend_create(bo->device, &cerr);
+        if (!be && !strcmp(bo->which, "cuda")) {
+            is_errf(err, "--backend cuda: %s", cerr.msg);
+            return NULL;
+        }
+        if (!be) snprintf(why, sizeof why, "the CUDA backend could not start: %.440s", cerr.msg);
     }
-    if (!strcmp(which, "auto") && verbose) {
-        if (n_dev == 0)
-            fprintf(stderr, "backend: cpu (CUDA off: %s)\n", why);
-        else
-            fprintf(stderr, "backend: cpu (%d CUDA device(s) found; this version computes on the CPU only)\n", n_dev);
+    if (be) {
+        be->graphs = be->graphs && !bo->no_graphs;
+        if (why_cuda) why_cuda[0] = 0;
+        if (verbose) {
+            is_device_info di = {0};
+            is_err derr = {{0}};
+            if (be->device_info && !be->device_info(be, &di, &derr))
+                fprintf(stderr, "backend: cuda (device %d: %s, %.1f GiB, sm_%d%d)%s\n", di.ordinal, di.name,
+                        di.mem_total_bytes / 1073741824.0, di.cc_major, di.cc_minor,
+                        be->graphs ? "" : ", no graphs");
+            else
+                fprintf(stderr, "backend: cuda\n");
+        }
+        return be;
     }
-    return is_cpu_backend_create(n_threads, err);
+    if (why_cuda) snprintf(why_cuda, why_len, "%s", why);
+    if (!strcmp(bo->which, "auto") && verbose) fprintf(stderr, "backend: cpu (CUDA off: %s)\n", why);
+    return is_cpu_backend_create(bo->threads, err);
 }
 
 static is_backend *open_backend(const cli_opts *o, bool verbose, is_err *err) {
-    return is_cli_open_backend(o->backend, o->threads, verbose, NULL, 0, err);
+    is_cli_backend_opts bo = {.which = o->backend, .threads = o->threads, .device = o->device,
+                              .no_graphs = o->no_graphs};
+    return is_cli_open_backend(&bo, verbose, NULL, 0, err);
 }
 
 // ---- tokenizer -------------------------------------------------------------------
@@ -254,10 +284,14 @@ static const char *generate_help =
     "  --top-p P              keep the smallest set with probability >= P (1 = off)\n"
     "  --seed S               seed of preset weights, synthetic prompts and sampling (default 0)\n"
     "  --ignore-eos           keep generating after an end-of-sequence token\n"
-    "  --backend cpu|auto     compute backend (default auto: CUDA when a device answers, else cpu)\n"
+    "  --backend cpu|cuda|auto  compute backend (default auto: CUDA when a device answers, else cpu)\n"
+    "  --device N             CUDA device ordinal (default 0)\n"
+    "  --no-graphs            launch every decode step's kernels one by one (no CUDA graph replay)\n"
     "  --threads, -t N        CPU threads (default 0 = all online CPUs)\n"
     "  --dtype f32|bf16       weight dtype in memory (default: f32 for F32 files, else bf16)\n"
     "  --kv-budget MIB        KV cache memory in MiB (default: what the batch needs)\n"
+    "  --kv-frac F            KV cache memory as a fraction (0, 1] of the memory left after weights\n"
+    "                         and activations (device memory on cuda)\n"
     "  --block-size N         tokens per KV cache block (default 16)\n"
     "  --max-batch-tokens N   tokens per forward chunk (default 512)\n"
     "  --print-ids            print generated ids (space-separated, a line per sequence) instead of text\n"
@@ -335,6 +369,10 @@ static int cmd_generate(int argc, char **argv) {
             NEED_VALUE();
             if (is_cli_parse_double(v, 1e-6, 1 << 30, &dv)) BAD("--kv-budget '%s': expected a positive size in MiB", v);
             o.kv_budget_mib = dv;
+        } else if (!strcmp(a, "--kv-frac")) {
+            NEED_VALUE();
+            if (is_cli_parse_double(v, 1e-6, 1, &dv)) BAD("--kv-frac '%s': expected a fraction in (0, 1]", v);
+            o.kv_frac = dv;
         } else if (!strcmp(a, "--block-size")) {
             NEED_VALUE();
             if (is_cli_parse_long(v, 1, 1 << 16, &lv)) BAD("--block-size '%s': expected an integer from 1 to 65536", v);
@@ -416,7 +454,11 @@ static int cmd_generate(int argc, char **argv) {
         prompts[b] = o.prompts[src];
         lens[b] = o.prompt_lens[src];
     }
-    if (o.kv_budget_mib <= 0) { // default: what this request needs
+    if (o.kv_budget_mib > 0 && o.kv_frac > 0) {
+        is_errf(&err, "--kv-budget and --kv-frac cannot be combined");
+        goto fail;
+    }
+    if (o.kv_budget_mib <= 0 && o.kv_frac <= 0) { // default: what this request needs
         int bs = o.block_size > 0 ? o.block_size : IS_DEFAULT_BLOCK_SIZE;
         double blocks = 0;
         for (int b = 0; b < batch; b++) {
@@ -424,9 +466,9 @@ static int cmd_generate(int argc, char **argv) {
             if (t > m->cfg.max_pos) t = m->cfg.max_pos; // longer requests are refused later
             blocks += (double)((t + bs - 1) / bs);
         }
-        o.kv_budget_mib = blocks * is_kv_block_mib(&m->cfg, bs);
+        o.kv_budget_mib = blocks * is_kv_block_mib(&m->cfg, bs, be->kv_dtype);
     }
-    is_session_opts so = {.kv_budget_mib = o.kv_budget_mib, .block_size = o.block_size,
+    is_session_opts so = {.kv_budget_mib = o.kv_budget_mib, .kv_mem_fraction = o.kv_frac, .block_size = o.block_size,
                           .max_seqs = batch > 64 ? batch : 64, .max_batch_tokens = o.max_batch_tokens};
     int grc = -1;
     if (!is_session_create(m, &so, &s, &err)) {
@@ -466,13 +508,20 @@ static int cmd_generate(int argc, char **argv) {
     fflush(stdout);
     if (!o.quiet) {
         double ttft_ms = res.t_first * 1e3;
+        char where[160];
+        is_device_info di = {0};
+        is_err derr = {{0}};
+        if (be->device_info && !be->device_info(be, &di, &derr))
+            snprintf(where, sizeof where, "%s%s", di.name, be->graphs ? ", graphs" : ", no graphs");
+        else
+            snprintf(where, sizeof where, "%d threads", be->n_threads);
         fprintf(stderr,
                 "timing: TTFT %.1f ms | prefill %ld tok in %.1f ms, %.1f tok/s | decode %ld tok in %.1f ms, "
-                "%.2f tok/s | E2E %.1f ms | batch %d, %s (%d threads), %s weights\n",
+                "%.2f tok/s | E2E %.1f ms | batch %d, %s (%s), %s weights\n",
                 ttft_ms, res.n_prompt_tokens, res.prefill_s * 1e3,
                 res.prefill_s > 0 ? (double)res.n_prompt_tokens / res.prefill_s : 0.0, res.n_decode_tokens,
                 res.decode_s * 1e3, res.decode_s > 0 ? (double)res.n_decode_tokens / res.decode_s : 0.0,
-                res.t_done * 1e3, res.n_seqs, be->name, be->n_threads, is_dtype_name(m->wdtype));
+                res.t_done * 1e3, res.n_seqs, be->name, where, is_dtype_name(m->wdtype));
     }
     rc = 0;
     goto cleanup;

@@ -7,11 +7,17 @@
 
 #include "kernels/backend.h"
 
-// Opens the backend `which` ("cpu", "cuda" or "auto") with n_threads CPU threads
-// (0: all). verbose: says on stderr which backend runs and why. why_cuda (may be
-// NULL): why CUDA is not used.
-is_backend *is_cli_open_backend(const char *which, int n_threads, bool verbose, char *why_cuda,
-                                size_t why_len, is_err *err);
+typedef struct is_cli_backend_opts {
+    const char *which; // "cpu", "cuda" or "auto" (cuda when a device answers and the backend starts)
+    int threads;       // CPU threads (0: all)
+    int device;        // CUDA device ordinal
+    bool no_graphs;    // cuda: no graph recording and replay
+} is_cli_backend_opts;
+
+// Opens the backend bo->which. verbose: says on stderr which backend runs and
+// why. why_cuda (may be NULL): why CUDA is not used ("" when it is).
+is_backend *is_cli_open_backend(const is_cli_backend_opts *bo, bool verbose, char *why_cuda, size_t why_len,
+                                is_err *err);
 
 // Shared by the commands' flag parsing: prints "inferscope CMD: message (see
 // 'inferscope CMD --help')" on stderr and returns 2, the usage exit status.

@@ -14,7 +14,7 @@ struct is_session {
     is_model *m;
     is_backend *be;
     is_kv_cache kv;
-    is_tensor *k_pool, *v_pool;  // [n_layers] each (n_blocks * block_size, kv_dim) F32
+    is_tensor *k_pool, *v_pool;  // [n_layers] each (n_blocks * block_size, kv_dim) in be->kv_dtype
     int max_batch_tokens;
     // scratch activations, F32, rows = max_batch_tokens
     is_tensor x;     // (T, D) residual stream
@@ -63,6 +63,7 @@ static void scratch_free(is_backend *be, is_tensor *t) {
 void is_session_free(is_session *s) {
     if (!s) return;
     is_backend *be = s->be;
+    if (be->graph_drop) be->graph_drop(be, s);
     if (s->k_pool)
         for (int l = 0; l < s->m->cfg.n_layers; l++) {
             scratch_free(be, &s->k_pool[l]);
@@ -88,47 +89,16 @@ void is_session_free(is_session *s) {
     free(s);
 }
 
-double is_kv_block_mib(const is_config *c, int block_size) {
-    return (double)block_size * c->n_layers * 2.0 * c->n_kv_heads * c->head_dim * sizeof(float) / 1048576.0;
+double is_kv_block_mib(const is_config *c, int block_size, is_dtype kv_dtype) {
+    return (double)block_size * c->n_layers * 2.0 * c->n_kv_heads * c->head_dim * (double)is_dtype_size(kv_dtype) /
+           1048576.0;
 }
 
-int is_session_create(is_model *m, const is_session_opts *opts, is_session **out, is_err *err) {
-    *out = NULL;
-    const is_config *c = &m->cfg;
-    is_session_opts o = opts ? *opts : (is_session_opts){0};
-    if (o.kv_budget_mib <= 0) o.kv_budget_mib = IS_DEFAULT_KV_BUDGET_MIB;
-    if (o.block_size <= 0) o.block_size = IS_DEFAULT_BLOCK_SIZE;
-    if (o.max_seqs <= 0) o.max_seqs = 64;
-    if (o.max_batch_tokens <= 0) o.max_batch_tokens = 512;
-    int kv_dim = c->n_kv_heads * c->head_dim;
-    double block_bytes = is_kv_block_mib(c, o.block_size) * 1048576.0;
-    double n_blocks_d = o.kv_budget_mib * 1048576.0 / block_bytes + 1e-9; // a budget of exactly k blocks holds k
-    if (n_blocks_d < 1)
-        return is_errf(err, "--kv-budget %.3g MiB is smaller than one KV block of %d tokens (%.3f MiB for this model)",
-                       o.kv_budget_mib, o.block_size, block_bytes / 1048576.0);
-    if (n_blocks_d > 1 << 30) n_blocks_d = 1 << 30;
-    int n_blocks = (int)n_blocks_d;
-    double avail = is_host_mem_available();
-    if (!strcmp(m->be->name, "cpu") && avail > 0 && n_blocks * block_bytes > 0.9 * avail)
-        return is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB of memory available",
-                       o.kv_budget_mib, avail / 1048576.0);
-    is_session *s = is_xcalloc(1, sizeof *s);
-    s->m = m;
-    s->be = m->be;
-    s->max_batch_tokens = o.max_batch_tokens;
+// Allocates the activation buffers (rows = max_batch_tokens).
+static int session_alloc_scratch(is_session *s, int64_t T, is_err *err) {
+    const is_config *c = &s->m->cfg;
     is_backend *be = s->be;
-    if (is_kv_init(&s->kv, n_blocks, o.block_size, o.max_seqs, o.kv_budget_mib, err)) goto fail;
-    s->k_pool = is_xcalloc((size_t)c->n_layers, sizeof *s->k_pool);
-    s->v_pool = is_xcalloc((size_t)c->n_layers, sizeof *s->v_pool);
-    int64_t slots = (int64_t)n_blocks * o.block_size;
-    for (int l = 0; l < c->n_layers; l++) {
-        if (scratch_alloc(be, &s->k_pool[l], slots, kv_dim, err) ||
-            scratch_alloc(be, &s->v_pool[l], slots, kv_dim, err)) {
-            is_err_prefix(err, "KV cache (--kv-budget %.0f MiB)", o.kv_budget_mib);
-            goto fail;
-        }
-    }
-    int64_t T = o.max_batch_tokens, D = c->hidden_size, F = c->intermediate_size;
+    int64_t D = c->hidden_size, F = c->intermediate_size, kv_dim = (int64_t)c->n_kv_heads * c->head_dim;
     int64_t qd = (int64_t)c->n_heads * c->head_dim;
     if (scratch_alloc(be, &s->x, T, D, err) || scratch_alloc(be, &s->xn, T, D, err) ||
         scratch_alloc(be, &s->q, T, qd, err) || scratch_alloc(be, &s->k, T, kv_dim, err) ||
@@ -137,7 +107,83 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
         scratch_alloc(be, &s->h, IS_LOGIT_ROWS, D, err) ||
         scratch_alloc(be, &s->logits, IS_LOGIT_ROWS, c->vocab_size, err)) {
         is_err_prefix(err, "activation buffers");
+        return -1;
+    }
+    return 0;
+}
+
+double is_kv_budget_from_free(double free_bytes, double fraction) {
+    if (!(fraction > 0) || fraction > 1 || !(free_bytes > 0)) return 0;
+    return free_bytes * fraction / 1048576.0;
+}
+
+int is_session_create(is_model *m, const is_session_opts *opts, is_session **out, is_err *err) {
+    *out = NULL;
+    const is_config *c = &m->cfg;
+    is_session_opts o = opts ? *opts : (is_session_opts){0};
+    if (o.kv_mem_fraction < 0 || o.kv_mem_fraction > 1)
+        return is_errf(err, "--kv-frac %g: expected a fraction of free memory in (0, 1]", o.kv_mem_fraction);
+    if (o.block_size <= 0) o.block_size = IS_DEFAULT_BLOCK_SIZE;
+    if (o.max_seqs <= 0) o.max_seqs = 64;
+    if (o.max_batch_tokens <= 0) o.max_batch_tokens = 512;
+    is_backend *be = m->be;
+    is_session *s = is_xcalloc(1, sizeof *s);
+    s->m = m;
+    s->be = be;
+    s->max_batch_tokens = o.max_batch_tokens;
+    // activations first: a KV budget given as a fraction of free memory is taken
+    // from what they leave
+    if (session_alloc_scratch(s, o.max_batch_tokens, err)) goto fail;
+    if (o.kv_mem_fraction > 0) {
+        double free_b = 0, total_b = 0;
+        if (!be->mem_info) {
+            double avail = is_host_mem_available();
+            if (avail <= 0) {
+                is_errf(err, "--kv-frac: the free memory of this machine is unknown; give --kv-budget MIB");
+                goto fail;
+            }
+            free_b = avail;
+        } else if (be->mem_info(be, &free_b, &total_b, err)) {
+            goto fail;
+        }
+        o.kv_budget_mib = is_kv_budget_from_free(free_b, o.kv_mem_fraction);
+    }
+    if (o.kv_budget_mib <= 0) o.kv_budget_mib = IS_DEFAULT_KV_BUDGET_MIB;
+    int kv_dim = c->n_kv_heads * c->head_dim;
+    double block_bytes = is_kv_block_mib(c, o.block_size, be->kv_dtype) * 1048576.0;
+    double n_blocks_d = o.kv_budget_mib * 1048576.0 / block_bytes + 1e-9; // a budget of exactly k blocks holds k
+    if (n_blocks_d < 1) {
+        is_errf(err, "--kv-budget %.3g MiB is smaller than one KV block of %d tokens (%.3f MiB for this model)",
+                o.kv_budget_mib, o.block_size, block_bytes / 1048576.0);
         goto fail;
+    }
+    if (n_blocks_d > 1 << 30) n_blocks_d = 1 << 30;
+    int n_blocks = (int)n_blocks_d;
+    double avail = be->mem_info ? -1 : is_host_mem_available();
+    if (be->mem_info) {
+        double free_b, total_b;
+        if (be->mem_info(be, &free_b, &total_b, err)) goto fail;
+        if (n_blocks * block_bytes > free_b) {
+            is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB free on the %s device "
+                    "(of %.0f MiB)", o.kv_budget_mib, free_b / 1048576.0, be->name, total_b / 1048576.0);
+            goto fail;
+        }
+    } else if (avail > 0 && n_blocks * block_bytes > 0.9 * avail) {
+        is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB of memory available",
+                o.kv_budget_mib, avail / 1048576.0);
+        goto fail;
+    }
+    if (is_kv_init(&s->kv, n_blocks, o.block_size, o.max_seqs, o.kv_budget_mib, err)) goto fail;
+    s->k_pool = is_xcalloc((size_t)c->n_layers, sizeof *s->k_pool);
+    s->v_pool = is_xcalloc((size_t)c->n_layers, sizeof *s->v_pool);
+    int64_t slots = (int64_t)n_blocks * o.block_size;
+    for (int l = 0; l < c->n_layers; l++) {
+        s->k_pool[l] = (is_tensor){.dtype = be->kv_dtype, .rows = slots, .cols = kv_dim};
+        s->v_pool[l] = (is_tensor){.dtype = be->kv_dtype, .rows = slots, .cols = kv_dim};
+        if (be->tensor_alloc(be, &s->k_pool[l], err) || be->tensor_alloc(be, &s->v_pool[l], err)) {
+            is_err_prefix(err, "KV cache (--kv-budget %.0f MiB)", o.kv_budget_mib);
+            goto fail;
+        }
     }
     // Touch every buffer now: first-touch page faults (and huge-page zeroing) would
     // otherwise land inside the first timed forward pass and inflate TTFT.
@@ -149,6 +195,7 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
     session_scratch(s, sc);
     for (int i = 0; i < IS_N_SCRATCH; i++) be->tensor_fill_const(be, sc[i], 0.0f);
     if (be->sync(be, err)) goto fail;
+    int64_t T = o.max_batch_tokens;
     s->pos = is_xmalloc((size_t)T * sizeof(int32_t));
     s->seq_local = is_xmalloc((size_t)T * sizeof(int32_t));
     s->slot = is_xmalloc((size_t)T * sizeof(int32_t));
@@ -185,40 +232,88 @@ void is_seq_truncate(is_session *s, int seq, int len) { is_kv_seq_truncate(&s->k
 
 // ---- forward -----------------------------------------------------------------
 
+// x += y, then out = rmsnorm(x) * w: fused when the backend has the op.
+static void add_norm(is_backend *be, is_tensor *out, is_tensor *x, const is_tensor *y, const is_tensor *w,
+                     int n, float eps) {
+    if (be->add_rmsnorm) {
+        be->add_rmsnorm(be, out, x, y, w, n, eps);
+        return;
+    }
+    be->add(be, x, y, n);
+    be->rmsnorm(be, out, x, w, n, eps);
+}
+
+// The logits of want_rows[r0 .. r0 + nr) into s->logits.
+static void logits_rows(is_session *s, int r0, int nr) {
+    is_backend *be = s->be;
+    const is_model *m = s->m;
+    be->gather_rows(be, &s->h, &s->x, s->want_rows + r0, nr);
+    be->rmsnorm(be, &s->h, &s->h, &m->out_norm, nr, m->cfg.rms_norm_eps);
+    be->matmul(be, &s->logits, &s->h, &m->lm_head, NULL, nr);
+}
+
+// Where a chunk's results go: logits rows to the host, or (ids not NULL) the
+// token sampled on the backend from each row under req.
+typedef struct fwd_out {
+    float *logits;
+    const is_sample_req *req;
+    int32_t *ids;
+} fwd_out;
+
+// Rows r0 .. r0 + nr of s->logits to their destination.
+static int logits_out(is_session *s, int r0, int nr, const fwd_out *o, is_err *err) {
+    is_backend *be = s->be;
+    if (o->ids) return be->sample(be, &s->logits, nr, o->req + r0, o->ids + r0, err);
+    return be->tensor_get_f32(be, &s->logits, nr, o->logits + (size_t)r0 * s->m->cfg.vocab_size, err);
+}
+
 // Runs the layers over one chunk whose host arrays (tok, pos, seq_local, slot,
-// block tables) are filled; n_want rows of logits for s->want_rows.
-static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_want, float *logits,
+// block tables) are filled; n_want rows of results for s->want_rows. A chunk
+// whose logits fit one lm_head call may run as a recorded graph (backends with
+// graphs): its ops, up to the logits, are then replayed as one launch.
+static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_want, const fwd_out *o,
                          is_err *err) {
     is_model *m = s->m;
     is_backend *be = s->be;
     const is_config *c = &m->cfg;
-    be->embed(be, &s->x, &m->embed, s->tok, n);
-    for (int l = 0; l < c->n_layers; l++) {
-        is_layer *L = &m->layers[l];
-        be->rmsnorm(be, &s->xn, &s->x, &L->attn_norm, n, c->rms_norm_eps);
-        be->matmul(be, &s->q, &s->xn, &L->wq, L->bq.data ? &L->bq : NULL, n);
-        be->matmul(be, &s->k, &s->xn, &L->wk, L->bk.data ? &L->bk : NULL, n);
-        be->matmul(be, &s->v, &s->xn, &L->wv, L->bv.data ? &L->bv : NULL, n);
-        be->rope(be, &s->q, n, c->n_heads, c->head_dim, s->pos, m->rope_inv_freq);
-        be->rope(be, &s->k, n, c->n_kv_heads, c->head_dim, s->pos, m->rope_inv_freq);
-        be->kv_store(be, &s->k_pool[l], &s->v_pool[l], &s->k, &s->v, b);
-        be->attention(be, &s->att, &s->q, &s->k_pool[l], &s->v_pool[l], b, c->n_heads, c->n_kv_heads,
-                      c->head_dim);
-        be->matmul(be, &s->xn, &s->att, &L->wo, L->bo.data ? &L->bo : NULL, n);
-        be->add(be, &s->x, &s->xn, n);
-        be->rmsnorm(be, &s->xn, &s->x, &L->ffn_norm, n, c->rms_norm_eps);
-        be->matmul(be, &s->gate, &s->xn, &L->w_gate, NULL, n);
-        be->matmul(be, &s->up, &s->xn, &L->w_up, NULL, n);
-        be->swiglu(be, &s->gate, &s->gate, &s->up, n);
-        be->matmul(be, &s->xn, &s->gate, &L->w_down, NULL, n);
-        be->add(be, &s->x, &s->xn, n);
+    float eps = c->rms_norm_eps;
+    bool one_call = n_want <= IS_LOGIT_ROWS;
+    is_batch_mode mode = IS_BATCH_ISSUE;
+    if (be->batch_begin)
+        mode = be->batch_begin(be, s->tok, b, s->want_rows, n_want, one_call && be->graphs ? s : NULL);
+    if (mode == IS_BATCH_ISSUE) {
+        be->embed(be, &s->x, &m->embed, s->tok, n);
+        be->rmsnorm(be, &s->xn, &s->x, &m->layers[0].attn_norm, n, eps);
+        for (int l = 0; l < c->n_layers; l++) {
+            is_layer *L = &m->layers[l];
+            be->matmul(be, &s->q, &s->xn, &L->wq, L->bq.data ? &L->bq : NULL, n);
+            be->matmul(be, &s->k, &s->xn, &L->wk, L->bk.data ? &L->bk : NULL, n);
+            be->matmul(be, &s->v, &s->xn, &L->wv, L->bv.data ? &L->bv : NULL, n);
+            be->rope(be, &s->q, n, c->n_heads, c->head_dim, s->pos, &m->rope_freq);
+            be->rope(be, &s->k, n, c->n_kv_heads, c->head_dim, s->pos, &m->rope_freq);
+            be->kv_store(be, &s->k_pool[l], &s->v_pool[l], &s->k, &s->v, b);
+            be->attention(be, &s->att, &s->q, &s->k_pool[l], &s->v_pool[l], b, c->n_heads, c->n_kv_heads,
+                          c->head_dim);
+            be->matmul(be, &s->xn, &s->att, &L->wo, L->bo.data ? &L->bo : NULL, n);
+            add_norm(be, &s->xn, &s->x, &s->xn, &L->ffn_norm, n, eps);
+            be->matmul(be, &s->gate, &s->xn, &L->w_gate, NULL, n);
+            be->matmul(be, &s->up, &s->xn, &L->w_up, NULL, n);
+            be->swiglu(be, &s->gate, &s->gate, &s->up, n);
+            be->matmul(be, &s->xn, &s->gate, &L->w_down, NULL, n);
+            if (l + 1 < c->n_layers) add_norm(be, &s->xn, &s->x, &s->xn, &m->layers[l + 1].attn_norm, n, eps);
+            else be->add(be, &s->x, &s->xn, n);
+        }
+        if (one_call && n_want > 0) logits_rows(s, 0, n_want);
     }
-    for (int r0 = 0; r0 < n_want; r0 += IS_LOGIT_ROWS) {
-        int nr = n_want - r0 < IS_LOGIT_ROWS ? n_want - r0 : IS_LOGIT_ROWS;
-        be->gather_rows(be, &s->h, &s->x, s->want_rows + r0, nr);
-        be->rmsnorm(be, &s->h, &s->h, &m->out_norm, nr, c->rms_norm_eps);
-        be->matmul(be, &s->logits, &s->h, &m->lm_head, NULL, nr);
-        if (be->tensor_get_f32(be, &s->logits, nr, logits + (size_t)r0 * c->vocab_size, err)) return -1;
+    if (be->batch_end && be->batch_end(be, err)) return -1;
+    if (one_call) {
+        if (n_want > 0 && logits_out(s, 0, n_want, o, err)) return -1;
+    } else {
+        for (int r0 = 0; r0 < n_want; r0 += IS_LOGIT_ROWS) {
+            int nr = n_want - r0 < IS_LOGIT_ROWS ? n_want - r0 : IS_LOGIT_ROWS;
+            logits_rows(s, r0, nr);
+            if (logits_out(s, r0, nr, o, err)) return -1;
+        }
     }
     return be->sync(be, err);
 }
@@ -244,8 +339,8 @@ static void fill_block_tables(is_session *s, int n_local, is_attn_batch *b) {
     b->max_blocks = max_blocks;
 }
 
-int is_forward(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
-               float *logits, is_err *err) {
+static int forward(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
+                   const fwd_out *o, is_err *err) {
     const is_config *c = &s->m->cfg;
     is_kv_cache *kv = &s->kv;
     if (n <= 0) return 0;
@@ -320,11 +415,32 @@ int is_forward(is_session *s, int n, const int32_t *tok, const int32_t *seq, con
         is_attn_batch b = {.n_tokens = cn, .pos = s->pos, .seq = s->seq_local, .slot = s->slot,
                            .n_seqs = n_local, .block_size = kv->block_size};
         fill_block_tables(s, n_local, &b);
-        float *out = logits ? logits + (size_t)out_row * c->vocab_size : NULL;
-        IS_ASSERT(n_want == 0 || out);
-        if (forward_chunk(s, cn, &b, n_want, out, err)) return -1;
+        fwd_out co = *o;
+        if (co.logits) co.logits += (size_t)out_row * c->vocab_size;
+        if (co.ids) {
+            co.ids += out_row;
+            co.req += out_row;
+        }
+        IS_ASSERT(n_want == 0 || co.logits || co.ids);
+        if (forward_chunk(s, cn, &b, n_want, &co, err)) return -1;
         out_row += n_want;
         for (int j = 0; j < n_local; j++) is_kv_seq_set_len(kv, s->seq_ids[j], s->new_len[s->seq_ids[j]]);
     }
     return 0;
+}
+
+int is_forward(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
+               float *logits, is_err *err) {
+    fwd_out o = {.logits = logits};
+    return forward(s, n, tok, seq, want, &o, err);
+}
+
+bool is_session_samples_on_backend(const is_session *s) { return s->be->sample != NULL; }
+
+int is_forward_sample(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
+                      const is_sample_req *req, int32_t *ids, is_err *err) {
+    if (!s->be->sample)
+        return is_errf(err, "the %s backend does not sample on the device; use is_forward", s->be->name);
+    fwd_out o = {.req = req, .ids = ids};
+    return forward(s, n, tok, seq, want, &o, err);
 }

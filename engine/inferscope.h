@@ -18,13 +18,18 @@ typedef struct is_session_opts {
     int block_size;         // tokens per KV block; <= 0: IS_DEFAULT_BLOCK_SIZE
     int max_seqs;           // sequences alive at once; <= 0: 64
     int max_batch_tokens;   // tokens per forward chunk (longer batches are split); <= 0: 512
+    double kv_mem_fraction; // > 0: the KV budget is this fraction of the backend's free memory
+                            // after the activations (replaces kv_budget_mib); must be <= 1
 } is_session_opts;
 
 #define IS_DEFAULT_KV_BUDGET_MIB 1024.0
 #define IS_DEFAULT_BLOCK_SIZE 16
 
-// MiB of one KV block of block_size tokens (K and V, every layer, F32).
-double is_kv_block_mib(const is_config *c, int block_size);
+// MiB of one KV block of block_size tokens (K and V, every layer, in kv_dtype:
+// the backend's kv_dtype).
+double is_kv_block_mib(const is_config *c, int block_size, is_dtype kv_dtype);
+// MiB of KV budget that fraction (0, 1] of free_bytes gives; 0 when either is out of range.
+double is_kv_budget_from_free(double free_bytes, double fraction);
 
 typedef struct is_session is_session;
 
@@ -50,6 +55,12 @@ void is_seq_truncate(is_session *s, int seq, int len);
 // appended.
 int is_forward(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
                float *logits, is_err *err);
+// As is_forward, but for every i with want[i] the backend samples the next token
+// from the logits under the next entry of req and only its id comes back, to the
+// next entry of ids. Only for backends that sample (is_session_samples_on_backend).
+int is_forward_sample(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
+                      const is_sample_req *req, int32_t *ids, is_err *err);
+bool is_session_samples_on_backend(const is_session *s);
 
 // ---- generation ----
 typedef struct is_gen_opts {

@@ -85,6 +85,17 @@ static is_model *model_new(const is_config *cfg, const char *source, is_backend 
     return m;
 }
 
+// Copies the RoPE frequencies into backend memory (the rope op reads them there).
+static int model_rope_upload(is_model *m, is_err *err) {
+    m->rope_freq = (is_tensor){.dtype = IS_DTYPE_F32, .rows = 1, .cols = m->cfg.head_dim / 2};
+    if (m->be->tensor_alloc(m->be, &m->rope_freq, err) ||
+        m->be->tensor_set(m->be, &m->rope_freq, m->rope_inv_freq, IS_DTYPE_F32, err)) {
+        is_err_prefix(err, "%s: RoPE frequencies", m->source);
+        return -1;
+    }
+    return 0;
+}
+
 // Sets lm_head to alias the embedding table when the embeddings are tied.
 static void model_tie(is_model *m) {
     if (m->cfg.tie_word_embeddings) {
@@ -102,6 +113,7 @@ void is_model_free(is_model *m) {
             if (refs[i].t->data) m->be->tensor_free(m->be, refs[i].t);
         free(refs);
     }
+    if (m->rope_freq.data) m->be->tensor_free(m->be, &m->rope_freq);
     for (int i = 0; i < m->n_files; i++) is_st_close(&m->files[i]);
     free(m->files);
     free(m->layers);
@@ -131,10 +143,20 @@ double is_host_mem_available(void) {
     return kib < 0 ? -1 : kib * 1024.0;
 }
 
-// Refuses a model whose freshly allocated weights cannot fit in host memory
-// (the CPU backend): better a message than the kernel's out-of-memory killer.
-static int check_host_fit(const is_model *m, double new_bytes, is_err *err) {
-    if (strcmp(m->be->name, "cpu") != 0) return 0;
+// Refuses a model whose weights cannot fit: on the CPU, the freshly allocated
+// host bytes (new_bytes) against available memory (better a message than the
+// kernel's out-of-memory killer); on a device backend, every weight byte
+// (all_bytes) against its free memory.
+static int check_fit(const is_model *m, double new_bytes, double all_bytes, is_err *err) {
+    if (m->be->mem_info) {
+        double free_b, total_b;
+        if (m->be->mem_info(m->be, &free_b, &total_b, err)) return -1;
+        if (all_bytes > free_b)
+            return is_errf(err, "%s: weights need %.2f GiB in %s but the %s device has %.2f GiB free "
+                           "(of %.2f GiB)", m->source, all_bytes / 1073741824.0, is_dtype_name(m->wdtype),
+                           m->be->name, free_b / 1073741824.0, total_b / 1073741824.0);
+        return 0;
+    }
     double avail = is_host_mem_available();
     if (avail > 0 && new_bytes > 0.95 * avail)
         return is_errf(err, "%s: weights need %.2f GiB in %s but only %.2f GiB of memory is available "
@@ -174,7 +196,7 @@ int is_model_from_config(const is_config *cfg, const char *source, is_dtype dtyp
     for (int i = 0; i < n; i++)
         need += (double)refs[i].rows * (double)refs[i].cols *
                 (refs[i].kind == IS_WKIND_MATRIX ? (double)is_dtype_size(dtype) : 4.0);
-    if (check_host_fit(m, need, err)) goto fail;
+    if (check_fit(m, need, need, err) || model_rope_upload(m, err)) goto fail;
     for (int i = 0; i < n; i++) {
         is_weight_ref *w = &refs[i];
         *w->t = (is_tensor){.dtype = w->kind == IS_WKIND_MATRIX ? dtype : IS_DTYPE_F32,
@@ -389,13 +411,15 @@ static int load_dir(const char *dir, const is_model_opts *opts, is_backend *be, 
         goto done;
     }
     m->file_dtype = emb->dtype;
+    // automatic: F32 files stay F32 on a backend that multiplies in F32 (cpu);
+    // everything else, and every file on a BF16 GEMM backend (cuda), is held in BF16
     m->wdtype = opts && opts->dtype >= 0 ? (is_dtype)opts->dtype
-                                         : (emb->dtype == IS_DTYPE_F32 ? IS_DTYPE_F32 : IS_DTYPE_BF16);
+                : (emb->dtype == IS_DTYPE_F32 && !be->bf16_gemm ? IS_DTYPE_F32 : IS_DTYPE_BF16);
     if (m->wdtype != IS_DTYPE_F32 && m->wdtype != IS_DTYPE_BF16) {
         is_errf(err, "--dtype %s: weights can be held in f32 or bf16", is_dtype_name(m->wdtype));
         goto done;
     }
-    double need = 0;
+    double need = 0, all = 0;
     for (int i = 0; i < n; i++) {
         const is_st_tensor *t = find_weight(m, &ix, refs[i].name, &f);
         if (!t) {
@@ -404,9 +428,11 @@ static int load_dir(const char *dir, const is_model_opts *opts, is_backend *be, 
             goto done;
         }
         is_dtype want = refs[i].kind == IS_WKIND_MATRIX ? m->wdtype : IS_DTYPE_F32;
-        if (t->dtype != want) need += (double)is_st_numel(t) * (double)is_dtype_size(want);
+        double bytes = (double)is_st_numel(t) * (double)is_dtype_size(want);
+        all += bytes;
+        if (t->dtype != want) need += bytes;
     }
-    if (check_host_fit(m, need, err)) goto done;
+    if (check_fit(m, need, all, err) || model_rope_upload(m, err)) goto done;
     for (int i = 0; i < n; i++) {
         const is_st_tensor *t = find_weight(m, &ix, refs[i].name, &f);
         if (load_weight(m, &refs[i], t, f->path, err)) goto done;

@@ -36,6 +36,7 @@ typedef struct is_model {
     is_tensor lm_head;      // (V, D); aliases embed when tie_word_embeddings (owned = false)
     is_layer *layers;       // [n_layers]
     float *rope_inv_freq;   // [hd / 2] host
+    is_tensor rope_freq;    // (1, hd / 2) F32: the same in backend memory
     is_st_file *files;      // mapped safetensors kept open while tensors alias them
     int n_files;
 } is_model;

@@ -13,7 +13,14 @@
 #include <math.h>
 #include <stdint.h>
 
-static inline uint64_t is_mix64(uint64_t z) {
+// The counter-based generator runs on the host and, compiled by nvcc, on a device.
+#ifdef __CUDACC__
+#define IS_HOST_DEVICE __host__ __device__
+#else
+#define IS_HOST_DEVICE
+#endif
+
+IS_HOST_DEVICE static inline uint64_t is_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
@@ -30,7 +37,7 @@ static inline uint64_t is_rng_stream(const char *name) {
 }
 
 // Standard normal values number 2j and 2j+1 of (seed, stream): one Box-Muller pair.
-static inline void is_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t j, float out[2]) {
+IS_HOST_DEVICE static inline void is_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t j, float out[2]) {
     uint64_t r = is_mix64(is_mix64(seed ^ 0x9e3779b97f4a7c15ULL) ^ stream ^ is_mix64(j));
     // two 24-bit uniforms; u1 in (0, 1] so log is finite
     float u1 = ((float)(uint32_t)(r >> 40) + 1.0f) * (1.0f / 16777216.0f);
@@ -42,7 +49,7 @@ static inline void is_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t j
 }
 
 // Standard normal value number i of (seed, stream).
-static inline float is_rng_normal(uint64_t seed, uint64_t stream, uint64_t i) {
+IS_HOST_DEVICE static inline float is_rng_normal(uint64_t seed, uint64_t stream, uint64_t i) {
     float v[2];
     is_rng_normal_pair(seed, stream, i >> 1, v);
     return v[i & 1];
@@ -52,9 +59,15 @@ typedef struct is_rng {
     uint64_t s[4];
 } is_rng;
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 void is_rng_seed(is_rng *r, uint64_t seed);
 uint64_t is_rng_next(is_rng *r);
 // Uniform in [0, 1) with 53 random bits.
 double is_rng_uniform(is_rng *r);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

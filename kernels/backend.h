@@ -1,4 +1,4 @@
-// backend.h — the compute interface every backend implements (cpu now, cuda next).
+// backend.h — the compute interface every backend implements (cpu, cuda).
 //
 // The engine drives the forward pass op by op through this struct of function
 // pointers; a backend owns its memory (host for cpu, device for cuda) and never
@@ -12,6 +12,10 @@
 //   biases are F32 vectors (rows = 1).
 // - Ops return nothing; a failure inside an op (a device error) is kept and
 //   reported by the next sync(). Bad arguments are programming errors and abort.
+// - Ops are queued in order (cpu: run at once; cuda: on one stream). Host arrays
+//   passed to an op (ids, positions, the batch) are read before the op returns.
+// - Members marked "optional" are NULL when a backend has no use for them; the
+//   engine then does without (composes add + rmsnorm, samples on the host, ...).
 #ifndef IS_BACKEND_H
 #define IS_BACKEND_H
 
@@ -49,6 +53,37 @@ typedef struct is_attn_batch {
 
 typedef struct is_backend is_backend;
 
+// Facts about the device a backend computes on (CUDA), for result files and the
+// MBU peak; see device_info below.
+typedef struct is_device_info {
+    char name[128];
+    int ordinal;
+    int cc_major, cc_minor;       // compute capability
+    int sm_count;
+    double mem_total_bytes, mem_free_bytes;
+    int driver_version;           // 13000 = 13.0
+    int runtime_version;
+    int sm_clock_khz, mem_clock_khz; // from device attributes
+    int mem_bus_bits;
+    int l2_bytes;
+    double peak_gbs_attr;         // 2 x memory clock x bus width / 8 (DDR), GB/s
+} is_device_info;
+
+// One row of on-device sampling (see sample below): the semantics of
+// engine/sampler.h (candidates ordered by value, then lowest id; top-k, then
+// top-p over the kept weights), with the uniform drawn from a counter-based hash
+// of (seed, stream, counter) instead of a sequential generator.
+typedef struct is_sample_req {
+    float temperature;  // <= 0: argmax (lowest id on ties)
+    int top_k;          // <= 0: off
+    float top_p;        // >= 1: off
+    uint64_t seed, stream, counter;
+} is_sample_req;
+
+// What batch_begin did: the caller issues the ops (eager or under capture), or a
+// graph recorded for this shape already ran them.
+typedef enum { IS_BATCH_ISSUE = 0, IS_BATCH_REPLAYED = 1 } is_batch_mode;
+
 // An op with alternative implementations (kernel variants), selected by name with
 // --kernel op=variant. variants[0] is the default.
 typedef struct is_kernel_op {
@@ -60,6 +95,8 @@ typedef struct is_kernel_op {
 struct is_backend {
     const char *name;  // "cpu", "cuda"
     int n_threads;     // host worker threads the backend computes with (cpu), 0 when none
+    is_dtype kv_dtype; // element type of the K and V pools it takes (cpu F32, cuda BF16)
+    bool bf16_gemm;    // matmul rounds activations to BF16 before multiplying (cuda)
     void *impl;
     void (*destroy)(is_backend *be);
 
@@ -88,10 +125,11 @@ struct is_backend {
     void (*matmul)(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w,
                    const is_tensor *bias, int n);
     // Rotate-half RoPE in place on x[n, n_heads * head_dim] at positions pos[n];
-    // inv_freq has head_dim/2 entries (host).
+    // inv_freq is a (1, head_dim/2) F32 tensor in backend memory.
     void (*rope)(is_backend *be, is_tensor *x, int n, int n_heads, int head_dim, const int32_t *pos,
-                 const float *inv_freq);
-    // Writes k[t], v[t] ([n, kv_dim] each) into slot[t] of the pools ([n_slots, kv_dim]).
+                 const is_tensor *inv_freq);
+    // Writes k[t], v[t] ([n, kv_dim] each, F32) into slot[t] of the pools ([n_slots,
+    // kv_dim], kv_dtype), rounding to the pools' dtype.
     void (*kv_store)(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const is_tensor *k,
                      const is_tensor *v, const is_attn_batch *b);
     // Copies whole blocks src[i] -> dst[i] in both pools (copy-on-write of shared blocks).
@@ -108,6 +146,40 @@ struct is_backend {
     void (*add)(is_backend *be, is_tensor *x, const is_tensor *y, int n);
     // out[i] = x[rows[i]] for i < n (rows: host indices).
     void (*gather_rows)(is_backend *be, is_tensor *out, const is_tensor *x, const int32_t *rows, int n);
+    // Optional. x += y; out = rmsnorm(x) * w over n rows (the residual add fused
+    // with the next norm). out must differ from x and y.
+    void (*add_rmsnorm)(is_backend *be, is_tensor *out, is_tensor *x, const is_tensor *y,
+                        const is_tensor *w, int n, float eps);
+
+    // ---- batches and graphs (optional) ----
+    // Called once per forward chunk before its ops, with every host array the
+    // chunk's ops will be given (tok: embed ids; b: the attention batch; rows:
+    // the gather_rows indices). A device backend uploads them once here; the ops
+    // then pass the same host pointers. With graph_owner not NULL the backend may
+    // replay a graph it recorded for this owner and batch shape (returning
+    // IS_BATCH_REPLAYED: the caller skips the ops up to batch_end) or record one
+    // while the caller issues them. graph_owner must stay valid until
+    // graph_drop(owner) is called: graphs hold the owner's buffers.
+    is_batch_mode (*batch_begin)(is_backend *be, const int32_t *tok, const is_attn_batch *b,
+                                 const int32_t *rows, int n_rows, const void *graph_owner);
+    // Ends the chunk's ops: under recording, instantiates the graph and runs it.
+    // Returns the first error (a failed capture, a device error).
+    int (*batch_end)(is_backend *be, is_err *err);
+    // Forgets every graph recorded for owner.
+    void (*graph_drop)(is_backend *be, const void *owner);
+    bool graphs;          // whether batch_begin records and replays graphs (--no-graphs)
+
+    // ---- sampling, memory, device (optional) ----
+    // ids[i] = the token sampled from logits row i under req[i], for i < n; only
+    // the ids cross to the host. Waits for the result; returns the first error.
+    int (*sample)(is_backend *be, const is_tensor *logits, int n, const is_sample_req *req,
+                  int32_t *ids, is_err *err);
+    // Free and total backend memory in bytes (device memory for cuda).
+    int (*mem_info)(is_backend *be, double *free_bytes, double *total_bytes, is_err *err);
+    int (*device_info)(is_backend *be, is_device_info *out, is_err *err);
+    // Device-to-device copy bandwidth, (read + write bytes) / s / 1e9, best of a
+    // few runs over buffers far larger than the last-level cache; method: one line.
+    int (*probe_copy)(is_backend *be, double *gbs, char *method, size_t method_len, is_err *err);
 
     // Waits for queued work; returns the first error any op hit since the last sync.
     int (*sync)(is_backend *be, is_err *err);
@@ -128,5 +200,9 @@ int is_kernel_spec_check(const is_backend *be, const char *spec, is_err *err);
 
 // Creates the CPU backend with n_threads worker threads (0: all online CPUs).
 is_backend *is_cpu_backend_create(int n_threads, is_err *err);
+
+// Creates the CUDA backend on device ordinal (kernels/cuda/). In a build without
+// CUDA, or with no device, returns NULL and says why.
+is_backend *is_cuda_backend_create(int device, is_err *err);
 
 #endif

@@ -368,7 +368,11 @@ Test(cpu_ops, rope_against_formula_in_double) {
             int32_t pos[7] = {0, 1, 17, 511, 4095, 32767, 100000};
             float *hx;
             is_tensor x = t_random(be, IS_DTYPE_F32, n + 1, (int64_t)nh * hd, 2.0f, &seed, &hx);
-            be->rope(be, &x, n, nh, hd, pos, inv_freq);
+            is_tensor freq = t_tensor(be, IS_DTYPE_F32, 1, half);
+            is_err err = {{0}};
+            cr_assert_eq(be->tensor_set(be, &freq, inv_freq, IS_DTYPE_F32, &err), 0, "%s", err.msg);
+            be->rope(be, &x, n, nh, hd, pos, &freq);
+            be->tensor_free(be, &freq);
             float *ho = t_get(be, &x);
             for (int t = 0; t < n + 1; t++)
                 for (int h = 0; h < nh; h++)

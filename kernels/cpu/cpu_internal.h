@@ -151,7 +151,7 @@ void cpu_embed(is_backend *be, is_tensor *out, const is_tensor *table, const int
 void cpu_rmsnorm(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, int n,
                  float eps);
 void cpu_rope(is_backend *be, is_tensor *x, int n, int n_heads, int head_dim, const int32_t *pos,
-              const float *inv_freq);
+              const is_tensor *inv_freq);
 void cpu_swiglu(is_backend *be, is_tensor *out, const is_tensor *gate, const is_tensor *up, int n);
 void cpu_add(is_backend *be, is_tensor *x, const is_tensor *y, int n);
 void cpu_gather_rows(is_backend *be, is_tensor *out, const is_tensor *x, const int32_t *rows, int n);

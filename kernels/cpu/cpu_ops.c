@@ -58,9 +58,11 @@ void cpu_rmsnorm(is_backend *be, is_tensor *out, const is_tensor *x, const is_te
 // x[i] = a cos - b sin, x[i + hd/2] = b cos + a sin.
 #define ROPE_HALF_MAX 512
 void cpu_rope(is_backend *be, is_tensor *x, int n, int n_heads, int head_dim, const int32_t *pos,
-              const float *inv_freq) {
+              const is_tensor *freq) {
     ops_check_act(x, n);
     IS_ASSERT(head_dim > 0 && head_dim % 2 == 0 && head_dim / 2 <= ROPE_HALF_MAX);
+    IS_ASSERT(freq->dtype == IS_DTYPE_F32 && freq->rows * freq->cols == head_dim / 2);
+    const float *inv_freq = freq->data;
     IS_ASSERT(n_heads > 0 && (int64_t)n_heads * head_dim <= x->cols);
     int half = head_dim / 2;
     int nt = ops_threads(be, (int64_t)n * n_heads * head_dim);

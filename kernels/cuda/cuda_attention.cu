@@ -1,0 +1,306 @@
+// cuda_attention.cu — the paged KV cache ops and causal grouped-query attention
+// on the device.
+//
+// K and V pools are BF16 [n_slots, kv_dim], kv_dim = n_kv_heads * head_dim; slot
+// = block * block_size + offset, blocks found through each sequence's block table
+// (the chunk's upload, stride L.stride). Scores, softmax and sums are fp32.
+//
+// Two kernels, chosen by the shape of the chunk:
+// - decode (every tile is one token): a block per (token, head); its 4 warps take
+//   interleaved runs of 32 positions, each with an online softmax, and merge.
+// - prefill: a block per (tile of up to IS_CUDA_TILE_Q tokens of one sequence,
+//   head); K and V pass through shared memory 32 positions at a time and every
+//   query keeps an online softmax, so no T x T score matrix is ever stored.
+#include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_LAUNCHED, cuda_dev_batch
+
+#include <math.h>
+
+#define ATT_THREADS 128          // 4 warps
+#define ATT_WARPS (ATT_THREADS / 32)
+#define ATT_TK 32                // positions per shared-memory tile (one per lane)
+#define ATT_QPW (IS_CUDA_TILE_Q / ATT_WARPS) // queries per warp in a prefill tile
+#define ATT_ACC ((IS_MAX_HEAD_DIM + 31) / 32) // output dims per lane
+
+static_assert(IS_CUDA_TILE_Q % ATT_WARPS == 0, "tile queries split evenly over the warps");
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ int slot_of(const int32_t *bt, int block_size, int p) {
+    return bt[p / block_size] * block_size + p % block_size;
+}
+
+// q (F32, already scaled) . k (BF16), hd even.
+__device__ __forceinline__ float dot_qk(const float *q, const __nv_bfloat16 *k, int hd) {
+    const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)k;
+    float s = 0.0f;
+    for (int i = 0; i < hd / 2; i++) {
+        float2 kv = __bfloat1622float2(k2[i]);
+        s = fmaf(q[2 * i], kv.x, s);
+        s = fmaf(q[2 * i + 1], kv.y, s);
+    }
+    return s;
+}
+
+// ---- KV cache -------------------------------------------------------------------
+
+__global__ void kv_store_kernel(__nv_bfloat16 *kp, __nv_bfloat16 *vp, const float *k, const float *v, int64_t k_ld,
+                                int64_t v_ld, int64_t kv_dim, const int32_t *slot) {
+    int64_t s = slot[blockIdx.x];
+    for (int64_t d = threadIdx.x; d < kv_dim; d += blockDim.x) {
+        kp[s * kv_dim + d] = __float2bfloat16_rn(k[blockIdx.x * k_ld + d]);
+        vp[s * kv_dim + d] = __float2bfloat16_rn(v[blockIdx.x * v_ld + d]);
+    }
+}
+
+#define KV_COPY_MAX 8
+struct kv_copy_list {
+    int32_t src[KV_COPY_MAX], dst[KV_COPY_MAX];
+};
+
+// blockIdx.y: the pair; whole blocks of block_elems elements in both pools.
+__global__ void kv_copy_kernel(__nv_bfloat16 *kp, __nv_bfloat16 *vp, kv_copy_list list, int64_t block_elems) {
+    int64_t s = list.src[blockIdx.y] * block_elems, d = list.dst[blockIdx.y] * block_elems;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < block_elems;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        kp[d + i] = kp[s + i];
+        vp[d + i] = vp[s + i];
+    }
+}
+
+// ---- decode: a block per (token, head) ----------------------------------------------
+
+__global__ void __launch_bounds__(ATT_THREADS)
+attn_decode_kernel(float *out, int64_t out_ld, const float *q, int64_t q_ld, const __nv_bfloat16 *kp,
+                   const __nv_bfloat16 *vp, const int32_t *pos, const int32_t *seq, const int32_t *bts, int stride,
+                   int block_size, int group, int kv_heads, int hd, float scale) {
+    __shared__ float qs[IS_MAX_HEAD_DIM];
+    __shared__ float w_m[ATT_WARPS], w_l[ATT_WARPS];
+    __shared__ float w_acc[ATT_WARPS][IS_MAX_HEAD_DIM];
+    int t = blockIdx.x, h = blockIdx.y, kvh = h / group;
+    int w = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int64_t kv_ld = (int64_t)kv_heads * hd;
+    const int32_t *bt = bts + (int64_t)seq[t] * stride;
+    int n_pos = pos[t] + 1;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_ld + (int64_t)h * hd + d] * scale;
+    __syncthreads();
+    float m = -INFINITY, l = 0.0f, acc[ATT_ACC];
+    for (int i = 0; i < ATT_ACC; i++) acc[i] = 0.0f;
+    for (int base = w * 32; base < n_pos; base += ATT_THREADS) {
+        int p = base + lane, slot = 0;
+        float sc = -INFINITY;
+        if (p < n_pos) {
+            slot = slot_of(bt, block_size, p);
+            sc = dot_qk(qs, kp + slot * kv_ld + (int64_t)kvh * hd, hd);
+        }
+        float m_new = fmaxf(m, warp_max(sc)); // finite: position base is always valid
+        float corr = expf(m - m_new), pj = p < n_pos ? expf(sc - m_new) : 0.0f;
+        l = l * corr + warp_sum(pj);
+        for (int i = 0; i < ATT_ACC; i++) acc[i] *= corr;
+        for (int j = 0; j < 32 && base + j < n_pos; j++) {
+            float pjj = __shfl_sync(0xffffffffu, pj, j);
+            int sj = __shfl_sync(0xffffffffu, slot, j);
+            const __nv_bfloat16 *vr = vp + sj * kv_ld + (int64_t)kvh * hd;
+            for (int i = 0; i < ATT_ACC; i++) {
+                int d = lane + 32 * i;
+                if (d < hd) acc[i] = fmaf(pjj, __bfloat162float(vr[d]), acc[i]);
+            }
+        }
+        m = m_new;
+    }
+    if (lane == 0) {
+        w_m[w] = m;
+        w_l[w] = l;
+    }
+    for (int i = 0; i < ATT_ACC; i++) {
+        int d = lane + 32 * i;
+        if (d < hd) w_acc[w][d] = acc[i];
+    }
+    __syncthreads();
+    float M = -INFINITY;
+    for (int k = 0; k < ATT_WARPS; k++) M = fmaxf(M, w_m[k]);
+    float L = 0.0f;
+    for (int k = 0; k < ATT_WARPS; k++) L += w_m[k] == -INFINITY ? 0.0f : w_l[k] * expf(w_m[k] - M);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float o = 0.0f;
+        for (int k = 0; k < ATT_WARPS; k++)
+            if (w_m[k] != -INFINITY) o += w_acc[k][d] * expf(w_m[k] - M);
+        out[t * out_ld + (int64_t)h * hd + d] = o / L;
+    }
+}
+
+// ---- prefill: a block per (tile, head) -----------------------------------------------
+
+static size_t prefill_smem(int hd) {
+    return (size_t)IS_CUDA_TILE_Q * hd * sizeof(float) + 2 * (size_t)ATT_TK * (hd + 2) * sizeof(__nv_bfloat16);
+}
+
+__global__ void __launch_bounds__(ATT_THREADS)
+attn_prefill_kernel(float *out, int64_t out_ld, const float *q, int64_t q_ld, const __nv_bfloat16 *kp,
+                    const __nv_bfloat16 *vp, const int32_t *pos, const int32_t *seq, const int32_t *tiles,
+                    const int32_t *bts, int stride, int block_size, int group, int kv_heads, int hd, float scale) {
+    extern __shared__ float smem[];
+    float *qs = smem;                                                   // [TILE_Q][hd]
+    __nv_bfloat16 *ks = (__nv_bfloat16 *)(qs + IS_CUDA_TILE_Q * hd);    // [TK][hd + 2]
+    __nv_bfloat16 *vs = ks + ATT_TK * (hd + 2);                          // [TK][hd + 2]
+    int ld_s = hd + 2; // padding: lane j reading row j hits its own bank
+    int t0 = tiles[2 * blockIdx.x], cnt = tiles[2 * blockIdx.x + 1];
+    int h = blockIdx.y, kvh = h / group;
+    int w = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int64_t kv_ld = (int64_t)kv_heads * hd;
+    const int32_t *bt = bts + (int64_t)seq[t0] * stride;
+    int max_pos = 0;
+    for (int i = 0; i < cnt; i++) max_pos = max(max_pos, pos[t0 + i]);
+    for (int i = threadIdx.x; i < IS_CUDA_TILE_Q * hd; i += blockDim.x) {
+        int qi = i / hd, d = i % hd;
+        qs[i] = qi < cnt ? q[(int64_t)(t0 + qi) * q_ld + (int64_t)h * hd + d] * scale : 0.0f;
+    }
+    int my_pos[ATT_QPW];
+    float m[ATT_QPW], l[ATT_QPW], acc[ATT_QPW][ATT_ACC];
+    for (int r = 0; r < ATT_QPW; r++) {
+        int qi = w * ATT_QPW + r;
+        my_pos[r] = qi < cnt ? pos[t0 + qi] : -1;
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        for (int i = 0; i < ATT_ACC; i++) acc[r][i] = 0.0f;
+    }
+    int half = hd / 2;
+    for (int kt = 0; kt <= max_pos; kt += ATT_TK) {
+        __syncthreads(); // the previous tile is consumed (and qs written, the first time)
+        for (int i = threadIdx.x; i < ATT_TK * half; i += blockDim.x) {
+            int j = i / half, k = i % half, p = kt + j;
+            __nv_bfloat162 kv2 = __floats2bfloat162_rn(0.0f, 0.0f), vv2 = kv2;
+            if (p <= max_pos) {
+                int64_t off = (int64_t)slot_of(bt, block_size, p) * kv_ld + (int64_t)kvh * hd;
+                kv2 = ((const __nv_bfloat162 *)(kp + off))[k];
+                vv2 = ((const __nv_bfloat162 *)(vp + off))[k];
+            }
+            ((__nv_bfloat162 *)(ks + j * ld_s))[k] = kv2;
+            ((__nv_bfloat162 *)(vs + j * ld_s))[k] = vv2;
+        }
+        __syncthreads();
+        for (int r = 0; r < ATT_QPW; r++) {
+            int qi = w * ATT_QPW + r;
+            if (my_pos[r] < kt) continue; // nothing visible in this tile (or no query): warp-uniform
+            int p = kt + lane;
+            bool vis = p <= my_pos[r];
+            float sc = vis ? dot_qk(qs + qi * hd, ks + lane * ld_s, hd) : -INFINITY;
+            float m_new = fmaxf(m[r], warp_max(sc)); // finite: position kt is visible
+            float corr = expf(m[r] - m_new), pj = vis ? expf(sc - m_new) : 0.0f;
+            l[r] = l[r] * corr + warp_sum(pj);
+            for (int i = 0; i < ATT_ACC; i++) acc[r][i] *= corr;
+            for (int j = 0; j < ATT_TK && kt + j <= my_pos[r]; j++) {
+                float pjj = __shfl_sync(0xffffffffu, pj, j);
+                const __nv_bfloat16 *vr = vs + j * ld_s;
+                for (int i = 0; i < ATT_ACC; i++) {
+                    int d = lane + 32 * i;
+                    if (d < hd) acc[r][i] = fmaf(pjj, __bfloat162float(vr[d]), acc[r][i]);
+                }
+            }
+            m[r] = m_new;
+        }
+    }
+    for (int r = 0; r < ATT_QPW; r++) {
+        int qi = w * ATT_QPW + r;
+        if (qi >= cnt) continue;
+        float *o = out + (int64_t)(t0 + qi) * out_ld + (int64_t)h * hd;
+        for (int i = 0; i < ATT_ACC; i++) {
+            int d = lane + 32 * i;
+            if (d < hd) o[d] = acc[r][i] / l[r];
+        }
+    }
+}
+
+// ---- launchers -----------------------------------------------------------------------
+
+bool cuda_attention_init(cuda_backend *cb) {
+    return CUDA_OK(cb, cudaFuncSetAttribute(attn_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            (int)prefill_smem(IS_MAX_HEAD_DIM)));
+}
+
+static void check_pools(const is_tensor *kp, const is_tensor *vp) {
+    IS_ASSERT(kp->dtype == IS_DTYPE_BF16 && vp->dtype == IS_DTYPE_BF16);
+    IS_ASSERT(kp->rows == vp->rows && kp->cols == vp->cols);
+}
+
+void cuda_kv_store(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const is_tensor *k, const is_tensor *v,
+                   const is_attn_batch *b) {
+    cuda_backend *cb = cuda_impl(be);
+    check_pools(k_pool, v_pool);
+    IS_ASSERT(k->dtype == IS_DTYPE_F32 && v->dtype == IS_DTYPE_F32);
+    IS_ASSERT(k->cols == k_pool->cols && v->cols == v_pool->cols);
+    IS_ASSERT(b->n_tokens >= 0 && b->n_tokens <= k->rows && b->n_tokens <= v->rows);
+    for (int t = 0; t < b->n_tokens; t++) IS_ASSERT(b->slot[t] >= 0 && b->slot[t] < k_pool->rows);
+    if (cb->failed || b->n_tokens == 0) return;
+    is_cuda_layout L;
+    const int32_t *d = cuda_dev_batch(cb, b, &L);
+    if (!d) return;
+    kv_store_kernel<<<b->n_tokens, 256, 0, cb->stream>>>((__nv_bfloat16 *)k_pool->data, (__nv_bfloat16 *)v_pool->data,
+                                                         (const float *)k->data, (const float *)v->data, k->cols,
+                                                         v->cols, k_pool->cols, d + L.off_slot);
+    CUDA_LAUNCHED(cb, "kv_store_kernel");
+}
+
+void cuda_kv_copy_blocks(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const int32_t *src, const int32_t *dst,
+                         int n, int block_size) {
+    cuda_backend *cb = cuda_impl(be);
+    check_pools(k_pool, v_pool);
+    IS_ASSERT(block_size > 0);
+    int64_t n_blocks = k_pool->rows / block_size, block_elems = (int64_t)block_size * k_pool->cols;
+    for (int i = 0; i < n; i++) IS_ASSERT(src[i] >= 0 && src[i] < n_blocks && dst[i] >= 0 && dst[i] < n_blocks);
+    for (int i0 = 0; i0 < n && !cb->failed; i0 += KV_COPY_MAX) {
+        kv_copy_list list;
+        int c = 0;
+        for (int i = i0; i < n && i < i0 + KV_COPY_MAX; i++)
+            if (src[i] != dst[i]) {
+                list.src[c] = src[i];
+                list.dst[c] = dst[i];
+                c++;
+            }
+        if (c == 0) continue;
+        dim3 grid(cuda_grid(block_elems, 256) < 64 ? cuda_grid(block_elems, 256) : 64, (unsigned)c);
+        kv_copy_kernel<<<grid, 256, 0, cb->stream>>>((__nv_bfloat16 *)k_pool->data, (__nv_bfloat16 *)v_pool->data,
+                                                     list, block_elems);
+        CUDA_LAUNCHED(cb, "kv_copy_kernel");
+    }
+}
+
+void cuda_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
+                    const is_tensor *v_pool, const is_attn_batch *b, int n_heads, int n_kv_heads, int head_dim) {
+    cuda_backend *cb = cuda_impl(be);
+    check_pools(k_pool, v_pool);
+    IS_ASSERT(out->dtype == IS_DTYPE_F32 && q->dtype == IS_DTYPE_F32);
+    IS_ASSERT(head_dim > 0 && head_dim % 2 == 0 && head_dim <= IS_MAX_HEAD_DIM);
+    IS_ASSERT(n_kv_heads > 0 && n_heads % n_kv_heads == 0);
+    IS_ASSERT((int64_t)n_heads * head_dim <= q->cols && (int64_t)n_heads * head_dim <= out->cols);
+    IS_ASSERT((int64_t)n_kv_heads * head_dim == k_pool->cols);
+    IS_ASSERT(b->n_tokens <= q->rows && b->n_tokens <= out->rows);
+    if (cb->failed || b->n_tokens == 0) return;
+    is_cuda_layout L;
+    const int32_t *d = cuda_dev_batch(cb, b, &L);
+    if (!d) return;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    int group = n_heads / n_kv_heads;
+    if (L.decode) {
+        dim3 grid((unsigned)b->n_tokens, (unsigned)n_heads);
+        attn_decode_kernel<<<grid, ATT_THREADS, 0, cb->stream>>>(
+            (float *)out->data, out->cols, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
+            (const __nv_bfloat16 *)v_pool->data, d + L.off_pos, d + L.off_seq, d + L.off_bt, L.stride, b->block_size,
+            group, n_kv_heads, head_dim, scale);
+        CUDA_LAUNCHED(cb, "attn_decode_kernel");
+    } else {
+        dim3 grid((unsigned)L.n_tiles, (unsigned)n_heads);
+        attn_prefill_kernel<<<grid, ATT_THREADS, prefill_smem(head_dim), cb->stream>>>(
+            (float *)out->data, out->cols, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
+            (const __nv_bfloat16 *)v_pool->data, d + L.off_pos, d + L.off_seq, d + L.off_tiles, d + L.off_bt,
+            L.stride, b->block_size, group, n_kv_heads, head_dim, scale);
+        CUDA_LAUNCHED(cb, "attn_prefill_kernel");
+    }
+}

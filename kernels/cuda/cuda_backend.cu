@@ -1,0 +1,475 @@
+// cuda_backend.cu — the CUDA backend: create/destroy, tensor memory and uploads,
+// sync and errors, chunk uploads and CUDA graphs, device facts and the copy probe.
+//
+// Tensors live in device memory; every op is queued on one stream. A forward
+// chunk's host arrays (ids, positions, slots, block tables, tiles, logit rows)
+// cross to the device in one copy from pinned memory at batch_begin. A chunk
+// shape seen a second time is recorded as a graph (the copy included) and
+// replayed from the third time on: its launches then cost one graph launch.
+#include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_OK, the ops
+#include "kernels/cuda/cuda_probe.h"      // defines: is_cuda_graph_counts
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CUDA_STAGE_BYTES (64u << 20)  // pinned staging for uploads and downloads
+#define CUDA_GRAPH_CAP 64             // recorded graphs kept (least recently used evicted)
+#define CUDA_GRAPH_MAX_TOKENS 256     // chunks up to this many tokens are recorded (decode, verify)
+#define CUDA_PROBE_REPS 5
+
+// ---- errors ----------------------------------------------------------------
+
+void cuda_note_msg(cuda_backend *cb, const char *file, int line, const char *fmt, ...) {
+    if (cb->failed) return;
+    cb->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cb->errmsg, sizeof cb->errmsg, fmt, ap);
+    va_end(ap);
+    const char *base = strrchr(file, '/');
+    if (n >= 0 && (size_t)n < sizeof cb->errmsg)
+        snprintf(cb->errmsg + n, sizeof cb->errmsg - (size_t)n, " (%s:%d)", base ? base + 1 : file, line);
+}
+
+bool cuda_note(cuda_backend *cb, cudaError_t e, const char *what, const char *file, int line) {
+    if (e == cudaSuccess) return true;
+    // not sticky errors (out of memory, bad arguments) are cleared so later calls see their own
+    (void)cudaGetLastError();
+    cuda_note_msg(cb, file, line, "CUDA error in %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+    return false;
+}
+
+static int cuda_take_error(cuda_backend *cb, is_err *err) {
+    if (!cb->failed) return 0;
+    cb->failed = false;
+    return is_errf(err, "cuda device %d: %s", cb->device, cb->errmsg);
+}
+
+bool cuda_grow(cuda_backend *cb, void **p, size_t *cap_bytes, size_t bytes, const char *what) {
+    if (bytes <= *cap_bytes) return true;
+    size_t cap = *cap_bytes + *cap_bytes / 2;
+    if (cap < bytes) cap = bytes;
+    if (cb->capturing) {
+        cuda_note_msg(cb, __FILE__, __LINE__, "%s: buffer growth to %zu bytes inside a graph recording", what, cap);
+        return false;
+    }
+    cuda_graphs_invalidate(cb); // graphs hold the old pointer
+    if (*p && !CUDA_OK(cb, cudaFree(*p))) return false;
+    *p = NULL;
+    *cap_bytes = 0;
+    if (!CUDA_OK(cb, cudaMalloc(p, cap))) {
+        *p = NULL;
+        return false;
+    }
+    *cap_bytes = cap;
+    return true;
+}
+
+// ---- memory ----------------------------------------------------------------
+
+static size_t tensor_bytes(const is_tensor *t) {
+    return (size_t)t->rows * (size_t)t->cols * is_dtype_size(t->dtype);
+}
+
+static int cuda_tensor_alloc(is_backend *be, is_tensor *t, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    IS_ASSERT(t->rows >= 0 && t->cols >= 0 && is_dtype_size(t->dtype) > 0);
+    IS_ASSERT(!cb->capturing);
+    size_t bytes = tensor_bytes(t);
+    double mib = (double)bytes / 1048576.0;
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        size_t free_b = 0, total_b = 0;
+        (void)cudaMemGetInfo(&free_b, &total_b);
+        (void)cudaGetLastError();
+        return is_errf(err, "cannot allocate %.1f MiB for a %lld x %lld %s tensor on cuda device %d "
+                       "(%.0f MiB free of %.0f MiB): %s", mib, (long long)t->rows, (long long)t->cols,
+                       is_dtype_name(t->dtype), cb->device, free_b / 1048576.0, total_b / 1048576.0,
+                       cudaGetErrorString(e));
+    }
+    t->data = p;
+    t->owned = true;
+    return 0;
+}
+
+static void cuda_tensor_free(is_backend *be, is_tensor *t) {
+    cuda_backend *cb = cuda_impl(be);
+    if (!t) return;
+    if (t->owned && t->data) CUDA_OK(cb, cudaFree(t->data));
+    t->data = NULL;
+    t->owned = false;
+}
+
+// Copies rows*cols host elements of src_dtype into t through the pinned stage,
+// converting on the device.
+static int cuda_tensor_set(is_backend *be, is_tensor *t, const void *src, is_dtype src_dtype, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    IS_ASSERT(!cb->capturing);
+    size_t n = (size_t)cuda_numel(t), ss = is_dtype_size(src_dtype), ds = is_dtype_size(t->dtype);
+    size_t chunk = cb->stage_bytes / 4; // elements: room for any dtype
+    for (size_t off = 0; off < n && !cb->failed; off += chunk) {
+        size_t c = n - off < chunk ? n - off : chunk;
+        memcpy(cb->h_stage, (const char *)src + off * ss, c * ss);
+        char *dst = (char *)t->data + off * ds;
+        if (src_dtype == t->dtype) {
+            CUDA_OK(cb, cudaMemcpyAsync(dst, cb->h_stage, c * ss, cudaMemcpyHostToDevice, cb->stream));
+        } else if (CUDA_OK(cb, cudaMemcpyAsync(cb->d_stage, cb->h_stage, c * ss, cudaMemcpyHostToDevice,
+                                                cb->stream))) {
+            cuda_convert(cb, dst, t->dtype, cb->d_stage, src_dtype, c);
+        }
+        CUDA_OK(cb, cudaStreamSynchronize(cb->stream)); // the stage is reused next round
+    }
+    return cuda_take_error(cb, err);
+}
+
+// The device cannot use host memory in place: a copy.
+static int cuda_tensor_wrap(is_backend *be, is_tensor *t, const void *src, is_err *err) {
+    if (cuda_tensor_alloc(be, t, err)) return -1;
+    if (cuda_tensor_set(be, t, src, t->dtype, err)) {
+        cuda_tensor_free(be, t);
+        return -1;
+    }
+    return 0;
+}
+
+static int cuda_tensor_get_f32(is_backend *be, const is_tensor *t, int64_t n_rows, float *dst, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    IS_ASSERT(n_rows >= 0 && n_rows <= t->rows);
+    IS_ASSERT(!cb->capturing);
+    size_t n = (size_t)(n_rows * t->cols), es = is_dtype_size(t->dtype);
+    size_t chunk = cb->stage_bytes / sizeof(float);
+    for (size_t off = 0; off < n && !cb->failed; off += chunk) {
+        size_t c = n - off < chunk ? n - off : chunk;
+        const char *src = (const char *)t->data + off * es;
+        if (t->dtype != IS_DTYPE_F32) {
+            cuda_convert(cb, cb->d_stage, IS_DTYPE_F32, src, t->dtype, c);
+            src = (const char *)cb->d_stage;
+        }
+        if (CUDA_OK(cb, cudaMemcpyAsync(cb->h_stage, src, c * sizeof(float), cudaMemcpyDeviceToHost, cb->stream)) &&
+            CUDA_OK(cb, cudaStreamSynchronize(cb->stream)))
+            memcpy(dst + off, cb->h_stage, c * sizeof(float));
+    }
+    return cuda_take_error(cb, err);
+}
+
+static int cuda_sync(is_backend *be, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    IS_ASSERT(!cb->capturing);
+    CUDA_OK(cb, cudaStreamSynchronize(cb->stream));
+    cb->in_batch = false; // the chunk's host arrays may change from here on
+    return cuda_take_error(cb, err);
+}
+
+// ---- chunks and graphs ------------------------------------------------------
+
+static void graph_exec_destroy(void *exec, void *user) {
+    cuda_backend *cb = (cuda_backend *)user;
+    CUDA_OK(cb, cudaGraphExecDestroy((cudaGraphExec_t)exec));
+}
+
+void cuda_graphs_invalidate(cuda_backend *cb) {
+    if (cb->graphs.n == 0) return;
+    if (!cb->capturing) CUDA_OK(cb, cudaStreamSynchronize(cb->stream)); // none may be running
+    is_graph_cache_drop(&cb->graphs, NULL);
+}
+
+static void cuda_graph_drop(is_backend *be, const void *owner) {
+    cuda_backend *cb = cuda_impl(be);
+    CUDA_OK(cb, cudaStreamSynchronize(cb->stream));
+    is_graph_cache_drop(&cb->graphs, owner);
+}
+
+// Grows the pinned and device chunk buffers to hold total int32 elements.
+static bool batch_reserve(cuda_backend *cb, size_t total) {
+    if (total <= cb->batch_cap) return true;
+    size_t cap = total + total / 2;
+    cuda_graphs_invalidate(cb);
+    if (cb->h_batch) CUDA_OK(cb, cudaFreeHost(cb->h_batch));
+    if (cb->d_batch) CUDA_OK(cb, cudaFree(cb->d_batch));
+    cb->h_batch = NULL;
+    cb->d_batch = NULL;
+    cb->batch_cap = 0;
+    if (!CUDA_OK(cb, cudaMallocHost((void **)&cb->h_batch, cap * sizeof(int32_t))) ||
+        !CUDA_OK(cb, cudaMalloc((void **)&cb->d_batch, cap * sizeof(int32_t))))
+        return false;
+    cb->batch_cap = cap;
+    return true;
+}
+
+static is_batch_mode cuda_batch_begin(is_backend *be, const int32_t *tok, const is_attn_batch *b,
+                                      const int32_t *rows, int n_rows, const void *owner) {
+    cuda_backend *cb = cuda_impl(be);
+    IS_ASSERT(!cb->capturing);
+    cb->in_batch = false;
+    if (cb->failed) return IS_BATCH_ISSUE; // the ops do nothing; sync reports the error
+    int n_tiles = is_cuda_plan_tiles(b->seq, b->n_tokens, IS_CUDA_TILE_Q, NULL);
+    is_cuda_layout L;
+    is_cuda_plan_layout(&L, b->n_tokens, b->n_seqs, n_rows, n_tiles, is_cuda_plan_stride(b->max_blocks));
+    if (!batch_reserve(cb, L.total)) return IS_BATCH_ISSUE;
+    is_cuda_plan_pack(cb->h_batch, &L, tok, b, rows);
+    cb->L = L;
+    cb->h_tok = tok;
+    cb->h_rows = rows;
+    cb->h_b = b;
+    cb->in_batch = true;
+    if (owner && be->graphs && L.n_tokens <= CUDA_GRAPH_MAX_TOKENS) {
+        is_graph_key key = is_cuda_plan_key(owner, &L, 0);
+        is_graph_entry *e = is_graph_cache_find(&cb->graphs, &key);
+        if (e && e->exec) {
+            if (CUDA_OK(cb, cudaGraphLaunch((cudaGraphExec_t)e->exec, cb->stream))) cb->graphs.n_replayed++;
+            return IS_BATCH_REPLAYED;
+        }
+        if (e) { // second sighting: record it
+            if (CUDA_OK(cb, cudaStreamBeginCapture(cb->stream, cudaStreamCaptureModeThreadLocal))) {
+                cb->capturing = true;
+                cb->cur_key = key;
+            }
+        } else { // first sighting: run eagerly (buffers grow to this shape), remember it
+            is_graph_cache_put(&cb->graphs, &key, NULL);
+        }
+    }
+    CUDA_OK(cb, cudaMemcpyAsync(cb->d_batch, cb->h_batch, L.total * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                cb->stream));
+    return IS_BATCH_ISSUE;
+}
+
+static int cuda_batch_end(is_backend *be, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    if (!cb->capturing) return cuda_take_error(cb, err);
+    cb->capturing = false;
+    cudaGraph_t graph = NULL;
+    bool ok = CUDA_OK(cb, cudaStreamEndCapture(cb->stream, &graph)) && !cb->failed;
+    cudaGraphExec_t exec = NULL;
+    if (ok) ok = CUDA_OK(cb, cudaGraphInstantiate(&exec, graph, 0));
+    if (graph) CUDA_OK(cb, cudaGraphDestroy(graph));
+    if (ok) {
+        is_graph_cache_put(&cb->graphs, &cb->cur_key, exec);
+        cb->graphs.n_recorded++;
+        CUDA_OK(cb, cudaGraphLaunch(exec, cb->stream));
+    } else if (exec) {
+        CUDA_OK(cb, cudaGraphExecDestroy(exec));
+    }
+    return cuda_take_error(cb, err);
+}
+
+// Uploads n ints now (an op called outside a chunk: tests, probes) into the ad-hoc buffer.
+static const int32_t *adhoc_upload(cuda_backend *cb, const int32_t *h, size_t n) {
+    IS_ASSERT(!cb->capturing); // a graph must take its arrays from the chunk's upload
+    size_t bytes = n * sizeof(int32_t);
+    if (!cuda_grow(cb, (void **)&cb->d_adhoc, &cb->adhoc_cap, bytes ? bytes : 16, "ad-hoc upload")) return NULL;
+    if (n && (!CUDA_OK(cb, cudaStreamSynchronize(cb->stream)) ||
+              !CUDA_OK(cb, cudaMemcpy(cb->d_adhoc, h, bytes, cudaMemcpyHostToDevice))))
+        return NULL;
+    return cb->d_adhoc;
+}
+
+const int32_t *cuda_dev_tok(cuda_backend *cb, const int32_t *tok, int n) {
+    if (cb->in_batch && tok == cb->h_tok && n <= cb->L.n_tokens) return cb->d_batch + cb->L.off_tok;
+    return adhoc_upload(cb, tok, (size_t)n);
+}
+
+const int32_t *cuda_dev_rows(cuda_backend *cb, const int32_t *rows, int n) {
+    if (cb->in_batch && cb->h_rows && rows >= cb->h_rows && rows + n <= cb->h_rows + cb->L.n_rows)
+        return cb->d_batch + cb->L.off_rows + (rows - cb->h_rows);
+    return adhoc_upload(cb, rows, (size_t)n);
+}
+
+const int32_t *cuda_dev_batch(cuda_backend *cb, const is_attn_batch *b, is_cuda_layout *L) {
+    if (cb->in_batch && b == cb->h_b) {
+        *L = cb->L;
+        return cb->d_batch;
+    }
+    int n_tiles = is_cuda_plan_tiles(b->seq, b->n_tokens, IS_CUDA_TILE_Q, NULL);
+    is_cuda_plan_layout(L, b->n_tokens, b->n_seqs, 0, n_tiles, is_cuda_plan_stride(b->max_blocks));
+    int32_t *h = (int32_t *)is_xmalloc(L->total * sizeof(int32_t));
+    is_cuda_plan_pack(h, L, NULL, b, NULL);
+    const int32_t *d = adhoc_upload(cb, h, L->total);
+    free(h);
+    return d;
+}
+
+// ---- device facts, probes ---------------------------------------------------
+
+static int cuda_mem_info(is_backend *be, double *free_bytes, double *total_bytes, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    size_t f = 0, t = 0;
+    CUDA_OK(cb, cudaMemGetInfo(&f, &t));
+    *free_bytes = (double)f;
+    *total_bytes = (double)t;
+    return cuda_take_error(cb, err);
+}
+
+static int cuda_device_info(is_backend *be, is_device_info *out, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    *out = cb->info;
+    double f, t;
+    if (cuda_mem_info(be, &f, &t, err)) return -1;
+    out->mem_free_bytes = f;
+    return 0;
+}
+
+// Device-to-device copies between two buffers of min(1 GiB, free / 4) each, timed
+// with events: (read + write bytes) / time, best of CUDA_PROBE_REPS after a warm-up.
+static int cuda_probe_copy(is_backend *be, double *gbs, char *method, size_t method_len, is_err *err) {
+    cuda_backend *cb = cuda_impl(be);
+    size_t f = 0, t = 0;
+    if (!CUDA_OK(cb, cudaMemGetInfo(&f, &t))) return cuda_take_error(cb, err);
+    size_t bytes = f / 4 < (1u << 30) ? f / 4 : (1u << 30);
+    bytes &= ~(size_t)255;
+    void *a = NULL, *b = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    float best = 1e30f;
+    if (CUDA_OK(cb, cudaMalloc(&a, bytes)) && CUDA_OK(cb, cudaMalloc(&b, bytes)) &&
+        CUDA_OK(cb, cudaMemsetAsync(a, 1, bytes, cb->stream)) && CUDA_OK(cb, cudaEventCreate(&e0)) &&
+        CUDA_OK(cb, cudaEventCreate(&e1))) {
+        for (int r = -1; r < CUDA_PROBE_REPS && !cb->failed; r++) {
+            float ms = 0;
+            if (CUDA_OK(cb, cudaEventRecord(e0, cb->stream)) &&
+                CUDA_OK(cb, cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, cb->stream)) &&
+                CUDA_OK(cb, cudaEventRecord(e1, cb->stream)) && CUDA_OK(cb, cudaEventSynchronize(e1)) &&
+                CUDA_OK(cb, cudaEventElapsedTime(&ms, e0, e1)) && r >= 0 && ms < best)
+                best = ms;
+        }
+    }
+    if (e0) CUDA_OK(cb, cudaEventDestroy(e0));
+    if (e1) CUDA_OK(cb, cudaEventDestroy(e1));
+    if (a) CUDA_OK(cb, cudaFree(a));
+    if (b) CUDA_OK(cb, cudaFree(b));
+    if (cuda_take_error(cb, err)) return -1;
+    *gbs = 2.0 * (double)bytes / (best * 1e-3) / 1e9;
+    snprintf(method, method_len,
+             "device-to-device cudaMemcpyAsync of %.0f MiB on %s, (read + write bytes) / event time, best of %d; "
+             "attribute peak %.0f GB/s", (double)bytes / 1048576.0, cb->info.name, CUDA_PROBE_REPS,
+             cb->info.peak_gbs_attr);
+    return 0;
+}
+
+// ---- create / destroy ---------------------------------------------------------
+
+__global__ void cuda_image_check_kernel(int *p) {
+    if (p) *p = 1;
+}
+
+static void cuda_destroy(is_backend *be) {
+    if (!be) return;
+    cuda_backend *cb = cuda_impl(be);
+    if (cb) {
+        if (cb->stream) CUDA_OK(cb, cudaStreamSynchronize(cb->stream));
+        is_graph_cache_free(&cb->graphs);
+        cuda_blas_close(cb);
+        void *dev[] = {cb->d_stage, cb->d_batch, cb->d_adhoc, cb->d_act16, cb->d_req, cb->d_ids};
+        for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+            if (dev[i]) CUDA_OK(cb, cudaFree(dev[i]));
+        void *host[] = {cb->h_stage, cb->h_batch, cb->h_req, cb->h_ids};
+        for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+            if (host[i]) CUDA_OK(cb, cudaFreeHost(host[i]));
+        if (cb->stream) CUDA_OK(cb, cudaStreamDestroy(cb->stream));
+        free(cb);
+    }
+    free(be);
+}
+
+static int device_facts(cuda_backend *cb, is_err *err) {
+    is_device_info *d = &cb->info;
+    cudaDeviceProp p;
+    if (!CUDA_OK(cb, cudaGetDeviceProperties(&p, cb->device))) return cuda_take_error(cb, err);
+    snprintf(d->name, sizeof d->name, "%.127s", p.name);
+    d->ordinal = cb->device;
+    d->cc_major = p.major;
+    d->cc_minor = p.minor;
+    d->sm_count = p.multiProcessorCount;
+    d->mem_total_bytes = (double)p.totalGlobalMem;
+    d->l2_bytes = p.l2CacheSize;
+    // CUDA 13 removed the clock fields from cudaDeviceProp: ask for the attributes
+    CUDA_OK(cb, cudaDeviceGetAttribute(&d->sm_clock_khz, cudaDevAttrClockRate, cb->device));
+    CUDA_OK(cb, cudaDeviceGetAttribute(&d->mem_clock_khz, cudaDevAttrMemoryClockRate, cb->device));
+    CUDA_OK(cb, cudaDeviceGetAttribute(&d->mem_bus_bits, cudaDevAttrGlobalMemoryBusWidth, cb->device));
+    CUDA_OK(cb, cudaDriverGetVersion(&d->driver_version));
+    CUDA_OK(cb, cudaRuntimeGetVersion(&d->runtime_version));
+    d->peak_gbs_attr = 2.0 * d->mem_clock_khz * 1e3 * (d->mem_bus_bits / 8.0) / 1e9;
+    if (cuda_take_error(cb, err)) return -1;
+    if (p.major < 8)
+        return is_errf(err, "cuda device %d (%s) has compute capability %d.%d; the CUDA backend needs 8.0 or "
+                       "newer (BF16 arithmetic)", cb->device, p.name, p.major, p.minor);
+    cudaFuncAttributes fa;
+    cudaError_t e = cudaFuncGetAttributes(&fa, cuda_image_check_kernel);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return is_errf(err, "cuda device %d (%s, sm_%d%d): this binary has no kernels it can run (%s); rebuild "
+                       "with -DCMAKE_CUDA_ARCHITECTURES=%d%d", cb->device, p.name, p.major, p.minor,
+                       cudaGetErrorString(e), p.major, p.minor);
+    }
+    return 0;
+}
+
+extern "C" is_backend *is_cuda_backend_create(int device, is_err *err) {
+    cuda_backend *cb = (cuda_backend *)is_xcalloc(1, sizeof *cb);
+    is_backend *be = (is_backend *)is_xcalloc(1, sizeof *be);
+    be->impl = cb;
+    cb->device = device;
+    is_graph_cache_init(&cb->graphs, CUDA_GRAPH_CAP, graph_exec_destroy, cb);
+    if (!CUDA_OK(cb, cudaSetDevice(device))) {
+        cuda_take_error(cb, err);
+        goto fail;
+    }
+    if (device_facts(cb, err)) goto fail;
+    cb->stage_bytes = CUDA_STAGE_BYTES;
+    if (!CUDA_OK(cb, cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking)) ||
+        !CUDA_OK(cb, cudaMallocHost(&cb->h_stage, cb->stage_bytes)) ||
+        !CUDA_OK(cb, cudaMalloc(&cb->d_stage, cb->stage_bytes)) || !cuda_attention_init(cb)) {
+        cuda_take_error(cb, err);
+        goto fail;
+    }
+    if (cuda_blas_open(cb, err)) goto fail;
+
+    be->name = "cuda";
+    be->n_threads = 0;
+    be->kv_dtype = IS_DTYPE_BF16;
+    be->bf16_gemm = true;
+    be->destroy = cuda_destroy;
+    be->tensor_alloc = cuda_tensor_alloc;
+    be->tensor_free = cuda_tensor_free;
+    be->tensor_set = cuda_tensor_set;
+    be->tensor_wrap = cuda_tensor_wrap;
+    be->tensor_get_f32 = cuda_tensor_get_f32;
+    be->tensor_fill_normal = cuda_fill_normal;
+    be->tensor_fill_const = cuda_fill_const;
+    be->embed = cuda_embed;
+    be->rmsnorm = cuda_rmsnorm;
+    be->matmul = cuda_matmul;
+    be->rope = cuda_rope;
+    be->kv_store = cuda_kv_store;
+    be->kv_copy_blocks = cuda_kv_copy_blocks;
+    be->attention = cuda_attention;
+    be->swiglu = cuda_swiglu;
+    be->add = cuda_add;
+    be->gather_rows = cuda_gather_rows;
+    be->add_rmsnorm = cuda_add_rmsnorm;
+    be->sync = cuda_sync;
+    be->batch_begin = cuda_batch_begin;
+    be->batch_end = cuda_batch_end;
+    be->graph_drop = cuda_graph_drop;
+    be->graphs = true;
+    be->sample = cuda_sample;
+    be->mem_info = cuda_mem_info;
+    be->device_info = cuda_device_info;
+    be->probe_copy = cuda_probe_copy;
+    be->kernel_ops = NULL;
+    be->n_kernel_ops = 0;
+    return be;
+fail:
+    cuda_destroy(be);
+    return NULL;
+}
+
+extern "C" void is_cuda_graph_counts(const struct is_backend *be, long *recorded, long *replayed) {
+    *recorded = *replayed = 0;
+    if (!be || strcmp(be->name, "cuda") != 0) return;
+    const cuda_backend *cb = cuda_impl(be);
+    *recorded = cb->graphs.n_recorded;
+    *replayed = cb->graphs.n_replayed;
+}

@@ -1,0 +1,115 @@
+// cuda_blas.cu — cuBLAS for the matmuls, loaded with dlopen when the backend
+// starts: a binary built with CUDA then needs neither the driver nor the cuBLAS
+// libraries to start on a machine without them (it runs on the CPU there).
+//
+// matmul: out[n, M] = x[n, K] . w[M, K]^T (+ bias). BF16 weights: x is rounded to
+// BF16 (one pass) and cublasGemmEx multiplies BF16 x BF16 with fp32 accumulation
+// and an F32 result. F32 weights: an F32 GEMM (no TF32), for tight checks.
+#include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_OK, cuda_round_bf16
+
+#include <cublas_v2.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BLAS_WORKSPACE_BYTES (32u << 20) // set once: graph capture must not allocate
+
+struct cuda_blas {
+    void *lib;
+    cublasHandle_t h;
+    void *workspace;
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetWorkspace_v2) set_workspace;
+    // cublasGemmEx is overloaded in C++ (the compute type as an enum of either kind): the C one
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                              const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
+                              cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+    decltype(&cublasGetStatusString) status_string;
+};
+
+static const char *blas_status(const cuda_blas *b, cublasStatus_t s) {
+    return b && b->status_string ? b->status_string(s) : "cuBLAS error";
+}
+
+// Records a failed cuBLAS call as the backend's first error; false on failure.
+static bool blas_ok(cuda_backend *cb, cublasStatus_t s, const char *what, const char *file, int line) {
+    if (s == CUBLAS_STATUS_SUCCESS) return true;
+    cuda_note_msg(cb, file, line, "cuBLAS error in %s: %s (status %d)", what, blas_status(cb->blas, s), (int)s);
+    return false;
+}
+#define BLAS_OK(cb, call) blas_ok((cb), (call), #call, __FILE__, __LINE__)
+
+int cuda_blas_open(cuda_backend *cb, is_err *err) {
+    const char *names[] = {"libcublas.so.13", "libcublas.so"};
+    void *lib = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return is_errf(err, "cuBLAS not found (libcublas.so.13: %s)", dlerror());
+    cuda_blas *b = (cuda_blas *)is_xcalloc(1, sizeof *b);
+    b->lib = lib;
+    cb->blas = b;
+    struct {
+        void **fn;
+        const char *sym;
+    } syms[] = {{(void **)&b->create, "cublasCreate_v2"},
+                {(void **)&b->destroy, "cublasDestroy_v2"},
+                {(void **)&b->set_stream, "cublasSetStream_v2"},
+                {(void **)&b->set_workspace, "cublasSetWorkspace_v2"},
+                {(void **)&b->gemm_ex, "cublasGemmEx"},
+                {(void **)&b->status_string, "cublasGetStatusString"}};
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        *syms[i].fn = dlsym(lib, syms[i].sym);
+        if (!*syms[i].fn) {
+            is_errf(err, "cuBLAS library lacks %s", syms[i].sym);
+            cuda_blas_close(cb);
+            return -1;
+        }
+    }
+    if (!BLAS_OK(cb, b->create(&b->h)) || !BLAS_OK(cb, b->set_stream(b->h, cb->stream)) ||
+        !CUDA_OK(cb, cudaMalloc(&b->workspace, BLAS_WORKSPACE_BYTES)) ||
+        !BLAS_OK(cb, b->set_workspace(b->h, b->workspace, BLAS_WORKSPACE_BYTES))) {
+        cb->failed = false;
+        is_errf(err, "cuBLAS setup: %s", cb->errmsg);
+        cuda_blas_close(cb);
+        return -1;
+    }
+    return 0;
+}
+
+void cuda_blas_close(cuda_backend *cb) {
+    cuda_blas *b = cb->blas;
+    if (!b) return;
+    if (b->h) BLAS_OK(cb, b->destroy(b->h));
+    if (b->workspace) CUDA_OK(cb, cudaFree(b->workspace));
+    if (b->lib) dlclose(b->lib);
+    free(b);
+    cb->blas = NULL;
+}
+
+void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias, int n) {
+    cuda_backend *cb = cuda_impl(be);
+    IS_ASSERT(x->dtype == IS_DTYPE_F32 && out->dtype == IS_DTYPE_F32);
+    IS_ASSERT(w->dtype == IS_DTYPE_F32 || w->dtype == IS_DTYPE_BF16);
+    IS_ASSERT(x->cols == w->cols && out->cols == w->rows && n >= 0 && n <= x->rows && n <= out->rows);
+    IS_ASSERT(!bias || (bias->dtype == IS_DTYPE_F32 && bias->rows * bias->cols == w->rows));
+    if (cb->failed || n == 0) return;
+    int M = (int)w->rows, K = (int)w->cols;
+    const float alpha = 1.0f, beta = 0.0f;
+    const void *b_ptr = x->data;
+    int ldb = (int)x->cols;
+    cudaDataType_t ab_type = CUDA_R_32F;
+    if (w->dtype == IS_DTYPE_BF16) {
+        size_t bytes = (size_t)n * (size_t)K * sizeof(__nv_bfloat16);
+        if (!cuda_grow(cb, (void **)&cb->d_act16, &cb->act16_cap, bytes, "matmul BF16 activations")) return;
+        cuda_round_bf16(cb, cb->d_act16, (const float *)x->data, x->cols, K, n);
+        b_ptr = cb->d_act16;
+        ldb = K;
+        ab_type = CUDA_R_16BF;
+    }
+    // column-major view: out^T (M x n, ld out->cols) = w (K x M, ld K)^T . x^T (K x n)
+    BLAS_OK(cb, cb->blas->gemm_ex(cb->blas->h, CUBLAS_OP_T, CUBLAS_OP_N, M, n, K, &alpha, w->data, ab_type, K, b_ptr,
+                                  ab_type, ldb, &beta, out->data, CUDA_R_32F, (int)out->cols, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+    if (bias) cuda_add_bias(cb, (float *)out->data, out->cols, (const float *)bias->data, M, n);
+}

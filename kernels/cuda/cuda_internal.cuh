@@ -1,0 +1,132 @@
+// cuda_internal.cuh — shared by the CUDA backend's files; not part of the backend
+// interface.
+//
+// The backend lives in one file per op family:
+//   cuda_backend.cu    create/destroy, memory, uploads, sync, batches and graphs, probes
+//   cuda_blas.cu       cuBLAS, loaded at run time; matmul (BF16 or F32 weights, fp32 accumulation)
+//   cuda_fill.cu       seeded normal and constant fills, dtype conversion
+//   cuda_ops.cu        embed, gather_rows, rmsnorm (+ fused residual add), rope, swiglu, add
+//   cuda_attention.cu  kv_store, kv_copy_blocks, prefill (tiled) and decode attention
+//   cuda_sample.cu     argmax and temperature / top-k / top-p sampling on the device
+//
+// Errors: a device error inside an op is kept (the first one, with the call, file
+// and line) and returned by the next sync; ops after it do nothing. Bad arguments
+// are programming errors and abort (IS_ASSERT).
+#ifndef IS_CUDA_INTERNAL_CUH
+#define IS_CUDA_INTERNAL_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "engine/error.h"
+#include "kernels/backend.h"
+#include "kernels/cuda/cuda_plan.h"
+}
+
+struct cuda_blas; // cuda_blas.cu
+
+typedef struct cuda_backend {
+    int device;
+    cudaStream_t stream;
+    is_device_info info;
+    // the first error since the last sync
+    bool failed;
+    char errmsg[768];
+    // pinned host staging for uploads and downloads, and its device twin
+    void *h_stage, *d_stage;
+    size_t stage_bytes;
+    // the current chunk (batch_begin .. batch_end)
+    bool in_batch;
+    const int32_t *h_tok, *h_rows; // host arrays the chunk's ops will pass
+    const is_attn_batch *h_b;
+    is_cuda_layout L;
+    int32_t *h_batch, *d_batch;    // pinned packed upload and its device copy
+    size_t batch_cap;              // int32 elements of each
+    int32_t *d_adhoc;              // for ops called outside a chunk (tests, probes)
+    size_t adhoc_cap;
+    // graphs
+    is_graph_cache graphs;
+    bool capturing;
+    is_graph_key cur_key;
+    // matmul: activations rounded to BF16 (grown on demand; growth drops graphs)
+    __nv_bfloat16 *d_act16;
+    size_t act16_cap;
+    struct cuda_blas *blas;
+    // sampling: requests and ids, pinned and on the device
+    is_sample_req *h_req, *d_req;
+    int32_t *h_ids, *d_ids;
+    int sample_cap;
+} cuda_backend;
+
+static inline cuda_backend *cuda_impl(const is_backend *be) { return (cuda_backend *)be->impl; }
+
+// Records the first error: "what: message (name) at file:line". Returns false
+// when e is not cudaSuccess.
+bool cuda_note(cuda_backend *cb, cudaError_t e, const char *what, const char *file, int line);
+void cuda_note_msg(cuda_backend *cb, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define CUDA_OK(cb, call) cuda_note((cb), (call), #call, __FILE__, __LINE__)
+// After a kernel launch: the launch's own error (bad configuration, no image).
+#define CUDA_LAUNCHED(cb, what) cuda_note((cb), cudaGetLastError(), (what), __FILE__, __LINE__)
+
+// Device pointer of a host int array an op was given: the chunk's upload when it
+// is the array batch_begin saw, else (outside a chunk) a synchronous upload.
+const int32_t *cuda_dev_tok(cuda_backend *cb, const int32_t *tok, int n);
+const int32_t *cuda_dev_rows(cuda_backend *cb, const int32_t *rows, int n);
+// The chunk's upload for b (uploading b now when it is not the chunk's batch).
+const int32_t *cuda_dev_batch(cuda_backend *cb, const is_attn_batch *b, is_cuda_layout *L);
+// Drops every recorded graph (a buffer they use moved).
+void cuda_graphs_invalidate(cuda_backend *cb);
+// Makes a device buffer hold at least bytes (grown x1.5); false on failure (noted).
+bool cuda_grow(cuda_backend *cb, void **p, size_t *cap_bytes, size_t bytes, const char *what);
+
+// ---- the ops (one file each family) ----
+void cuda_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stream, float std);
+void cuda_fill_const(is_backend *be, is_tensor *t, float value);
+// dst[i] = src[i] converted, n elements, device memory, on the stream.
+void cuda_convert(cuda_backend *cb, void *dst, is_dtype dst_t, const void *src, is_dtype src_t, size_t n);
+
+void cuda_embed(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n);
+void cuda_gather_rows(is_backend *be, is_tensor *out, const is_tensor *x, const int32_t *rows, int n);
+void cuda_rmsnorm(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, int n, float eps);
+void cuda_add_rmsnorm(is_backend *be, is_tensor *out, is_tensor *x, const is_tensor *y, const is_tensor *w,
+                      int n, float eps);
+void cuda_rope(is_backend *be, is_tensor *x, int n, int n_heads, int head_dim, const int32_t *pos,
+               const is_tensor *inv_freq);
+void cuda_swiglu(is_backend *be, is_tensor *out, const is_tensor *gate, const is_tensor *up, int n);
+void cuda_add(is_backend *be, is_tensor *x, const is_tensor *y, int n);
+// out[r, :] += bias for r < n (matmul's bias).
+void cuda_add_bias(cuda_backend *cb, float *out, int64_t ld, const float *bias, int64_t cols, int n);
+// dst[i] = bf16(src[i]) over rows x cols of a row-major F32 array with row stride ld.
+void cuda_round_bf16(cuda_backend *cb, __nv_bfloat16 *dst, const float *src, int64_t ld, int64_t cols, int rows);
+
+void cuda_kv_store(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const is_tensor *k,
+                   const is_tensor *v, const is_attn_batch *b);
+void cuda_kv_copy_blocks(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, const int32_t *src,
+                         const int32_t *dst, int n, int block_size);
+void cuda_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
+                    const is_tensor *v_pool, const is_attn_batch *b, int n_heads, int n_kv_heads, int head_dim);
+// Sets the attention kernels' shared-memory limits; false (noted) when the device refuses.
+bool cuda_attention_init(cuda_backend *cb);
+
+int cuda_sample(is_backend *be, const is_tensor *logits, int n, const is_sample_req *req, int32_t *ids,
+                is_err *err);
+
+// cuBLAS (cuda_blas.cu): loaded with dlopen, so a CPU-only machine never needs it.
+int cuda_blas_open(cuda_backend *cb, is_err *err);
+void cuda_blas_close(cuda_backend *cb);
+void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
+                 int n);
+
+// Elements of a tensor, and a grid of at most 65535 * 16 blocks for n elements.
+static inline int64_t cuda_numel(const is_tensor *t) { return t->rows * t->cols; }
+static inline unsigned cuda_grid(int64_t n, int threads) {
+    int64_t g = (n + threads - 1) / threads;
+    if (g > 65535 * 16) g = 65535 * 16;
+    return (unsigned)(g < 1 ? 1 : g);
+}
+
+#endif
