@@ -68,6 +68,20 @@ static int check_request(is_session *s, int n, const int32_t *const *prompts, co
     return 0;
 }
 
+// The device sampling request of sequence i (stream i of the seed, as the host
+// samplers) for its token number counter.
+static void set_req(is_sample_req *r, const is_sampler_params *p, int i, int counter) {
+    *r = (is_sample_req){.temperature = p->temperature, .top_k = p->top_k, .top_p = p->top_p, .seed = p->seed,
+                         .stream = (uint64_t)i, .counter = (uint64_t)counter};
+}
+
+// One forward: logits to the host (logits not NULL), or ids sampled on the backend.
+static int forward_step(is_session *s, int n, const int32_t *tok, const int32_t *seq, const bool *want,
+                        float *logits, const is_sample_req *req, int32_t *ids, is_err *err) {
+    if (logits) return is_forward(s, n, tok, seq, want, logits, err);
+    return is_forward_sample(s, n, tok, seq, want, req, ids, err);
+}
+
 int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *lens,
                 const is_gen_opts *opts, is_gen_callback cb, void *user, is_gen_result *res,
                 is_err *err) {
@@ -89,13 +103,17 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
         for (int i = 0; i < n; i++) held[i] = is_seq_len(s, opts->seqs[i]);
     bool *done = is_xcalloc((size_t)n, sizeof *done);
     is_sampler *samp = is_xcalloc((size_t)n, sizeof *samp);
-    float *logits = malloc((size_t)n * (size_t)V * sizeof(float));
+    // a backend that samples on the device returns ids only: no logits cross to the host
+    bool on_device = is_session_samples_on_backend(s);
+    float *logits = on_device ? NULL : malloc((size_t)n * (size_t)V * sizeof(float));
+    is_sample_req *req = is_xmalloc((size_t)n * sizeof *req);
+    int32_t *ids = is_xmalloc((size_t)n * sizeof *ids);
     int32_t *tok = is_xmalloc((size_t)(total > n ? total : n) * sizeof *tok);
     int32_t *tseq = is_xmalloc((size_t)(total > n ? total : n) * sizeof *tseq);
     bool *want = is_xcalloc((size_t)(total > n ? total : n), sizeof *want);
     int *row_seq = is_xmalloc((size_t)n * sizeof *row_seq);
     int rc = -1, n_seqs_made = 0;
-    if (!logits) {
+    if (!logits && !on_device) {
         is_errf(err, "out of memory for %d x %d logits", n, V);
         goto done;
     }
@@ -121,8 +139,9 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
             tseq[k] = seq[i];
             want[k] = j == lens[i] - 1;
         }
+    for (int i = 0; i < n; i++) set_req(&req[i], &opts->sampler, i, 0);
     double t0 = is_now_s();
-    if (is_forward(s, (int)total, tok, tseq, want, logits, err)) goto done;
+    if (forward_step(s, (int)total, tok, tseq, want, logits, req, ids, err)) goto done;
     res->prefill_s = is_now_s() - t0;
     res->n_prompt_tokens = total;
     for (int i = 0; i < n; i++) row_seq[i] = i;
@@ -132,7 +151,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
         // sample one token for each running sequence
         for (int r = 0; r < n_rows; r++) {
             int i = row_seq[r];
-            int32_t t = is_sampler_sample(&samp[i], logits + (size_t)r * V);
+            int32_t t = on_device ? ids[r] : is_sampler_sample(&samp[i], logits + (size_t)r * V);
             int p = res->n_tokens[i]++;
             res->tokens[i][p] = t;
             res->token_time[i][p] = is_now_s() - t_submit;
@@ -148,10 +167,11 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
                 tok[n_rows] = res->tokens[i][res->n_tokens[i] - 1];
                 tseq[n_rows] = seq[i];
                 want[n_rows] = true;
+                set_req(&req[n_rows], &opts->sampler, i, res->n_tokens[i]);
                 n_rows++;
             }
         if (n_rows == 0) break;
-        if (is_forward(s, n_rows, tok, tseq, want, logits, err)) goto done;
+        if (forward_step(s, n_rows, tok, tseq, want, logits, req, ids, err)) goto done;
     }
     res->t_done = is_now_s() - t_submit;
     res->decode_s = res->t_done - res->t_first;
@@ -167,6 +187,8 @@ done:
     free(seq);
     free(done);
     free(logits);
+    free(req);
+    free(ids);
     free(tok);
     free(tseq);
     free(want);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kernels/cuda/cuda_probe.h"
 #include "support/testutil.h"
 
 static char dir[256];
@@ -166,10 +167,32 @@ Test(cli, bad_backend) {
                 "--backend 'tpu'");
 }
 
-Test(cli, cuda_backend_refused_with_the_reason) {
-    // no GPU here: the probe's reason; with one: this version has no CUDA backend yet
-    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "cuda"), 1,
-                "--backend cuda:");
+Test(cli, cuda_backend_runs_or_says_why_not) {
+    char why[512];
+    if (is_cuda_probe(why, sizeof why) > 0) { // a device: the CUDA backend runs the request
+        tu_run r = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "cuda", "--print-ids");
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        cr_assert(strstr(r.err, "cuda") != NULL, "the timing line names the backend: %s", r.err);
+        tu_run_free(&r);
+        return;
+    }
+    // none: --backend cuda is refused with the probe's reason, auto runs on the CPU and says why
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "cuda"), 1, why);
+    tu_run r = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "auto", "--print-ids");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "backend: cpu (CUDA off: ") && strstr(r.err, why), "stderr: %s", r.err);
+    tu_run_free(&r);
+}
+
+Test(cli, kv_fraction_flags) {
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--kv-frac", "1.5"), 2, "--kv-frac '1.5'");
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--kv-frac", "0.5", "--kv-budget", "8"),
+                1, "cannot be combined");
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--device", "-1"), 2, "--device '-1'");
+    tu_run r = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,2", "-n", "4", "--kv-frac", "0.0001",
+                   "--print-ids", "--backend", "cpu");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
 }
 
 Test(cli, corrupt_safetensors_header) {

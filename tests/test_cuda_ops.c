@@ -1,0 +1,525 @@
+// test_cuda_ops.c — every CUDA op against the CPU backend on the same inputs, the
+// whole forward pass against the CPU, graph replay against eager launches, and
+// on-device sampling. Without a CUDA device (or in a build without CUDA) every
+// test here skips and says why; the host-side logic is in test_cuda_plan.c.
+//
+// Comparisons are by normalized MSE, sum (gpu - cpu)^2 / sum cpu^2. Outputs are
+// poisoned with NaN before each op, so an element the op failed to write fails
+// the comparison. Tolerances, and why:
+// - pure data movement (embed, gather, KV store of BF16-exact values, block copy): exact;
+// - F32 elementwise and row ops (rmsnorm, rope, swiglu, add): 1e-10 (fp32 rounding
+//   in a different order, expf/sincos of the device library);
+// - matmul with F32 weights: 1e-10 (fp32 sums of up to 4096 terms, another order);
+// - matmul with BF16 weights: 1e-4 (the device rounds activations to BF16: relative
+//   error up to 2^-9 per product, NMSE about 1e-6);
+// - attention on BF16-exact K, V: 1e-9 (fp32 softmax and sums in another order);
+// - the forward pass in BF16 (activations rounded before each GEMM, BF16 KV): 1e-3.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_probe.h"
+#include "support/testutil.h"
+
+static is_backend *cpu, *gpu;
+static char why[1100];
+
+static void setup(void) {
+    cpu = tu_backend();
+    is_err err = {{0}};
+    char probe[512];
+    gpu = NULL;
+    if (is_cuda_probe(probe, sizeof probe) <= 0) {
+        snprintf(why, sizeof why, "%s", probe);
+        return;
+    }
+    gpu = is_cuda_backend_create(0, &err);
+    if (!gpu) snprintf(why, sizeof why, "the CUDA backend did not start: %s", err.msg);
+}
+
+static void teardown(void) {
+    if (gpu) gpu->destroy(gpu);
+    cpu->destroy(cpu);
+}
+
+TestSuite(cuda, .init = setup, .fini = teardown);
+
+#define NEED_GPU()                                              \
+    do {                                                        \
+        if (!gpu) cr_skip_test("no CUDA device here: %s", why); \
+    } while (0)
+
+static uint64_t rng_state = 12345;
+static float unif(void) { // [-1, 1)
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static float *rand_host(size_t n, float scale) {
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = scale * unif();
+    return h;
+}
+
+static is_tensor upload(is_backend *be, is_dtype dt, int64_t rows, int64_t cols, const float *h) {
+    is_tensor t = {.dtype = dt, .rows = rows, .cols = cols};
+    is_err err = {{0}};
+    cr_assert_eq(be->tensor_alloc(be, &t, &err), 0, "%s: %s", be->name, err.msg);
+    if (h) cr_assert_eq(be->tensor_set(be, &t, h, IS_DTYPE_F32, &err), 0, "%s: %s", be->name, err.msg);
+    else be->tensor_fill_const(be, &t, NAN); // poison
+    return t;
+}
+
+static float *download(is_backend *be, const is_tensor *t, int64_t rows) {
+    float *h = malloc((size_t)(rows * t->cols + 1) * sizeof *h);
+    is_err err = {{0}};
+    cr_assert_eq(be->sync(be, &err), 0, "%s: %s", be->name, err.msg);
+    cr_assert_eq(be->tensor_get_f32(be, t, rows, h, &err), 0, "%s: %s", be->name, err.msg);
+    return h;
+}
+
+static double nmse(const float *got, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - (double)ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    if (isnan(num)) return INFINITY;
+    return den > 0 ? num / den : num;
+}
+
+// The same tensor on both backends from one host array.
+typedef struct pair {
+    is_tensor c, g;
+} pair;
+static pair pair_new(is_dtype dt, int64_t rows, int64_t cols, const float *h) {
+    return (pair){upload(cpu, dt, rows, cols, h), upload(gpu, dt, rows, cols, h)};
+}
+static void pair_free(pair *p) {
+    cpu->tensor_free(cpu, &p->c);
+    gpu->tensor_free(gpu, &p->g);
+}
+// NMSE of the first rows of p (gpu against cpu).
+static double pair_nmse(const pair *p, int64_t rows) {
+    float *a = download(cpu, &p->c, rows), *b = download(gpu, &p->g, rows);
+    double e = nmse(b, a, (size_t)(rows * p->c.cols));
+    free(a);
+    free(b);
+    return e;
+}
+
+Test(cuda, upload_download_and_fills) {
+    NEED_GPU();
+    size_t n = 100003;
+    float *h = rand_host(n, 3.0f);
+    pair f = pair_new(IS_DTYPE_BF16, 1, (int64_t)n, h);
+    float *b = download(gpu, &f.g, 1);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(b[i], is_bf16_to_f32(is_f32_to_bf16(h[i])), "element %zu rounds to BF16 as on the host", i);
+    free(b);
+    // seeded normal fill: the host's generator on the device, BF16 rounding
+    cpu->tensor_fill_normal(cpu, &f.c, 7, 99, 0.02f);
+    gpu->tensor_fill_normal(gpu, &f.g, 7, 99, 0.02f);
+    float *x = download(cpu, &f.c, 1), *y = download(gpu, &f.g, 1);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) {
+        same += x[i] == y[i];
+        cr_assert_leq(fabsf(x[i] - y[i]), fabsf(x[i]) * (1.0f / 128) + 1e-12f, "element %zu: %g vs %g", i, y[i], x[i]);
+    }
+    // logf/cosf of the device library may differ by an ulp, rarely enough to cross a BF16 rounding
+    cr_assert_geq(same, n - n / 1000, "%zu of %zu elements identical", same, n);
+    free(x);
+    free(y);
+    pair_free(&f);
+    free(h);
+}
+
+Test(cuda, row_and_elementwise_ops) {
+    NEED_GPU();
+    const int64_t Ds[] = {16, 64, 577, 4096};
+    for (int a = 0; a < 4; a++) {
+        int64_t D = Ds[a];
+        int n = 7, rows = 9;
+        float *hx = rand_host((size_t)(rows * D), 4.0f), *hy = rand_host((size_t)(rows * D), 2.0f);
+        float *hw = rand_host((size_t)D, 1.5f);
+        pair x = pair_new(IS_DTYPE_F32, rows, D, hx), y = pair_new(IS_DTYPE_F32, rows, D, hy);
+        pair w = pair_new(IS_DTYPE_F32, 1, D, hw), o = pair_new(IS_DTYPE_F32, rows, D, NULL);
+        cpu->rmsnorm(cpu, &o.c, &x.c, &w.c, n, 1e-5f);
+        gpu->rmsnorm(gpu, &o.g, &x.g, &w.g, n, 1e-5f);
+        cr_assert_leq(pair_nmse(&o, n), 1e-10, "rmsnorm D=%lld", (long long)D);
+        // fused add + norm against the CPU's add then norm
+        cpu->add(cpu, &x.c, &y.c, n);
+        cpu->rmsnorm(cpu, &o.c, &x.c, &w.c, n, 1e-5f);
+        gpu->add_rmsnorm(gpu, &o.g, &x.g, &y.g, &w.g, n, 1e-5f);
+        cr_assert_leq(pair_nmse(&o, n), 1e-10, "add_rmsnorm output D=%lld", (long long)D);
+        cr_assert_leq(pair_nmse(&x, rows), 1e-12, "add_rmsnorm residual (and rows past n untouched)");
+        cpu->swiglu(cpu, &o.c, &x.c, &y.c, n);
+        gpu->swiglu(gpu, &o.g, &x.g, &y.g, n);
+        cr_assert_leq(pair_nmse(&o, n), 1e-10, "swiglu D=%lld", (long long)D);
+        // embed (F32 and BF16 tables) and gather
+        int32_t ids[7] = {0, 8, 3, 3, 5, 1, 7}, sel[3] = {6, 0, 2};
+        for (int dt = 0; dt < 2; dt++) {
+            pair tab = pair_new(dt ? IS_DTYPE_BF16 : IS_DTYPE_F32, rows, D, hx);
+            cpu->embed(cpu, &o.c, &tab.c, ids, n);
+            gpu->embed(gpu, &o.g, &tab.g, ids, n);
+            cr_assert_eq(pair_nmse(&o, n), 0, "embed D=%lld dtype %d", (long long)D, dt);
+            pair_free(&tab);
+        }
+        pair g = pair_new(IS_DTYPE_F32, 3, D, NULL);
+        cpu->gather_rows(cpu, &g.c, &o.c, sel, 3);
+        gpu->gather_rows(gpu, &g.g, &o.g, sel, 3);
+        cr_assert_eq(pair_nmse(&g, 3), 0, "gather_rows");
+        pair_free(&g);
+        pair *all[] = {&x, &y, &w, &o};
+        for (int i = 0; i < 4; i++) pair_free(all[i]);
+        free(hx);
+        free(hy);
+        free(hw);
+    }
+}
+
+Test(cuda, rope_matches_cpu) {
+    NEED_GPU();
+    const int hds[] = {16, 64, 128};
+    for (int a = 0; a < 3; a++) {
+        int hd = hds[a], nh = 5, n = 6, half = hd / 2;
+        float inv[128];
+        for (int i = 0; i < half; i++) inv[i] = (float)pow(500000.0, -2.0 * i / hd);
+        int32_t pos[6] = {0, 1, 17, 4095, 32767, 131000};
+        float *hx = rand_host((size_t)((n + 1) * nh * hd), 2.0f);
+        pair x = pair_new(IS_DTYPE_F32, n + 1, (int64_t)nh * hd, hx), f = pair_new(IS_DTYPE_F32, 1, half, inv);
+        cpu->rope(cpu, &x.c, n, nh, hd, pos, &f.c);
+        gpu->rope(gpu, &x.g, n, nh, hd, pos, &f.g);
+        cr_assert_leq(pair_nmse(&x, n + 1), 1e-12, "rope hd=%d", hd);
+        pair_free(&x);
+        pair_free(&f);
+        free(hx);
+    }
+}
+
+Test(cuda, matmul_matches_cpu) {
+    NEED_GPU();
+    const int shapes[][3] = {{1, 64, 64}, {5, 77, 130}, {8, 2048, 2048}, {33, 512, 1000}, {300, 256, 3000}};
+    for (int s = 0; s < 5; s++)
+        for (int dt = 0; dt < 2; dt++) {
+            int n = shapes[s][0], K = shapes[s][1], M = shapes[s][2];
+            float *hx = rand_host((size_t)(n + 1) * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f);
+            float *hb = rand_host((size_t)M, 1.0f);
+            pair x = pair_new(IS_DTYPE_F32, n + 1, K, hx), w = pair_new(dt ? IS_DTYPE_BF16 : IS_DTYPE_F32, M, K, hw);
+            pair b = pair_new(IS_DTYPE_F32, 1, M, hb), o = pair_new(IS_DTYPE_F32, n + 1, M, NULL);
+            cpu->matmul(cpu, &o.c, &x.c, &w.c, s % 2 ? &b.c : NULL, n);
+            gpu->matmul(gpu, &o.g, &x.g, &w.g, s % 2 ? &b.g : NULL, n);
+            double tol = dt ? 1e-4 : 1e-10;
+            double e = pair_nmse(&o, n);
+            cr_assert_leq(e, tol, "matmul n=%d K=%d M=%d %s: nmse %g", n, K, M, dt ? "bf16" : "f32", e);
+            pair *all[] = {&x, &w, &b, &o};
+            for (int i = 0; i < 4; i++) pair_free(all[i]);
+            free(hx);
+            free(hw);
+            free(hb);
+        }
+}
+
+// A paged cache of n_seqs sequences with lens[i] positions on both backends, K and V
+// values BF16-exact (so the CPU's F32 pools hold what the device's BF16 pools hold),
+// blocks in a shuffled order. Then a batch (pos, seq) is attended on both.
+static void attention_case(int n_seqs, const int *lens, const int *n_query, int H, int KV, int hd, int bs) {
+    int kv_dim = KV * hd, total = 0, max_blocks = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        total += lens[s];
+        int nb = (lens[s] + bs - 1) / bs;
+        if (nb > max_blocks) max_blocks = nb;
+    }
+    int n_blocks = n_seqs * max_blocks + 3;
+    int32_t *perm = malloc((size_t)n_blocks * sizeof *perm), *tables = malloc((size_t)n_seqs * max_blocks * sizeof *tables);
+    for (int i = 0; i < n_blocks; i++) perm[i] = i;
+    for (int i = n_blocks - 1; i > 0; i--) {
+        int j = (int)((unif() + 1) * 0.5f * (float)(i + 1)) % (i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (int i = 0; i < n_seqs * max_blocks; i++) tables[i] = perm[i];
+    // store every position of every sequence
+    int32_t *pos = malloc((size_t)total * sizeof *pos), *seq = malloc((size_t)total * sizeof *seq);
+    int32_t *slot = malloc((size_t)total * sizeof *slot);
+    int k = 0;
+    for (int s = 0; s < n_seqs; s++)
+        for (int p = 0; p < lens[s]; p++, k++) {
+            pos[k] = p;
+            seq[k] = s;
+            slot[k] = tables[s * max_blocks + p / bs] * bs + p % bs;
+        }
+    float *hk = rand_host((size_t)total * kv_dim, 1.0f), *hv = rand_host((size_t)total * kv_dim, 1.0f);
+    for (size_t i = 0; i < (size_t)total * kv_dim; i++) {
+        hk[i] = is_bf16_to_f32(is_f32_to_bf16(hk[i]));
+        hv[i] = is_bf16_to_f32(is_f32_to_bf16(hv[i]));
+    }
+    is_tensor kc = upload(cpu, IS_DTYPE_F32, (int64_t)n_blocks * bs, kv_dim, NULL);
+    is_tensor vc = upload(cpu, IS_DTYPE_F32, (int64_t)n_blocks * bs, kv_dim, NULL);
+    is_tensor kg = upload(gpu, IS_DTYPE_BF16, (int64_t)n_blocks * bs, kv_dim, NULL);
+    is_tensor vg = upload(gpu, IS_DTYPE_BF16, (int64_t)n_blocks * bs, kv_dim, NULL);
+    pair kin = pair_new(IS_DTYPE_F32, total, kv_dim, hk), vin = pair_new(IS_DTYPE_F32, total, kv_dim, hv);
+    is_attn_batch st = {.n_tokens = total, .pos = pos, .seq = seq, .slot = slot, .n_seqs = n_seqs,
+                        .block_tables = tables, .max_blocks = max_blocks, .block_size = bs};
+    cpu->kv_store(cpu, &kc, &vc, &kin.c, &vin.c, &st);
+    gpu->kv_store(gpu, &kg, &vg, &kin.g, &vin.g, &st);
+    // the queries: the last n_query[s] positions of each sequence
+    int nq = 0;
+    for (int s = 0; s < n_seqs; s++) nq += n_query[s];
+    int32_t *qpos = malloc((size_t)nq * sizeof *qpos), *qseq = malloc((size_t)nq * sizeof *qseq);
+    k = 0;
+    for (int s = 0; s < n_seqs; s++)
+        for (int i = 0; i < n_query[s]; i++, k++) {
+            qpos[k] = lens[s] - n_query[s] + i;
+            qseq[k] = s;
+        }
+    float *hq = rand_host((size_t)nq * H * hd, 1.0f);
+    pair q = pair_new(IS_DTYPE_F32, nq, (int64_t)H * hd, hq), o = pair_new(IS_DTYPE_F32, nq, (int64_t)H * hd, NULL);
+    is_attn_batch b = {.n_tokens = nq, .pos = qpos, .seq = qseq, .slot = slot, .n_seqs = n_seqs,
+                       .block_tables = tables, .max_blocks = max_blocks, .block_size = bs};
+    cpu->attention(cpu, &o.c, &q.c, &kc, &vc, &b, H, KV, hd);
+    gpu->attention(gpu, &o.g, &q.g, &kg, &vg, &b, H, KV, hd);
+    double e = pair_nmse(&o, nq);
+    cr_assert_leq(e, 1e-9, "attention %d seqs (first len %d, %d queries) H=%d KV=%d hd=%d bs=%d: nmse %g", n_seqs,
+                  lens[0], nq, H, KV, hd, bs, e);
+    // the pools: KV stored exactly (BF16-exact values) in the slots written
+    float *pc = download(cpu, &kc, kc.rows), *pg = download(gpu, &kg, kg.rows);
+    for (int t = 0; t < total; t++)
+        cr_assert_eq(memcmp(pc + (size_t)slot[t] * kv_dim, pg + (size_t)slot[t] * kv_dim, (size_t)kv_dim * 4), 0,
+                     "K of token %d stored exactly", t);
+    // copy-on-write block copies: block of table entry 0 to the spare blocks
+    int32_t src[2] = {tables[0], tables[max_blocks > 1 ? 1 : 0]}, dst[2] = {perm[n_blocks - 1], perm[n_blocks - 2]};
+    cpu->kv_copy_blocks(cpu, &kc, &vc, src, dst, 2, bs);
+    gpu->kv_copy_blocks(gpu, &kg, &vg, src, dst, 2, bs);
+    free(pg);
+    pg = download(gpu, &kg, kg.rows);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(memcmp(pg + (size_t)dst[i] * bs * kv_dim, pg + (size_t)src[i] * bs * kv_dim,
+                            (size_t)bs * kv_dim * 4), 0, "block %d copied to %d", src[i], dst[i]);
+    free(pc);
+    free(pg);
+    pair_free(&kin);
+    pair_free(&vin);
+    pair_free(&q);
+    pair_free(&o);
+    cpu->tensor_free(cpu, &kc);
+    cpu->tensor_free(cpu, &vc);
+    gpu->tensor_free(gpu, &kg);
+    gpu->tensor_free(gpu, &vg);
+    free(perm);
+    free(tables);
+    free(pos);
+    free(seq);
+    free(slot);
+    free(qpos);
+    free(qseq);
+    free(hk);
+    free(hv);
+    free(hq);
+}
+
+Test(cuda, decode_attention_matches_cpu) {
+    NEED_GPU();
+    int lens[4] = {1, 37, 300, 3000}, one[4] = {1, 1, 1, 1};
+    attention_case(4, lens, one, 8, 2, 64, 16);
+    attention_case(4, lens, one, 4, 4, 128, 16);
+    attention_case(4, lens, one, 4, 2, 16, 7);
+    int l1[1] = {4100}, q1[1] = {1};
+    attention_case(1, l1, q1, 32, 8, 128, 16);
+}
+
+Test(cuda, prefill_attention_matches_cpu) {
+    NEED_GPU();
+    int lens[3] = {40, 17, 2100}, nq[3] = {40, 17, 600};
+    attention_case(3, lens, nq, 8, 2, 64, 16);
+    attention_case(3, lens, nq, 6, 3, 128, 32);
+    int l2[2] = {5, 33}, q2[2] = {3, 1}; // a continued sequence and a decode token in one batch
+    attention_case(2, l2, q2, 4, 2, 16, 4);
+}
+
+Test(cuda, sampling_on_the_device) {
+    NEED_GPU();
+    enum { ROWS = 32, V = 1000 };
+    float *h = rand_host((size_t)ROWS * V, 5.0f);
+    h[3 * V + 17] = h[3 * V + 400] = 100.0f; // a tie: the lower id wins
+    h[5 * V + 2] = NAN;                       // NaN counts as -inf
+    is_tensor lg = upload(gpu, IS_DTYPE_F32, ROWS, V, h);
+    is_sample_req req[ROWS];
+    int32_t ids[ROWS];
+    is_err err = {{0}};
+    for (int r = 0; r < ROWS; r++) req[r] = (is_sample_req){.temperature = 0, .seed = 1, .stream = (uint64_t)r};
+    cr_assert_eq(gpu->sample(gpu, &lg, ROWS, req, ids, &err), 0, "%s", err.msg);
+    for (int r = 0; r < ROWS; r++) cr_assert_eq(ids[r], is_argmax(h + (size_t)r * V, V), "greedy row %d", r);
+    cr_assert_eq(ids[3], 17);
+    // top-k = 1 is greedy at any temperature; top-k = 5 draws only among the 5 best
+    for (int r = 0; r < ROWS; r++) req[r] = (is_sample_req){.temperature = 1.5f, .top_k = 1, .top_p = 1, .seed = 2};
+    cr_assert_eq(gpu->sample(gpu, &lg, ROWS, req, ids, &err), 0, "%s", err.msg);
+    for (int r = 0; r < ROWS; r++) cr_assert_eq(ids[r], is_argmax(h + (size_t)r * V, V), "top-k 1 row %d", r);
+    for (int rep = 0; rep < 20; rep++) {
+        for (int r = 0; r < ROWS; r++)
+            req[r] = (is_sample_req){.temperature = 3.0f, .top_k = 5, .top_p = 1, .seed = 3, .counter = (uint64_t)rep};
+        cr_assert_eq(gpu->sample(gpu, &lg, ROWS, req, ids, &err), 0, "%s", err.msg);
+        for (int r = 0; r < ROWS; r++) {
+            const float *x = h + (size_t)r * V;
+            int better = 0;
+            for (int i = 0; i < V; i++) better += x[i] > x[ids[r]];
+            cr_assert_lt(better, 5, "row %d: id %d has %d better ids, outside the top 5", r, ids[r], better);
+        }
+    }
+    gpu->tensor_free(gpu, &lg);
+    free(h);
+    // the distribution: 8 logits, T = 1, top-p 0.9 (the nucleus drops the two
+    // smallest); 32 x 400 draws, chi-square with 5 degrees of freedom, p = 0.001 cut 20.52
+    float x8[8] = {2.0f, 1.0f, 0.5f, 0.0f, -0.5f, -1.0f, -3.0f, -4.0f};
+    double w[8], tot = 0;
+    for (int i = 0; i < 8; i++) tot += w[i] = exp(x8[i] - 2.0);
+    // best-first mass reaches 0.9 at index 5 here (checked below), so ids 6, 7 are cut
+    double cum = 0;
+    int keep = 0;
+    while (cum < 0.9 * tot) cum += w[keep++];
+    cr_assert_eq(keep, 6);
+    float *rows8 = malloc(ROWS * 8 * sizeof *rows8);
+    for (int r = 0; r < ROWS; r++) memcpy(rows8 + r * 8, x8, sizeof x8);
+    is_tensor l8 = upload(gpu, IS_DTYPE_F32, ROWS, 8, rows8);
+    long count[8] = {0}, draws = 0;
+    for (int rep = 0; rep < 400; rep++) {
+        for (int r = 0; r < ROWS; r++)
+            req[r] = (is_sample_req){.temperature = 1, .top_p = 0.9f, .seed = 11, .stream = (uint64_t)r,
+                                     .counter = (uint64_t)rep};
+        cr_assert_eq(gpu->sample(gpu, &l8, ROWS, req, ids, &err), 0, "%s", err.msg);
+        for (int r = 0; r < ROWS; r++, draws++) count[ids[r]]++;
+    }
+    cr_assert_eq(count[6] + count[7], 0, "ids outside the nucleus are never drawn");
+    double chi = 0;
+    for (int i = 0; i < keep; i++) {
+        double e = (double)draws * w[i] / cum;
+        chi += (count[i] - e) * (count[i] - e) / e;
+    }
+    cr_assert_lt(chi, 20.52, "chi-square %.2f over %ld draws", chi, draws);
+    gpu->tensor_free(gpu, &l8);
+    free(rows8);
+}
+
+// ---- the whole engine ------------------------------------------------------------------
+
+static is_session *open_session(is_model *m) {
+    is_session_opts o = {.kv_budget_mib = 64, .max_seqs = 8, .max_batch_tokens = 256};
+    is_session *s;
+    is_err err = {{0}};
+    cr_assert_eq(is_session_create(m, &o, &s, &err), 0, "%s", err.msg);
+    return s;
+}
+
+// Logits of a prompt and of greedy steps on both backends (the CPU's choice fed to
+// both), compared by NMSE; the device's argmax must equal the CPU's wherever the
+// CPU's top-2 gap exceeds gap_tol.
+static void forward_case(const char *spec, int prompt_len, int steps, double gap_tol) {
+    is_model *mc = tu_model(cpu, spec, IS_DTYPE_BF16, 5), *mg = tu_model(gpu, spec, IS_DTYPE_BF16, 5);
+    is_session *sc = open_session(mc), *sg = open_session(mg);
+    int V = mc->cfg.vocab_size;
+    float *lc = malloc((size_t)V * sizeof *lc), *lg = malloc((size_t)V * sizeof *lg);
+    int32_t *prompt = malloc((size_t)prompt_len * sizeof *prompt), *seqv = malloc((size_t)prompt_len * sizeof *seqv);
+    bool *want = calloc((size_t)prompt_len, sizeof *want);
+    is_err err = {{0}};
+    int qc = is_seq_new(sc, &err), qg = is_seq_new(sg, &err);
+    for (int i = 0; i < prompt_len; i++) {
+        prompt[i] = (int32_t)((unsigned)(i * 7919 + 13) % (unsigned)V);
+        seqv[i] = 0;
+    }
+    want[prompt_len - 1] = true;
+    int32_t sq[1] = {qc};
+    for (int i = 0; i < prompt_len; i++) seqv[i] = qc;
+    cr_assert_eq(is_forward(sc, prompt_len, prompt, seqv, want, lc, &err), 0, "%s", err.msg);
+    for (int i = 0; i < prompt_len; i++) seqv[i] = qg;
+    cr_assert_eq(is_forward(sg, prompt_len, prompt, seqv, want, lg, &err), 0, "%s", err.msg);
+    int checked = 0;
+    for (int step = 0;; step++) {
+        double e = nmse(lg, lc, (size_t)V);
+        cr_assert_leq(e, 1e-3, "%s step %d: logits nmse %g", spec, step, e);
+        int32_t tc = is_argmax(lc, V), tg = is_argmax(lg, V);
+        float top1 = lc[tc], top2 = -INFINITY;
+        for (int i = 0; i < V; i++)
+            if (i != tc && lc[i] > top2) top2 = lc[i];
+        if (top1 - top2 > gap_tol) {
+            cr_assert_eq(tg, tc, "%s step %d: device picks %d, CPU %d (gap %g)", spec, step, tg, tc, top1 - top2);
+            checked++;
+        }
+        if (step == steps) break;
+        bool w1 = true;
+        sq[0] = qc;
+        cr_assert_eq(is_forward(sc, 1, &tc, sq, &w1, lc, &err), 0, "%s", err.msg);
+        sq[0] = qg;
+        cr_assert_eq(is_forward(sg, 1, &tc, sq, &w1, lg, &err), 0, "%s", err.msg);
+    }
+    cr_assert_geq(checked, 1, "%s: at least one step had a clear top-2 gap", spec);
+    free(lc);
+    free(lg);
+    free(prompt);
+    free(seqv);
+    free(want);
+    is_session_free(sc);
+    is_session_free(sg);
+    is_model_free(mc);
+    is_model_free(mg);
+}
+
+Test(cuda, forward_matches_cpu_tiny) {
+    NEED_GPU();
+    forward_case("preset:tiny", 40, 12, 0.05);
+}
+
+Test(cuda, forward_matches_cpu_smollm2) {
+    NEED_GPU();
+    forward_case("preset:smollm2-135m", 100, 8, 0.05);
+}
+
+static void greedy_tokens(is_model *m, int n_gen, int32_t *out) {
+    is_session *s = open_session(m);
+    int32_t p[3][20];
+    const int32_t *prompts[3] = {p[0], p[1], p[2]};
+    int lens[3] = {20, 7, 13};
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < 20; i++) p[b][i] = (int32_t)((b * 131 + i * 17) % m->cfg.vocab_size);
+    is_gen_opts go = {.n_gen = n_gen, .ignore_eos = true};
+    is_gen_result res;
+    is_err err = {{0}};
+    cr_assert_eq(is_generate(s, 3, prompts, lens, &go, NULL, NULL, &res, &err), 0, "%s", err.msg);
+    for (int b = 0; b < 3; b++) {
+        cr_assert_eq(res.n_tokens[b], n_gen);
+        memcpy(out + b * n_gen, res.tokens[b], (size_t)n_gen * sizeof *out);
+    }
+    is_gen_result_free(&res);
+    is_session_free(s);
+}
+
+Test(cuda, graph_replay_equals_eager_launches) {
+    NEED_GPU();
+    enum { N = 40 };
+    is_model *m = tu_model(gpu, "preset:tiny", IS_DTYPE_BF16, 3);
+    int32_t eager[3 * N], graphed[3 * N];
+    gpu->graphs = false;
+    greedy_tokens(m, N, eager);
+    long rec0, rep0, rec1, rep1;
+    is_cuda_graph_counts(gpu, &rec0, &rep0);
+    gpu->graphs = true;
+    greedy_tokens(m, N, graphed);
+    is_cuda_graph_counts(gpu, &rec1, &rep1);
+    cr_assert_gt(rec1, rec0, "decode steps were recorded as graphs");
+    cr_assert_gt(rep1 - rep0, N / 2, "and replayed (%ld replays)", rep1 - rep0);
+    for (int i = 0; i < 3 * N; i++) cr_assert_eq(graphed[i], eager[i], "token %d: graph %d, eager %d", i, graphed[i], eager[i]);
+    is_model_free(m);
+}
+
+Test(cuda, kv_budget_past_device_memory_is_a_clear_error) {
+    NEED_GPU();
+    is_model *m = tu_model(gpu, "preset:tiny", IS_DTYPE_BF16, 3);
+    is_session_opts o = {.kv_budget_mib = 64.0 * 1024 * 1024, .max_batch_tokens = 64};
+    is_session *s = NULL;
+    is_err err = {{0}};
+    cr_assert_neq(is_session_create(m, &o, &s, &err), 0);
+    cr_assert(strstr(err.msg, "--kv-budget") && strstr(err.msg, "free"), "message: %s", err.msg);
+    is_model_free(m);
+}
