@@ -175,8 +175,9 @@ static int parse_common(const char *cmd, int argc, char **argv, int *i, cli_opts
 
 is_backend *is_cli_open_backend(const is_cli_backend_opts *bo, bool verbose, char *why_cuda, size_t why_len,
                                 is_err *err) {
-    char why[512];
+    char why[512] = "";
     int n_dev = is_cuda_probe(why, sizeof why);
+    if (n_dev > 0) snprintf(why, sizeof why, "--backend cpu was asked for (%d CUDA device(s) answer)", n_dev);
     if (n_dev > 0 && bo->device >= n_dev) {
         snprintf(why, sizeof why, "--device %d: only %d CUDA device(s) answer", bo->device, n_dev);
         n_dev = 0;
