@@ -3,8 +3,10 @@
 // distribution (chi-square), beam search equals an exhaustive search, beams
 // share KV blocks and leak none, sampling masks equal a sort-based reference,
 // seeded runs repeat; and the strategy spec strings.
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -611,4 +613,54 @@ Test(strategies, cli_runs_strategies_and_refuses_bad_ones) {
         tu_run_free(&r);
     }
     free(first);
+}
+
+Test(strategies, bench_sweeps_strategies_with_their_statistics) {
+    char dir[256];
+    tu_mkdtemp(dir, sizeof dir);
+    char out[300];
+    snprintf(out, sizeof out, "%s/run", dir);
+    const char *args[] = {"bench", "-m", "preset:tiny", "-p", "8", "-n", "6", "-r", "2", "--max-reps", "2",
+                          "--warmup", "0", "--no-probe", "--strategy",
+                          "greedy,spec:k=3,draft=self,spec:k=2,draft=preset:tiny,dseed=5,beam:w=2",
+                          "--out", out, NULL};
+    tu_run r = tu_run_cli(args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    char path[400];
+    snprintf(path, sizeof path, "%s/results.json", out);
+    size_t len;
+    char *text = tu_read_file(path, &len);
+    cr_assert(text);
+    cJSON *doc = cJSON_Parse(text);
+    cr_assert(doc);
+    const cJSON *pt;
+    int n_pts = 0;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItem(doc, "points")) {
+        const char *st = cJSON_GetObjectItem(cJSON_GetObjectItem(pt, "config"), "strategy")->valuestring;
+        cr_assert_str_eq(cJSON_GetObjectItem(pt, "status")->valuestring, "ok", "%s", st);
+        const cJSON *acc = cJSON_GetObjectItem(cJSON_GetObjectItem(pt, "samples"), "spec_acceptance");
+        cr_assert_eq(acc != NULL, strncmp(st, "spec:", 5) == 0, "%s: speculative statistics only for spec", st);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, acc) { // the target drafting for itself accepts everything
+            if (strstr(st, "draft=self")) cr_assert_eq(v->valuedouble, 1.0, "%s", st);
+            else cr_assert(v->valuedouble >= 0 && v->valuedouble <= 1, "%s", st);
+        }
+        n_pts++;
+    }
+    cr_assert_eq(n_pts, 4);
+    cJSON_Delete(doc);
+    free(text);
+    // a draft with another vocabulary: refused before anything is written
+    snprintf(out, sizeof out, "%s/bad", dir);
+    const char *bad[] = {"bench", "-m", "preset:tiny", "-p", "8", "-n", "4", "--no-probe", "--strategy",
+                         "spec:k=2,draft=preset:smollm2-135m", "--out", out, NULL};
+    r = tu_run_cli(bad);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "must share the target's vocabulary"), "%s", r.err);
+    snprintf(path, sizeof path, "%s/results.json", out);
+    char *none = tu_read_file(path, &len);
+    cr_assert_null(none, "a results file was written for a refused sweep");
+    tu_run_free(&r);
+    tu_rm_rf(dir);
 }
