@@ -82,9 +82,14 @@ static void series_push(bench_series *s, double x) {
     s->v[s->n++] = x;
 }
 
-enum { M_TTFT, M_TPOT, M_ITL, M_E2E, M_PREFILL_MS, M_DECODE_MS, M_PREFILL_TPS, M_DECODE_TPS, M_COUNT };
-static const char *const bench_metric_names[M_COUNT] = {"ttft_ms",    "tpot_ms",   "itl_ms",      "e2e_ms",
-                                                         "prefill_ms", "decode_ms", "prefill_tps", "decode_tps"};
+// The metrics of is_metric_defs, then strategy statistics (speculative decoding
+// only: per repetition), kept as samples beside them.
+enum { M_TTFT, M_TPOT, M_ITL, M_E2E, M_PREFILL_MS, M_DECODE_MS, M_PREFILL_TPS, M_DECODE_TPS,
+       M_SPEC_ACCEPT, M_SPEC_PER_STEP, M_SPEC_DRAFT_MS, M_SPEC_VERIFY_MS, M_COUNT };
+static const char *const bench_metric_names[M_COUNT] = {
+    "ttft_ms",        "tpot_ms",                "itl_ms",        "e2e_ms",        "prefill_ms",     "decode_ms",
+    "prefill_tps",    "decode_tps",             "spec_acceptance", "spec_accepted_per_step", "spec_draft_ms",
+    "spec_verify_ms"};
 
 // ---- one point ------------------------------------------------------------------------
 
@@ -139,6 +144,13 @@ static void collect_rep(const is_gen_result *res, bench_series *s, double *gap_b
     if (res->n_decode_tokens > 0) {
         series_push(&s[M_DECODE_MS], res->decode_s * 1e3);
         series_push(&s[M_DECODE_TPS], res->decode_s > 0 ? (double)res->n_decode_tokens / res->decode_s : 0.0);
+    }
+    const is_gen_stats *g = &res->stats;
+    if (g->drafted > 0) {
+        series_push(&s[M_SPEC_ACCEPT], (double)g->accepted / (double)g->drafted);
+        series_push(&s[M_SPEC_PER_STEP], (double)g->accepted / (double)g->rounds);
+        series_push(&s[M_SPEC_DRAFT_MS], g->draft_s * 1e3);
+        series_push(&s[M_SPEC_VERIFY_MS], g->verify_s * 1e3);
     }
 }
 
@@ -207,12 +219,30 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     if (is_kernel_spec_apply(c->be, p->kernel, err)) return -1;
 
     int bs = o->block_size > 0 ? o->block_size : IS_DEFAULT_BLOCK_SIZE;
-    long per_seq = (long)p->depth + p->prompt + p->gen - 1;
-    double blocks = (double)p->batch * (double)((per_seq + bs - 1) / bs + 1);
+    int *plens = is_xmalloc((size_t)p->batch * sizeof *plens);
+    for (int b = 0; b < p->batch; b++) plens[b] = p->prompt;
+    // what the strategy needs, and one block per sequence to spare
+    double blocks = (double)is_strategy_kv_blocks(&strat, p->batch, plens, p->depth, p->gen, bs) + p->batch;
+    free(plens);
     is_session_opts so = {.kv_budget_mib = blocks * is_kv_block_mib(cfg, bs, c->be->kv_dtype), .block_size = bs,
-                          .max_seqs = p->batch, .max_batch_tokens = o->max_batch_tokens};
-    is_session *s = NULL;
-    if (is_session_create(c->m, &so, &s, err)) return -1;
+                          .max_seqs = is_strategy_max_seqs(&strat, p->batch), .max_batch_tokens = o->max_batch_tokens};
+    is_session *s = NULL, *ds = NULL;
+    is_model *dm = NULL; // the spec draft (may be the target itself)
+    if (strat.kind == IS_STRATEGY_SPEC) {
+        if (is_strategy_open_draft(&strat, c->m, o->dtype, o->seed, c->be, &dm, err)) return -1;
+        is_session_opts dso = so;
+        dso.kv_budget_mib = blocks * is_kv_block_mib(&dm->cfg, bs, c->be->kv_dtype);
+        if (is_session_create(dm, &dso, &ds, err)) {
+            is_err_prefix(err, "spec draft");
+            if (dm != c->m) is_model_free(dm);
+            return -1;
+        }
+    }
+    if (is_session_create(c->m, &so, &s, err)) {
+        is_session_free(ds);
+        if (dm != c->m) is_model_free(dm);
+        return -1;
+    }
 
     int rc = -1;
     int32_t **prompts = is_xcalloc((size_t)p->batch, sizeof *prompts);
@@ -244,7 +274,8 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         free(tseq);
         if (frc) goto done;
     }
-    is_gen_opts go = {.n_gen = p->gen, .ignore_eos = true, .sampler = strat.sampler, .seqs = seqs};
+    is_gen_opts go = {.n_gen = p->gen, .ignore_eos = true, .seqs = seqs};
+    is_strategy_gen_opts(&strat, ds, &go);
     int main_m = p->gen > 1 ? M_DECODE_TPS : M_PREFILL_TPS;
     const char *unit = "tok/s";
     double t0 = is_now_s();
@@ -312,6 +343,8 @@ done:
             if (seqs[b] >= 0) is_seq_free(s, seqs[b]);
     free(seqs);
     is_session_free(s);
+    is_session_free(ds);
+    if (dm != c->m) is_model_free(dm);
     is_err ignored;
     is_kernel_spec_apply(c->be, "default", &ignored);
     return rc;
@@ -414,7 +447,8 @@ static const char *bench_help =
     "  -n, --gen LIST          tokens generated per sequence (default 128; 1 = prefill only)\n"
     "  -d, --depth LIST        context already in the KV cache before the prompt, filled once per\n"
     "                          point and not timed, as llama-bench -d (default 0)\n"
-    "  --strategy LIST         greedy, sample[:t=T,k=K,p=P,seed=S] (default greedy)\n"
+    "  --strategy LIST         greedy, sample[:t=T,k=K,p=P,minp=M,rep=R,seed=S], beam[:w=W,lp=L],\n"
+    "                          spec:k=K,draft=MODEL[,dseed=S][,t=T,...] (default greedy; see README)\n"
     "  --kernel LIST           kernel variants: default, or op=variant joined by '+' (see below)\n"
     "repetitions\n"
     "  -r, --reps N            at least N measured repetitions per point (default 5)\n"
@@ -632,6 +666,17 @@ int is_bench_main(int argc, char **argv) {
         }
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
+    // every spec draft must load and share the model's vocabulary before anything runs
+    for (int st = 0; st < o.n_strategy; st++) {
+        is_strategy sp;
+        is_model *dm = NULL;
+        if (is_strategy_parse(o.strategy[st], &sp, &err)) goto fail;
+        if (sp.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&sp, m, o.dtype, o.seed, be, &dm, &err)) {
+            is_err_prefix(&err, "--strategy %s", o.strategy[st]);
+            goto fail;
+        }
+        if (dm && dm != m) is_model_free(dm);
+    }
 
     // the points, checked against the model's context before anything is measured
     int total = o.n_batch * o.n_prompt * o.n_gen * o.n_depth * o.n_strategy * o.n_kernel;

@@ -95,8 +95,11 @@ static int list_split_impl(const char *flag, const char *s, bool strategies, cha
             *n = 0;
             return is_errf(err, "%s '%s': empty item in the list", flag, s);
         }
-        bool continues = strategies && *n > 0 && memchr(p, '=', len) && !memchr(p, ':', len);
-        if (continues) { // a parameter of the previous spec: "k=40" after "sample:t=0.8"
+        // a parameter of the previous spec: "k=40" after "sample:t=0.8", or
+        // "draft=preset:tiny" after "spec:k=4" (its '=' comes before any ':')
+        const char *eq = memchr(p, '=', len), *colon = memchr(p, ':', len);
+        bool continues = strategies && *n > 0 && eq && (!colon || eq < colon);
+        if (continues) {
             char *prev = (*out)[*n - 1];
             size_t pl = strlen(prev);
             prev = is_xrealloc(prev, pl + 1 + len + 1);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 
 #include "engine/fileio.h" // defines: is_read_file, is_write_file_atomic
 #include "engine/inferscope.h"
+#include "engine/stop.h"     // defines: is_stop_check, is_stop_cut
+#include "engine/strategy.h" // defines: is_strategy_parse, is_strategy_open_draft, ...
 #include "engine/tokenizer.h"
 #include "kernels/cuda/cuda_probe.h"
 
@@ -45,6 +48,10 @@ typedef struct cli_opts {
     double kv_frac;     // > 0: KV budget as a fraction of free memory
     int block_size;
     int max_batch_tokens;
+    const char *strategy;   // --strategy SPEC
+    float min_p, rep_penalty;
+    const char **stop;      // --stop strings
+    int n_stop;
 } cli_opts;
 
 int is_cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -268,6 +275,39 @@ static void sink_feed(void *user, int seq_index, int32_t token) {
 
 // ---- generate ------------------------------------------------------------------
 
+// The decoding strategy: --strategy SPEC, else the sampling flags. Returns 0,
+// or a negative exit status after a usage error.
+static int cli_strategy(const cli_opts *o, is_strategy *st, const char *cmd) {
+    is_err err = {{0}};
+    if (o->strategy) {
+        if (o->temperature > 0 || o->top_k || o->top_p != 1.0f || o->min_p > 0 || o->rep_penalty > 0)
+            return -is_cli_usage_error(cmd, "--strategy cannot be combined with --temperature, --top-k, --top-p, "
+                                            "--min-p or --repeat-penalty (give them in the spec)");
+        if (is_strategy_parse(o->strategy, st, &err)) return -is_cli_usage_error(cmd, "--strategy: %s", err.msg);
+        return 0;
+    }
+    memset(st, 0, sizeof *st);
+    st->kind = o->temperature > 0 ? IS_STRATEGY_SAMPLE : IS_STRATEGY_GREEDY;
+    st->sampler = (is_sampler_params){.temperature = o->temperature, .top_k = o->top_k, .top_p = o->top_p,
+                                      .min_p = o->min_p, .rep_penalty = o->rep_penalty};
+    return 0;
+}
+
+// The strategy's statistics on stderr, after the timing line.
+static void cli_strategy_line(const is_strategy *st, const is_gen_result *res) {
+    char spec[IS_STRATEGY_DRAFT_MAX + 128];
+    is_strategy_format(st, spec, sizeof spec);
+    const is_gen_stats *g = &res->stats;
+    if (st->kind == IS_STRATEGY_SPEC)
+        fprintf(stderr, "strategy: %s | acceptance %.3f (%ld of %ld drafted) | %.2f accepted per step over %ld "
+                "steps | draft %.1f ms, verify %.1f ms\n", spec, g->drafted ? (double)g->accepted / g->drafted : 0.0,
+                g->accepted, g->drafted, g->rounds ? (double)g->accepted / g->rounds : 0.0, g->steps,
+                g->draft_s * 1e3, g->verify_s * 1e3);
+    else if (st->kind == IS_STRATEGY_BEAM)
+        fprintf(stderr, "strategy: %s | %ld steps | best score %.6f\n", spec, g->steps,
+                res->hyps && res->hyps[0].n ? res->hyps[0].score[0] : NAN);
+}
+
 static const char *generate_help =
     "usage: inferscope generate --model MODEL (--prompt TEXT | --prompt-ids IDS | --prompt-len N) [options]\n"
     "\n"
@@ -283,6 +323,12 @@ static const char *generate_help =
     "  --temperature T        0 = greedy (default 0)\n"
     "  --top-k K              keep the K most likely tokens (0 = off)\n"
     "  --top-p P              keep the smallest set with probability >= P (1 = off)\n"
+    "  --min-p M              keep tokens with probability >= M x the top one (0 = off)\n"
+    "  --repeat-penalty R     divide positive (multiply negative) logits of seen tokens by R (1 = off)\n"
+    "  --strategy SPEC        greedy, sample:t=T,k=K,p=P,minp=M,rep=R,seed=S, beam:w=W,lp=L or\n"
+    "                         spec:k=K,draft=MODEL[,dseed=S][,t=T,topk=K,p=P,...] (instead of the four\n"
+    "                         flags above; see README, 'Decoding strategies')\n"
+    "  --stop STR             end a sequence when its text contains STR (repeatable); the text is cut there\n"
     "  --seed S               seed of preset weights, synthetic prompts and sampling (default 0)\n"
     "  --ignore-eos           keep generating after an end-of-sequence token\n"
     "  --backend cpu|cuda|auto  compute backend (default auto: CUDA when a device answers, else cpu)\n"
@@ -295,7 +341,8 @@ static const char *generate_help =
     "                         and activations (device memory on cuda)\n"
     "  --block-size N         tokens per KV cache block (default 16)\n"
     "  --max-batch-tokens N   tokens per forward chunk (default 512)\n"
-    "  --print-ids            print generated ids (space-separated, a line per sequence) instead of text\n"
+    "  --print-ids            print generated ids (space-separated, a line per sequence) instead of text;\n"
+    "                         beam search adds a line per hypothesis: '# beam H score S logprob L: IDS'\n"
     "  --quiet                no timing line\n"
     "\n"
     "Generated text streams to stdout (batch > 1: each sequence's text after the run, a line\n"
@@ -366,6 +413,22 @@ static int cmd_generate(int argc, char **argv) {
             NEED_VALUE();
             if (is_cli_parse_double(v, 1e-9, 1, &dv)) BAD("--top-p '%s': expected a number in (0, 1]", v);
             o.top_p = (float)dv;
+        } else if (!strcmp(a, "--min-p")) {
+            NEED_VALUE();
+            if (is_cli_parse_double(v, 0, 1, &dv)) BAD("--min-p '%s': expected a number in [0, 1]", v);
+            o.min_p = (float)dv;
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            NEED_VALUE();
+            if (is_cli_parse_double(v, 1e-3, 1e3, &dv)) BAD("--repeat-penalty '%s': expected a number in [0.001, 1000]", v);
+            o.rep_penalty = (float)dv;
+        } else if (!strcmp(a, "--strategy")) {
+            NEED_VALUE();
+            o.strategy = v;
+        } else if (!strcmp(a, "--stop")) {
+            NEED_VALUE();
+            if (!*v) BAD("--stop: the string is empty");
+            o.stop = is_xrealloc(o.stop, (size_t)(o.n_stop + 1) * sizeof *o.stop);
+            o.stop[o.n_stop++] = v;
         } else if (!strcmp(a, "--kv-budget")) {
             NEED_VALUE();
             if (is_cli_parse_double(v, 1e-6, 1 << 30, &dv)) BAD("--kv-budget '%s': expected a positive size in MiB", v);
@@ -404,18 +467,26 @@ static int cmd_generate(int argc, char **argv) {
         BAD("a prompt is required: --prompt TEXT, --prompt-ids IDS or --prompt-len N");
     if (o.n_prompts > 1 && o.batch && o.batch != o.n_prompts)
         BAD("--batch %d does not match the %d prompts given with --prompt-ids", o.batch, o.n_prompts);
+    is_strategy strat;
+    if (cli_strategy(&o, &strat, cmd) < 0) goto out;
     rc = 1;
 
     is_err err = {{0}};
     is_backend *be = open_backend(&o, !o.quiet, &err);
     is_model *m = NULL;
-    is_session *s = NULL;
+    is_session *s = NULL, *ds = NULL;
+    is_model *dm = NULL; // the spec draft (may be m itself)
     is_gen_result res = {0};
     is_tokenizer *tok = NULL;
     if (!be) goto fail;
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
-    if (open_tokenizer(&o, text_prompt != NULL || !o.print_ids, &tok, &err)) goto fail;
+    if (strat.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&strat, m, o.dtype, o.seed, be, &dm, &err)) goto fail;
+    if (open_tokenizer(&o, text_prompt != NULL || !o.print_ids || o.n_stop > 0, &tok, &err)) goto fail;
+    if (o.n_stop > 0 && !tok) {
+        is_errf(&err, "--stop needs a tokenizer to read the text: pass --tokenizer SPEC");
+        goto fail;
+    }
     double t_submit = is_now_s(); // TTFT counts tokenization
     if (text_prompt) {
         int32_t *ids;
@@ -459,27 +530,36 @@ static int cmd_generate(int argc, char **argv) {
         is_errf(&err, "--kv-budget and --kv-frac cannot be combined");
         goto fail;
     }
-    if (o.kv_budget_mib <= 0 && o.kv_frac <= 0) { // default: what this request needs
-        int bs = o.block_size > 0 ? o.block_size : IS_DEFAULT_BLOCK_SIZE;
-        double blocks = 0;
-        for (int b = 0; b < batch; b++) {
-            long t = (long)lens[b] + o.n_gen - 1;
-            if (t > m->cfg.max_pos) t = m->cfg.max_pos; // longer requests are refused later
-            blocks += (double)((t + bs - 1) / bs);
-        }
-        o.kv_budget_mib = blocks * is_kv_block_mib(&m->cfg, bs, be->kv_dtype);
-    }
-    is_session_opts so = {.kv_budget_mib = o.kv_budget_mib, .kv_mem_fraction = o.kv_frac, .block_size = o.block_size,
-                          .max_seqs = batch > 64 ? batch : 64, .max_batch_tokens = o.max_batch_tokens};
+    int bs = o.block_size > 0 ? o.block_size : IS_DEFAULT_BLOCK_SIZE;
+    // default KV budget: what this request needs (longer requests are refused later)
+    int n_gen_fit = o.n_gen < m->cfg.max_pos ? o.n_gen : m->cfg.max_pos;
+    double blocks = (double)is_strategy_kv_blocks(&strat, batch, lens, 0, n_gen_fit, bs);
+    int max_seqs = is_strategy_max_seqs(&strat, batch);
+    bool kv_given = o.kv_budget_mib > 0 || o.kv_frac > 0;
+    is_session_opts so = {.kv_budget_mib = kv_given ? o.kv_budget_mib : blocks * is_kv_block_mib(&m->cfg, bs, be->kv_dtype),
+                          .kv_mem_fraction = o.kv_frac, .block_size = o.block_size,
+                          .max_seqs = max_seqs > 64 ? max_seqs : 64, .max_batch_tokens = o.max_batch_tokens};
     int grc = -1;
+    if (dm) {
+        is_session_opts dso = so;
+        if (o.kv_budget_mib <= 0) dso.kv_budget_mib = blocks * is_kv_block_mib(&dm->cfg, bs, be->kv_dtype);
+        if (is_session_create(dm, &dso, &ds, &err)) {
+            is_err_prefix(&err, "spec draft");
+            goto fail;
+        }
+    }
     if (!is_session_create(m, &so, &s, &err)) {
-        is_gen_opts go = {.n_gen = o.n_gen, .ignore_eos = o.ignore_eos,
-                          .sampler = {.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
-                                      .seed = o.seed},
-                          .t_submit = t_submit};
+        is_gen_opts go = {.n_gen = o.n_gen, .ignore_eos = o.ignore_eos, .t_submit = t_submit};
+        is_strategy_gen_opts(&strat, ds, &go);
+        if (!strat.seed_given) go.sampler.seed = o.seed;
+        is_stop_strings stops = {.tok = tok, .s = o.stop, .n = o.n_stop};
+        if (o.n_stop > 0) {
+            go.stop = is_stop_check;
+            go.stop_user = &stops;
+        }
         text_sink sink = {.tok = tok};
         is_tok_stream_init(&sink.stream);
-        bool stream = tok && !o.print_ids && batch == 1;
+        bool stream = tok && !o.print_ids && batch == 1 && o.n_stop == 0;
         grc = is_generate(s, batch, prompts, lens, &go, stream ? sink_feed : NULL, &sink, &res, &err);
         if (stream && !grc) {
             is_tok_stream_flush(&sink.stream, &sink.buf, &sink.len, &sink.cap);
@@ -495,12 +575,19 @@ static int cmd_generate(int argc, char **argv) {
         for (int b = 0; b < res.n_seqs; b++) {
             for (int j = 0; j < res.n_tokens[b]; j++) printf(j ? " %d" : "%d", res.tokens[b][j]);
             putchar('\n');
+            for (int h = 0; res.hyps && h < res.hyps[b].n; h++) {
+                printf("# beam %d score %.6f logprob %.6f:", h, res.hyps[b].score[h], res.hyps[b].logprob[h]);
+                for (int j = 0; j < res.hyps[b].len[h]; j++) printf(" %d", res.hyps[b].tokens[h][j]);
+                putchar('\n');
+            }
         }
-    } else if (batch > 1) {
+    } else if (batch > 1 || o.n_stop > 0) {
+        is_stop_strings stops = {.tok = tok, .s = o.stop, .n = o.n_stop};
         for (int b = 0; b < res.n_seqs; b++) {
             char *text;
             size_t len;
             if (is_tok_decode(tok, res.tokens[b], res.n_tokens[b], true, &text, &len, &err)) goto fail;
+            len = is_stop_cut(&stops, text, len);
             fwrite(text, 1, len, stdout);
             putchar('\n');
             free(text);
@@ -523,6 +610,7 @@ static int cmd_generate(int argc, char **argv) {
                 res.prefill_s > 0 ? (double)res.n_prompt_tokens / res.prefill_s : 0.0, res.n_decode_tokens,
                 res.decode_s * 1e3, res.decode_s > 0 ? (double)res.n_decode_tokens / res.decode_s : 0.0,
                 res.t_done * 1e3, res.n_seqs, be->name, where, is_dtype_name(m->wdtype));
+        cli_strategy_line(&strat, &res);
     }
     rc = 0;
     goto cleanup;
@@ -533,9 +621,12 @@ cleanup:
     is_tok_free(tok);
     is_gen_result_free(&res);
     is_session_free(s);
+    is_session_free(ds);
+    if (dm != m) is_model_free(dm);
     is_model_free(m);
     if (be) be->destroy(be);
 out:
+    free(o.stop);
     free_prompts(&o);
     return rc;
 }

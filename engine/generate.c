@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/decode.h" // defines: is_beam_generate, is_spec_generate
 #include "engine/inferscope.h"
 
 void is_gen_result_free(is_gen_result *res) {
@@ -14,10 +15,30 @@ void is_gen_result_free(is_gen_result *res) {
     free(res->tokens);
     free(res->token_time);
     free(res->n_tokens);
+    for (int i = 0; res->hyps && i < res->n_seqs; i++) {
+        is_beam_hyps *h = &res->hyps[i];
+        for (int j = 0; j < h->n; j++) free(h->tokens[j]);
+        free(h->tokens);
+        free(h->len);
+        free(h->score);
+        free(h->logprob);
+    }
+    free(res->hyps);
     memset(res, 0, sizeof *res);
 }
 
-static bool is_eos(const is_config *c, int32_t t) {
+void is_gen_result_alloc(is_gen_result *res, int n, int n_gen) {
+    res->n_seqs = n;
+    res->tokens = is_xcalloc((size_t)n, sizeof *res->tokens);
+    res->token_time = is_xcalloc((size_t)n, sizeof *res->token_time);
+    res->n_tokens = is_xcalloc((size_t)n, sizeof *res->n_tokens);
+    for (int i = 0; i < n; i++) {
+        res->tokens[i] = is_xmalloc((size_t)n_gen * sizeof(int32_t));
+        res->token_time[i] = is_xmalloc((size_t)n_gen * sizeof(double));
+    }
+}
+
+bool is_gen_eos(const is_config *c, int32_t t) {
     for (int i = 0; i < c->n_eos; i++)
         if (c->eos_token_ids[i] == t) return true;
     return false;
@@ -25,8 +46,7 @@ static bool is_eos(const is_config *c, int32_t t) {
 
 static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
-// Checks the request against the model's context and the KV cache before any work.
-static int check_request(is_session *s, int n, const int32_t *const *prompts, const int *lens,
+int is_gen_check_request(is_session *s, int n, const int32_t *const *prompts, const int *lens,
                          int n_gen, const int *seqs, is_err *err) {
     const is_config *c = &is_session_model(s)->cfg;
     const is_kv_cache *kv = is_session_kv(s);
@@ -86,17 +106,16 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
                 const is_gen_opts *opts, is_gen_callback cb, void *user, is_gen_result *res,
                 is_err *err) {
     memset(res, 0, sizeof *res);
+    if (opts->beam_width > 0) return is_beam_generate(s, n, prompts, lens, opts, cb, user, res, err);
+    if (opts->draft) return is_spec_generate(s, n, prompts, lens, opts, cb, user, res, err);
     double t_submit = opts->t_submit > 0 ? opts->t_submit : is_now_s();
-    if (check_request(s, n, prompts, lens, opts->n_gen, opts->seqs, err)) return -1;
+    if (is_gen_check_request(s, n, prompts, lens, opts->n_gen, opts->seqs, err)) return -1;
     const is_config *c = &is_session_model(s)->cfg;
     int V = c->vocab_size;
     long total = 0;
     for (int i = 0; i < n; i++) total += lens[i];
 
-    res->n_seqs = n;
-    res->tokens = is_xcalloc((size_t)n, sizeof *res->tokens);
-    res->token_time = is_xcalloc((size_t)n, sizeof *res->token_time);
-    res->n_tokens = is_xcalloc((size_t)n, sizeof *res->n_tokens);
+    is_gen_result_alloc(res, n, opts->n_gen);
     int *seq = is_xmalloc((size_t)n * sizeof *seq);
     int *held = is_xcalloc((size_t)n, sizeof *held); // lengths on entry of continued sequences
     if (opts->seqs)
@@ -104,7 +123,9 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
     bool *done = is_xcalloc((size_t)n, sizeof *done);
     is_sampler *samp = is_xcalloc((size_t)n, sizeof *samp);
     // a backend that samples on the device returns ids only: no logits cross to the host
-    bool on_device = is_session_samples_on_backend(s);
+    // (min-p and the repetition penalty run on the host)
+    const is_sampler_params *sp = &opts->sampler;
+    bool on_device = is_session_samples_on_backend(s) && sp->min_p <= 0 && (sp->rep_penalty == 0 || sp->rep_penalty == 1);
     float *logits = on_device ? NULL : malloc((size_t)n * (size_t)V * sizeof(float));
     is_sample_req *req = is_xmalloc((size_t)n * sizeof *req);
     int32_t *ids = is_xmalloc((size_t)n * sizeof *ids);
@@ -118,9 +139,8 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
         goto done;
     }
     for (int i = 0; i < n; i++) {
-        res->tokens[i] = is_xmalloc((size_t)opts->n_gen * sizeof(int32_t));
-        res->token_time[i] = is_xmalloc((size_t)opts->n_gen * sizeof(double));
         is_sampler_init(&samp[i], &opts->sampler, V, (uint64_t)i);
+        for (int j = 0; j < lens[i]; j++) is_sampler_count(&samp[i], prompts[i][j], 1);
     }
     if (opts->seqs) {
         for (int i = 0; i < n; i++) seq[i] = opts->seqs[i];
@@ -151,12 +171,21 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
         // sample one token for each running sequence
         for (int r = 0; r < n_rows; r++) {
             int i = row_seq[r];
-            int32_t t = on_device ? ids[r] : is_sampler_sample(&samp[i], logits + (size_t)r * V);
+            int32_t t;
+            if (on_device) {
+                t = ids[r];
+            } else {
+                is_sampler_penalize(&samp[i], logits + (size_t)r * V);
+                t = is_sampler_sample(&samp[i], logits + (size_t)r * V);
+            }
+            is_sampler_count(&samp[i], t, 1);
             int p = res->n_tokens[i]++;
             res->tokens[i][p] = t;
             res->token_time[i][p] = is_now_s() - t_submit;
             if (cb) cb(user, i, t);
-            if ((!opts->ignore_eos && is_eos(c, t)) || res->n_tokens[i] == opts->n_gen) done[i] = true;
+            if ((!opts->ignore_eos && is_gen_eos(c, t)) || res->n_tokens[i] == opts->n_gen ||
+                (opts->stop && opts->stop(opts->stop_user, i, res->tokens[i], res->n_tokens[i])))
+                done[i] = true;
         }
         if (step == 0) res->t_first = is_now_s() - t_submit;
         // next step: the running sequences, each fed its last token

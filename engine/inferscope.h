@@ -63,6 +63,10 @@ int is_forward_sample(is_session *s, int n, const int32_t *tok, const int32_t *s
 bool is_session_samples_on_backend(const is_session *s);
 
 // ---- generation ----
+// Called after each generated token of a sequence with all its tokens so far;
+// returns true to end that sequence there (stop strings).
+typedef bool (*is_gen_stop_fn)(void *user, int seq_index, const int32_t *tokens, int n_tokens);
+
 typedef struct is_gen_opts {
     int n_gen;                 // tokens to generate per sequence (>= 1)
     bool ignore_eos;           // keep going past an EOS token
@@ -73,7 +77,33 @@ typedef struct is_gen_opts {
     // depth), the prompt is appended after it, and at the end (or on error) the
     // sequence is truncated back to the length it had on entry, not freed.
     const int *seqs;
+    // strategies beyond sampling (engine/beam.c, engine/speculative.c); 0/NULL: off
+    int beam_width;            // beam search with this many beams (sampler unused)
+    float length_penalty;      // beam: hypotheses of n tokens score (sum of log-probs) / n^length_penalty
+    is_session *draft;         // speculative decoding: the draft model's session (same vocabulary)
+    int spec_k;                // speculative: tokens the draft proposes per step (>= 1)
+    is_gen_stop_fn stop;       // NULL: no stop check
+    void *stop_user;
 } is_gen_opts;
+
+// Statistics of a strategy's steps (zero where they do not apply).
+typedef struct is_gen_stats {
+    long steps;            // decode steps after the prefill (speculative: draft + verify rounds)
+    long rounds;           // speculative: draft + verify rounds summed over sequences (steps x running)
+    long drafted;          // speculative: tokens proposed by the draft
+    long accepted;         // speculative: proposals the target accepted
+    double draft_s;        // speculative: wall time of the draft's forwards (its prefill included)
+    double verify_s;       // speculative: wall time of the target's verification forwards
+} is_gen_stats;
+
+// Beam search: the finished hypotheses of one prompt, best first.
+typedef struct is_beam_hyps {
+    int n;
+    int32_t **tokens;      // [n][len[h]]
+    int *len;
+    double *score;         // sum of log-probs / len^length_penalty
+    double *logprob;       // sum of log-probs
+} is_beam_hyps;
 
 typedef struct is_gen_result {
     int n_seqs;
@@ -87,13 +117,17 @@ typedef struct is_gen_result {
     double decode_s;       // wall time from t_first to t_done
     long n_prompt_tokens;  // summed over the batch
     long n_decode_tokens;  // generated after the first, summed over the batch
+    is_gen_stats stats;
+    is_beam_hyps *hyps;    // beam search: [n_seqs]; else NULL
 } is_gen_result;
 
 // Called after every step with the ids just produced (NULL: none).
 typedef void (*is_gen_callback)(void *user, int seq_index, int32_t token);
 
 // Runs each prompt as its own sequence: one batched prefill, then decode steps
-// over the sequences still running. Sequences are freed at the end.
+// over the sequences still running. Sequences are freed at the end. With
+// beam_width or draft set, runs beam search or speculative decoding instead;
+// tokens delivered by one step share their timestamp.
 int is_generate(is_session *s, int n_prompts, const int32_t *const *prompts, const int *prompt_lens,
                 const is_gen_opts *opts, is_gen_callback cb, void *user, is_gen_result *res,
                 is_err *err);

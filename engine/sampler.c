@@ -1,4 +1,5 @@
-// sampler.c — greedy and temperature / top-k / top-p sampling.
+// sampler.c — greedy and temperature / top-k / min-p / top-p sampling, and the
+// repetition penalty.
 //
 // Sampling works on unnormalized weights w_i = exp((x_i - max) / T); the
 // normalization cancels when the kept candidates are renormalized, so it is
@@ -7,6 +8,7 @@
 #include "engine/sampler.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "engine/error.h"
@@ -77,6 +79,8 @@ int32_t is_argmax(const float *x, int n) {
     return best;
 }
 
+static bool smp_penalty_on(const is_sampler_params *p) { return p->rep_penalty > 0.0f && p->rep_penalty != 1.0f; }
+
 void is_sampler_init(is_sampler *s, const is_sampler_params *p, int vocab, uint64_t stream) {
     IS_ASSERT(vocab >= 1);
     s->p = *p;
@@ -85,13 +89,29 @@ void is_sampler_init(is_sampler *s, const is_sampler_params *p, int vocab, uint6
     is_rng_seed(&s->rng, is_mix64(is_mix64(p->seed) + (stream + 1) * 0x9e3779b97f4a7c15ULL));
     s->probs = is_xmalloc((size_t)vocab * sizeof *s->probs);
     s->idx = is_xmalloc((size_t)vocab * sizeof *s->idx);
+    s->seen = smp_penalty_on(p) ? is_xcalloc((size_t)vocab, sizeof *s->seen) : NULL;
 }
 
 void is_sampler_free(is_sampler *s) {
     free(s->probs);
     free(s->idx);
+    free(s->seen);
     s->probs = NULL;
     s->idx = NULL;
+    s->seen = NULL;
+}
+
+void is_sampler_count(is_sampler *s, int32_t tok, int delta) {
+    if (!s->seen) return;
+    IS_ASSERT(tok >= 0 && tok < s->vocab && s->seen[tok] + delta >= 0);
+    s->seen[tok] += delta;
+}
+
+void is_sampler_penalize(const is_sampler *s, float *logits) {
+    if (!s->seen) return;
+    const float r = s->p.rep_penalty;
+    for (int i = 0; i < s->vocab; i++)
+        if (s->seen[i]) logits[i] = logits[i] > 0.0f ? logits[i] / r : logits[i] * r;
 }
 
 static inline void smp_swap(int32_t *ids, int i, int j) {
@@ -178,13 +198,16 @@ static int smp_top_p(int32_t *ids, int n, const float *w, double target) {
     return hi; // rounding: keep the whole range
 }
 
-int32_t is_sampler_sample(is_sampler *s, const float *logits) {
+// The kept candidates of a sampled draw: ids[0, n) with weights w[id] (by id,
+// the top weighing 1) summing to *kept. Returns n, or 0 when there is nothing
+// to weigh (greedy, or logits all -inf/NaN or with a +inf): then *top is the pick.
+static int smp_candidates(is_sampler *s, const float *logits, int32_t *top, double *kept) {
     const int v = s->vocab;
     const float t = s->p.temperature;
-    if (!(t > 0.0f)) return is_argmax(logits, v);
-    int32_t top = is_argmax(logits, v);
-    float mx = logits[top];
-    if (!isfinite(mx)) return top; // all -inf/NaN, or a +inf logit: nothing to weigh
+    *top = is_argmax(logits, v);
+    if (!(t > 0.0f)) return 0;
+    float mx = logits[*top];
+    if (!isfinite(mx)) return 0;
 
     int32_t *ids = s->idx;
     float *w = s->probs; // by token id; only candidates' entries are set
@@ -196,17 +219,34 @@ int32_t is_sampler_sample(is_sampler *s, const float *logits) {
         for (int i = 0; i < v; i++) ids[i] = i;
     }
     double z = 0.0;
+    int m = 0;
+    const float min_w = s->p.min_p > 0.0f ? s->p.min_p : 0.0f; // the top weighs exp(0) = 1
     for (int i = 0; i < n; i++) {
         int32_t id = ids[i];
         float x = logits[id];
         w[id] = isnan(x) ? 0.0f : expf((x - mx) / t);
+        if (min_w > 0.0f && w[id] < min_w) continue;
+        ids[m++] = id;
         z += w[id];
     }
+    n = m;
     if (s->p.top_p > 0.0f && s->p.top_p < 1.0f) n = smp_top_p(ids, n, w, s->p.top_p * z);
 
-    // renormalize over the kept candidates and walk their cumulative weights
-    double kept = 0.0;
-    for (int i = 0; i < n; i++) kept += w[ids[i]];
+    // renormalize over the kept candidates
+    double k = 0.0;
+    for (int i = 0; i < n; i++) k += w[ids[i]];
+    *kept = k;
+    return n;
+}
+
+int32_t is_sampler_sample(is_sampler *s, const float *logits) {
+    int32_t top;
+    double kept;
+    int n = smp_candidates(s, logits, &top, &kept);
+    if (n == 0) return top;
+    const int32_t *ids = s->idx;
+    const float *w = s->probs;
+    // walk the candidates' cumulative weights
     double u = is_rng_uniform(&s->rng) * kept;
     double acc = 0.0;
     int32_t last = top;
@@ -216,6 +256,33 @@ int32_t is_sampler_sample(is_sampler *s, const float *logits) {
         acc += wi;
         last = ids[i];
         if (u < acc) return ids[i];
+    }
+    return last; // u rounded to the total
+}
+
+void is_sampler_probs(is_sampler *s, const float *logits, float *probs) {
+    int32_t top;
+    double kept;
+    int n = smp_candidates(s, logits, &top, &kept);
+    for (int i = 0; i < s->vocab; i++) probs[i] = 0.0f;
+    if (n == 0 || !(kept > 0.0)) {
+        probs[top] = 1.0f;
+        return;
+    }
+    for (int i = 0; i < n; i++) probs[s->idx[i]] = (float)(s->probs[s->idx[i]] / kept);
+}
+
+int32_t is_sample_dense(is_rng *r, const float *w, int n) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += w[i] > 0.0f ? w[i] : 0.0f;
+    IS_ASSERT(total > 0.0);
+    double u = is_rng_uniform(r) * total, acc = 0.0;
+    int32_t last = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(w[i] > 0.0f)) continue;
+        acc += w[i];
+        last = i;
+        if (u < acc) return i;
     }
     return last; // u rounded to the total
 }

@@ -21,7 +21,9 @@
 //       "status":  "ok" | "error",  "error": s (status "error" only),
 //       "warmup": n, "reps": n, "stop": "noise" | "max_time" | "max_reps", "noise": x,
 //       "elapsed_s": x,
-//       "samples": { METRIC: [x, ...] },            every raw sample, see is_metric_defs
+//       "samples": { METRIC: [x, ...] },            every raw sample, see is_metric_defs; speculative
+//                                                   points add spec_acceptance, spec_accepted_per_step,
+//                                                   spec_draft_ms, spec_verify_ms (per repetition)
 //       "stats":   { METRIC: { "n", "median", "mean", "stddev", "min", "max",
 //                              "p50", "p90", "p99", "ci95": [lo, hi] } },
 //       "model":   { "weight_bytes", "kv_bytes_per_token", "decode_steps",
