@@ -15,6 +15,8 @@
 #include "engine/inferscope.h"
 #include "engine/tokenizer.h"
 #include "kernels/cuda/cuda_probe.h"
+#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop, is_prof_wrap_backend
+#include "profiles/run.h"  // defines: is_prof_parse_flag, is_prof_start, is_prof_finish
 
 #define EXIT_USAGE 2
 
@@ -42,6 +44,7 @@ typedef struct cli_opts {
     double kv_budget_mib;
     int block_size;
     int max_batch_tokens;
+    is_prof_opts prof;  // --nvtx-level, --trace
 } cli_opts;
 
 int is_cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -229,7 +232,9 @@ static void sink_feed(void *user, int seq_index, int32_t token) {
     (void)seq_index;
     text_sink *t = user;
     t->len = 0;
+    is_prof_push(IS_PROF_DETOKENIZE, 1);
     is_tok_stream_feed(t->tok, &t->stream, token, &t->buf, &t->len, &t->cap);
+    is_prof_pop(IS_PROF_DETOKENIZE);
     fwrite(t->buf, 1, t->len, stdout);
     fflush(stdout);
     t->len = 0;
@@ -262,13 +267,14 @@ static const char *generate_help =
     "  --max-batch-tokens N   tokens per forward chunk (default 512)\n"
     "  --print-ids            print generated ids (space-separated, a line per sequence) instead of text\n"
     "  --quiet                no timing line\n"
+    IS_PROF_FLAGS_HELP
     "\n"
     "Generated text streams to stdout (batch > 1: each sequence's text after the run, a line\n"
     "each); a timing line goes to stderr. TTFT counts from before the prompt is tokenized.\n";
 
 static int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate";
-    cli_opts o = {.dtype = -1, .backend = "auto", .n_gen = 16, .batch = 0, .top_p = 1.0f};
+    cli_opts o = {.dtype = -1, .backend = "auto", .n_gen = 16, .batch = 0, .top_p = 1.0f, .prof = IS_PROF_OPTS_INIT};
     int rc = EXIT_USAGE;
     const char *text_prompt = NULL;
     for (int i = 0; i < argc; i++) {
@@ -278,6 +284,12 @@ static int cmd_generate(int argc, char **argv) {
         int *ip = &i;
         int c = parse_common(cmd, argc, argv, ip, &o);
         if (c < 0) goto out;
+        if (c > 0) continue;
+        char pbad[256];
+        if ((c = is_prof_parse_flag(argc, argv, ip, &o.prof, pbad, sizeof pbad)) < 0) {
+            is_cli_usage_error(cmd, "%s", pbad);
+            goto out;
+        }
         if (c > 0) continue;
 #undef NEED_VALUE
 #define NEED_VALUE()                                                          \
@@ -368,19 +380,25 @@ static int cmd_generate(int argc, char **argv) {
     rc = 1;
 
     is_err err = {{0}};
-    is_backend *be = open_backend(&o, !o.quiet, &err);
+    is_prof_start(&o.prof);
+    is_backend *be = is_prof_wrap_backend(open_backend(&o, !o.quiet, &err));
     is_model *m = NULL;
     is_session *s = NULL;
     is_gen_result res = {0};
     is_tokenizer *tok = NULL;
+    bool in_request = false;
     if (!be) goto fail;
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
     if (open_tokenizer(&o, text_prompt != NULL || !o.print_ids, &tok, &err)) goto fail;
     double t_submit = is_now_s(); // TTFT counts tokenization
+    is_prof_push(IS_PROF_REQUEST, (uint64_t)(o.n_prompts > 1 ? o.n_prompts : o.batch ? o.batch : 1));
+    in_request = true;
     if (text_prompt) {
         int32_t *ids;
+        is_prof_push(IS_PROF_TOKENIZE, strlen(text_prompt));
         int n = is_tok_encode(tok, text_prompt, strlen(text_prompt), !o.no_special, &ids, &err);
+        is_prof_pop(IS_PROF_TOKENIZE);
         if (n < 0) goto fail;
         int bos = is_tok_bos(tok);
         if (bos >= 0) {
@@ -439,7 +457,9 @@ static int cmd_generate(int argc, char **argv) {
         bool stream = tok && !o.print_ids && batch == 1;
         grc = is_generate(s, batch, prompts, lens, &go, stream ? sink_feed : NULL, &sink, &res, &err);
         if (stream && !grc) {
+            is_prof_push(IS_PROF_DETOKENIZE, 0);
             is_tok_stream_flush(&sink.stream, &sink.buf, &sink.len, &sink.cap);
+            is_prof_pop(IS_PROF_DETOKENIZE);
             fwrite(sink.buf, 1, sink.len, stdout);
             putchar('\n');
         }
@@ -457,13 +477,18 @@ static int cmd_generate(int argc, char **argv) {
         for (int b = 0; b < res.n_seqs; b++) {
             char *text;
             size_t len;
-            if (is_tok_decode(tok, res.tokens[b], res.n_tokens[b], true, &text, &len, &err)) goto fail;
+            is_prof_push(IS_PROF_DETOKENIZE, (uint64_t)res.n_tokens[b]);
+            int drc = is_tok_decode(tok, res.tokens[b], res.n_tokens[b], true, &text, &len, &err);
+            is_prof_pop(IS_PROF_DETOKENIZE);
+            if (drc) goto fail;
             fwrite(text, 1, len, stdout);
             putchar('\n');
             free(text);
         }
     }
     fflush(stdout);
+    is_prof_pop(IS_PROF_REQUEST);
+    in_request = false;
     if (!o.quiet) {
         double ttft_ms = res.t_first * 1e3;
         fprintf(stderr,
@@ -474,9 +499,12 @@ static int cmd_generate(int argc, char **argv) {
                 res.decode_s * 1e3, res.decode_s > 0 ? (double)res.n_decode_tokens / res.decode_s : 0.0,
                 res.t_done * 1e3, res.n_seqs, be->name, be->n_threads, is_dtype_name(m->wdtype));
     }
+    if (is_prof_finish(&o.prof, o.quiet, &err)) goto fail;
     rc = 0;
     goto cleanup;
 fail:
+    if (in_request) is_prof_pop(IS_PROF_REQUEST);
+    is_prof_abort(&o.prof);
     fprintf(stderr, "inferscope generate: %s\n", err.msg);
     rc = 1;
 cleanup:

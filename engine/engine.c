@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "engine/inferscope.h"
+#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop (per layer at --nvtx-level 2)
 
 #define IS_LOGIT_ROWS 32 // rows of logits computed per lm_head call
 #define IS_MAX_COPIES 8  // copy-on-write records one reserve can produce
@@ -195,6 +196,7 @@ static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_wan
     be->embed(be, &s->x, &m->embed, s->tok, n);
     for (int l = 0; l < c->n_layers; l++) {
         is_layer *L = &m->layers[l];
+        is_prof_push(IS_PROF_LAYER, (uint64_t)l);
         be->rmsnorm(be, &s->xn, &s->x, &L->attn_norm, n, c->rms_norm_eps);
         be->matmul(be, &s->q, &s->xn, &L->wq, L->bq.data ? &L->bq : NULL, n);
         be->matmul(be, &s->k, &s->xn, &L->wk, L->bk.data ? &L->bk : NULL, n);
@@ -212,6 +214,7 @@ static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_wan
         be->swiglu(be, &s->gate, &s->gate, &s->up, n);
         be->matmul(be, &s->xn, &s->gate, &L->w_down, NULL, n);
         be->add(be, &s->x, &s->xn, n);
+        is_prof_pop(IS_PROF_LAYER);
     }
     for (int r0 = 0; r0 < n_want; r0 += IS_LOGIT_ROWS) {
         int nr = n_want - r0 < IS_LOGIT_ROWS ? n_want - r0 : IS_LOGIT_ROWS;

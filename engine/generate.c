@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/inferscope.h"
+#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop
 
 void is_gen_result_free(is_gen_result *res) {
     if (!res) return;
@@ -122,7 +123,10 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
             want[k] = j == lens[i] - 1;
         }
     double t0 = is_now_s();
-    if (is_forward(s, (int)total, tok, tseq, want, logits, err)) goto done;
+    is_prof_push(IS_PROF_PREFILL, (uint64_t)total);
+    int frc = is_forward(s, (int)total, tok, tseq, want, logits, err);
+    is_prof_pop(IS_PROF_PREFILL);
+    if (frc) goto done;
     res->prefill_s = is_now_s() - t0;
     res->n_prompt_tokens = total;
     for (int i = 0; i < n; i++) row_seq[i] = i;
@@ -130,6 +134,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
 
     for (int step = 0; step < opts->n_gen; step++) {
         // sample one token for each running sequence
+        is_prof_push(IS_PROF_SAMPLE, (uint64_t)n_rows);
         for (int r = 0; r < n_rows; r++) {
             int i = row_seq[r];
             int32_t t = is_sampler_sample(&samp[i], logits + (size_t)r * V);
@@ -139,6 +144,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
             if (cb) cb(user, i, t);
             if ((!opts->ignore_eos && is_eos(c, t)) || res->n_tokens[i] == opts->n_gen) done[i] = true;
         }
+        is_prof_pop(IS_PROF_SAMPLE);
         if (step == 0) res->t_first = is_now_s() - t_submit;
         // next step: the running sequences, each fed its last token
         n_rows = 0;
@@ -151,7 +157,10 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
                 n_rows++;
             }
         if (n_rows == 0) break;
-        if (is_forward(s, n_rows, tok, tseq, want, logits, err)) goto done;
+        is_prof_push(IS_PROF_DECODE_STEP, (uint64_t)n_rows);
+        frc = is_forward(s, n_rows, tok, tseq, want, logits, err);
+        is_prof_pop(IS_PROF_DECODE_STEP);
+        if (frc) goto done;
     }
     res->t_done = is_now_s() - t_submit;
     res->decode_s = res->t_done - res->t_first;
