@@ -727,6 +727,7 @@ static const char *main_help =
     "  bench      sweep batch, prompt, generation length, depth, strategy and kernel; TTFT, TPOT, ITL,\n"
     "             tok/s, GB/s, MBU, MFU with confidence intervals; results.json/csv and report.md\n"
     "  compare    two bench result files: ratio per point, verdict, exit 1 on a slowdown\n"
+    "  profile    --list-metrics --chip CHIP: the DRAM counters CUPTI collects on a chip (host side)\n"
     "  export     write a model or preset as a Hugging Face directory (config.json + model.safetensors)\n"
     "  tokenize   text to token ids and back\n"
     "  presets    list the built-in model shapes (preset:NAME)\n"
