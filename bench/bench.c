@@ -24,6 +24,8 @@
 #include "engine/cli.h"      // defines: is_cli_open_backend, is_cli_usage_error, is_cli_parse_long, ...
 #include "engine/inferscope.h"
 #include "engine/strategy.h"
+#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop, is_prof_wrap_backend
+#include "profiles/run.h"  // defines: is_prof_parse_flag, is_prof_start, is_prof_finish
 #include "reports/results.h"
 #include "reports/text.h" // defines: is_json_get, is_json_num, is_json_str
 
@@ -51,6 +53,7 @@ typedef struct bench_opts {
     const char *out;
     const char *format;     // md, csv, json
     bool resume, force, no_probe, no_graphs;
+    is_prof_opts prof;      // --nvtx-level, --trace
 } bench_opts;
 
 typedef struct bench_point {
@@ -269,7 +272,9 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
             random_ids(tok + (long)b * p->depth, p->depth, cfg->vocab_size, o->seed, 2 * (uint64_t)b + 1);
             for (int j = 0; j < p->depth; j++) tseq[(long)b * p->depth + j] = seqs[b];
         }
+        is_prof_push(IS_PROF_CONTEXT_FILL, (uint64_t)n);
         int frc = is_forward(s, (int)n, tok, tseq, NULL, NULL, err);
+        is_prof_pop(IS_PROF_CONTEXT_FILL);
         free(tok);
         free(tseq);
         if (frc) goto done;
@@ -281,7 +286,10 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     double t0 = is_now_s();
     for (int w = 0; w < o->warmup; w++) {
         is_gen_result res;
-        if (is_generate(s, p->batch, (const int32_t *const *)prompts, lens, &go, NULL, NULL, &res, err)) goto done;
+        is_prof_push(IS_PROF_REQUEST, (uint64_t)p->batch);
+        int grc = is_generate(s, p->batch, (const int32_t *const *)prompts, lens, &go, NULL, NULL, &res, err);
+        is_prof_pop(IS_PROF_REQUEST);
+        if (grc) goto done;
         is_gen_result_free(&res);
         if (bench_stop_requested) {
             rc = 1;
@@ -294,7 +302,10 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     double noise = 0;
     while (reps < o->max_reps) {
         is_gen_result res;
-        if (is_generate(s, p->batch, (const int32_t *const *)prompts, lens, &go, NULL, NULL, &res, err)) goto done;
+        is_prof_push(IS_PROF_REQUEST, (uint64_t)p->batch);
+        int grc = is_generate(s, p->batch, (const int32_t *const *)prompts, lens, &go, NULL, NULL, &res, err);
+        is_prof_pop(IS_PROF_REQUEST);
+        if (grc) goto done;
         collect_rep(&res, series, gaps);
         is_gen_result_free(&res);
         reps++;
@@ -471,6 +482,8 @@ static const char *bench_help =
     "                          (skip its finished points; the sweep must be the same) or --force\n"
     "  --format md|csv|json    what is printed on stdout at the end (default md)\n"
     "  --no-probe              skip the bandwidth and matmul probes (no MBU, no MFU)\n"
+    "profiling\n"
+    IS_PROF_FLAGS_HELP
     "\n"
     "Before the sweep the harness measures the peak memory bandwidth (multi-threaded read and copy)\n"
     "and the backend's matmul rate; MBU and MFU are taken against those. Progress goes to stderr.\n"
@@ -518,6 +531,10 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             else o->no_probe = true;
             continue;
         }
+        char pbad[256];
+        int pc = is_prof_parse_flag(argc, argv, &i, &o->prof, pbad, sizeof pbad);
+        if (pc < 0) return bench_usage("%s", pbad);
+        if (pc > 0) continue;
         if (i + 1 >= argc) {
             if (a[0] == '-') return bench_usage("flag %s needs a value", a);
             return bench_usage("unexpected argument '%s'", a);
@@ -635,7 +652,7 @@ static bool key_done(const cJSON *doc, const char *key) {
 
 int is_bench_main(int argc, char **argv) {
     bench_opts o = {.dtype = -1, .backend = "auto", .reps_min = 5, .warmup = 1, .max_reps = 100,
-                    .max_time_s = 10, .max_noise = 0.01, .format = "md"};
+                    .max_time_s = 10, .max_noise = 0.01, .format = "md", .prof = IS_PROF_OPTS_INIT};
     int rc = bench_parse(argc - 2, argv + 2, &o);
     if (rc) {
         opts_free(&o);
@@ -653,9 +670,10 @@ int is_bench_main(int argc, char **argv) {
     bench_point *points = NULL;
     char why_cuda[512];
     if (out_prepare(&o, &prev, &err)) goto fail;
+    is_prof_start(&o.prof);
     is_cli_backend_opts bo = {.which = o.backend, .threads = o.threads, .device = o.device,
                               .no_graphs = o.no_graphs};
-    be = is_cli_open_backend(&bo, true, why_cuda, sizeof why_cuda, &err);
+    be = is_prof_wrap_backend(is_cli_open_backend(&bo, true, why_cuda, sizeof why_cuda, &err));
     if (!be) goto fail;
     // every kernel spec must exist on this backend before anything runs
     for (int k = 0; k < o.n_kernel; k++)
@@ -800,12 +818,14 @@ int is_bench_main(int argc, char **argv) {
     fputs(text, stdout);
     free(text);
     if (o.out) fprintf(stderr, "bench: results in %s (results.json, results.csv, report.md)\n", o.out);
+    if (is_prof_finish(&o.prof, false, &err)) goto fail;
     rc = failed ? 1 : 0;
     if (failed) fprintf(stderr, "bench: %d of %d points failed (see their error in the results)\n", failed, total);
     goto cleanup;
 fail:
     fprintf(stderr, "inferscope bench: %s\n", err.msg);
 cleanup:
+    is_prof_abort(&o.prof); // nothing left to drop after a finished trace
     cJSON_Delete(doc);
     cJSON_Delete(prev);
     free(points);

@@ -18,6 +18,8 @@
 #include "engine/strategy.h" // defines: is_strategy_parse, is_strategy_open_draft, ...
 #include "engine/tokenizer.h"
 #include "kernels/cuda/cuda_probe.h"
+#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop, is_prof_wrap_backend
+#include "profiles/run.h"  // defines: is_prof_parse_flag, is_prof_start, is_prof_finish
 
 #define EXIT_USAGE 2
 
@@ -52,6 +54,7 @@ typedef struct cli_opts {
     float min_p, rep_penalty;
     const char **stop;      // --stop strings
     int n_stop;
+    is_prof_opts prof;  // --nvtx-level, --trace
 } cli_opts;
 
 int is_cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -267,7 +270,9 @@ static void sink_feed(void *user, int seq_index, int32_t token) {
     (void)seq_index;
     text_sink *t = user;
     t->len = 0;
+    is_prof_push(IS_PROF_DETOKENIZE, 1);
     is_tok_stream_feed(t->tok, &t->stream, token, &t->buf, &t->len, &t->cap);
+    is_prof_pop(IS_PROF_DETOKENIZE);
     fwrite(t->buf, 1, t->len, stdout);
     fflush(stdout);
     t->len = 0;
@@ -344,13 +349,14 @@ static const char *generate_help =
     "  --print-ids            print generated ids (space-separated, a line per sequence) instead of text;\n"
     "                         beam search adds a line per hypothesis: '# beam H score S logprob L: IDS'\n"
     "  --quiet                no timing line\n"
+    IS_PROF_FLAGS_HELP
     "\n"
     "Generated text streams to stdout (batch > 1: each sequence's text after the run, a line\n"
     "each); a timing line goes to stderr. TTFT counts from before the prompt is tokenized.\n";
 
 static int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate";
-    cli_opts o = {.dtype = -1, .backend = "auto", .n_gen = 16, .batch = 0, .top_p = 1.0f};
+    cli_opts o = {.dtype = -1, .backend = "auto", .n_gen = 16, .batch = 0, .top_p = 1.0f, .prof = IS_PROF_OPTS_INIT};
     int rc = EXIT_USAGE;
     const char *text_prompt = NULL;
     for (int i = 0; i < argc; i++) {
@@ -360,6 +366,12 @@ static int cmd_generate(int argc, char **argv) {
         int *ip = &i;
         int c = parse_common(cmd, argc, argv, ip, &o);
         if (c < 0) goto out;
+        if (c > 0) continue;
+        char pbad[256];
+        if ((c = is_prof_parse_flag(argc, argv, ip, &o.prof, pbad, sizeof pbad)) < 0) {
+            is_cli_usage_error(cmd, "%s", pbad);
+            goto out;
+        }
         if (c > 0) continue;
 #undef NEED_VALUE
 #define NEED_VALUE()                                                          \
@@ -472,12 +484,14 @@ static int cmd_generate(int argc, char **argv) {
     rc = 1;
 
     is_err err = {{0}};
-    is_backend *be = open_backend(&o, !o.quiet, &err);
+    is_prof_start(&o.prof);
+    is_backend *be = is_prof_wrap_backend(open_backend(&o, !o.quiet, &err));
     is_model *m = NULL;
     is_session *s = NULL, *ds = NULL;
     is_model *dm = NULL; // the spec draft (may be m itself)
     is_gen_result res = {0};
     is_tokenizer *tok = NULL;
+    bool in_request = false;
     if (!be) goto fail;
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
@@ -488,9 +502,13 @@ static int cmd_generate(int argc, char **argv) {
         goto fail;
     }
     double t_submit = is_now_s(); // TTFT counts tokenization
+    is_prof_push(IS_PROF_REQUEST, (uint64_t)(o.n_prompts > 1 ? o.n_prompts : o.batch ? o.batch : 1));
+    in_request = true;
     if (text_prompt) {
         int32_t *ids;
+        is_prof_push(IS_PROF_TOKENIZE, strlen(text_prompt));
         int n = is_tok_encode(tok, text_prompt, strlen(text_prompt), !o.no_special, &ids, &err);
+        is_prof_pop(IS_PROF_TOKENIZE);
         if (n < 0) goto fail;
         int bos = is_tok_bos(tok);
         if (bos >= 0) {
@@ -562,7 +580,9 @@ static int cmd_generate(int argc, char **argv) {
         bool stream = tok && !o.print_ids && batch == 1 && o.n_stop == 0;
         grc = is_generate(s, batch, prompts, lens, &go, stream ? sink_feed : NULL, &sink, &res, &err);
         if (stream && !grc) {
+            is_prof_push(IS_PROF_DETOKENIZE, 0);
             is_tok_stream_flush(&sink.stream, &sink.buf, &sink.len, &sink.cap);
+            is_prof_pop(IS_PROF_DETOKENIZE);
             fwrite(sink.buf, 1, sink.len, stdout);
             putchar('\n');
         }
@@ -586,7 +606,10 @@ static int cmd_generate(int argc, char **argv) {
         for (int b = 0; b < res.n_seqs; b++) {
             char *text;
             size_t len;
-            if (is_tok_decode(tok, res.tokens[b], res.n_tokens[b], true, &text, &len, &err)) goto fail;
+            is_prof_push(IS_PROF_DETOKENIZE, (uint64_t)res.n_tokens[b]);
+            int drc = is_tok_decode(tok, res.tokens[b], res.n_tokens[b], true, &text, &len, &err);
+            is_prof_pop(IS_PROF_DETOKENIZE);
+            if (drc) goto fail;
             len = is_stop_cut(&stops, text, len);
             fwrite(text, 1, len, stdout);
             putchar('\n');
@@ -594,6 +617,8 @@ static int cmd_generate(int argc, char **argv) {
         }
     }
     fflush(stdout);
+    is_prof_pop(IS_PROF_REQUEST);
+    in_request = false;
     if (!o.quiet) {
         double ttft_ms = res.t_first * 1e3;
         char where[160];
@@ -612,9 +637,12 @@ static int cmd_generate(int argc, char **argv) {
                 res.t_done * 1e3, res.n_seqs, be->name, where, is_dtype_name(m->wdtype));
         cli_strategy_line(&strat, &res);
     }
+    if (is_prof_finish(&o.prof, o.quiet, &err)) goto fail;
     rc = 0;
     goto cleanup;
 fail:
+    if (in_request) is_prof_pop(IS_PROF_REQUEST);
+    is_prof_abort(&o.prof);
     fprintf(stderr, "inferscope generate: %s\n", err.msg);
     rc = 1;
 cleanup:
@@ -840,6 +868,7 @@ static const char *main_help =
     "  bench      sweep batch, prompt, generation length, depth, strategy and kernel; TTFT, TPOT, ITL,\n"
     "             tok/s, GB/s, MBU, MFU with confidence intervals; results.json/csv and report.md\n"
     "  compare    two bench result files: ratio per point, verdict, exit 1 on a slowdown\n"
+    "  profile    --list-metrics --chip CHIP: the DRAM counters CUPTI collects on a chip (host side)\n"
     "  export     write a model or preset as a Hugging Face directory (config.json + model.safetensors)\n"
     "  tokenize   text to token ids and back\n"
     "  presets    list the built-in model shapes (preset:NAME)\n"

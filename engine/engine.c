@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "engine/inferscope.h"
+#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop (per layer at --nvtx-level 2)
 
 #define IS_LOGIT_ROWS 32 // rows of logits computed per lm_head call
 #define IS_MAX_COPIES 8  // copy-on-write records one reserve can produce
@@ -286,6 +287,7 @@ static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_wan
         be->rmsnorm(be, &s->xn, &s->x, &m->layers[0].attn_norm, n, eps);
         for (int l = 0; l < c->n_layers; l++) {
             is_layer *L = &m->layers[l];
+            is_prof_push(IS_PROF_LAYER, (uint64_t)l);
             be->matmul(be, &s->q, &s->xn, &L->wq, L->bq.data ? &L->bq : NULL, n);
             be->matmul(be, &s->k, &s->xn, &L->wk, L->bk.data ? &L->bk : NULL, n);
             be->matmul(be, &s->v, &s->xn, &L->wv, L->bv.data ? &L->bv : NULL, n);
@@ -302,6 +304,7 @@ static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_wan
             be->matmul(be, &s->xn, &s->gate, &L->w_down, NULL, n);
             if (l + 1 < c->n_layers) add_norm(be, &s->xn, &s->x, &s->xn, &m->layers[l + 1].attn_norm, n, eps);
             else be->add(be, &s->x, &s->xn, n);
+            is_prof_pop(IS_PROF_LAYER);
         }
         if (one_call && n_want > 0) logits_rows(s, 0, n_want);
     }

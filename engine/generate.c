@@ -5,6 +5,7 @@
 
 #include "engine/decode.h" // defines: is_beam_generate, is_spec_generate
 #include "engine/inferscope.h"
+#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop
 
 void is_gen_result_free(is_gen_result *res) {
     if (!res) return;
@@ -161,7 +162,10 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
         }
     for (int i = 0; i < n; i++) set_req(&req[i], &opts->sampler, i, 0);
     double t0 = is_now_s();
-    if (forward_step(s, (int)total, tok, tseq, want, logits, req, ids, err)) goto done;
+    is_prof_push(IS_PROF_PREFILL, (uint64_t)total);
+    int frc = forward_step(s, (int)total, tok, tseq, want, logits, req, ids, err);
+    is_prof_pop(IS_PROF_PREFILL);
+    if (frc) goto done;
     res->prefill_s = is_now_s() - t0;
     res->n_prompt_tokens = total;
     for (int i = 0; i < n; i++) row_seq[i] = i;
@@ -169,6 +173,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
 
     for (int step = 0; step < opts->n_gen; step++) {
         // sample one token for each running sequence
+        is_prof_push(IS_PROF_SAMPLE, (uint64_t)n_rows);
         for (int r = 0; r < n_rows; r++) {
             int i = row_seq[r];
             int32_t t;
@@ -187,6 +192,7 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
                 (opts->stop && opts->stop(opts->stop_user, i, res->tokens[i], res->n_tokens[i])))
                 done[i] = true;
         }
+        is_prof_pop(IS_PROF_SAMPLE);
         if (step == 0) res->t_first = is_now_s() - t_submit;
         // next step: the running sequences, each fed its last token
         n_rows = 0;
@@ -200,7 +206,10 @@ int is_generate(is_session *s, int n, const int32_t *const *prompts, const int *
                 n_rows++;
             }
         if (n_rows == 0) break;
-        if (forward_step(s, n_rows, tok, tseq, want, logits, req, ids, err)) goto done;
+        is_prof_push(IS_PROF_DECODE_STEP, (uint64_t)n_rows);
+        frc = forward_step(s, n_rows, tok, tseq, want, logits, req, ids, err);
+        is_prof_pop(IS_PROF_DECODE_STEP);
+        if (frc) goto done;
     }
     res->t_done = is_now_s() - t_submit;
     res->decode_s = res->t_done - res->t_first;

@@ -1,0 +1,21 @@
+// nocupti.c — CUPTI in a build without CUDA: every call says so.
+#include <stdio.h>
+
+#include "profiles/cupti.h"
+
+static const char no_cuda[] = "this build has no CUDA (configured without nvcc)";
+
+int is_prof_dram_metrics_resolve(const char *chip, is_prof_dram_metrics *out, is_err *err) {
+    (void)chip, (void)out;
+    return is_errf(err, "CUPTI unavailable: %s", no_cuda);
+}
+
+void *is_prof_cupti_lib(char *why, size_t why_len) {
+    snprintf(why, why_len, "%s", no_cuda);
+    return NULL;
+}
+
+void *is_prof_cupti_sym(const char *name, char *why, size_t why_len) {
+    (void)name;
+    return is_prof_cupti_lib(why, why_len);
+}

@@ -1,0 +1,38 @@
+// run.h — what a command does to be profiled: the --nvtx-level and --trace
+// flags, starting the capture before the first NVTX call, writing the trace at
+// the end. Declares: is_prof_parse_flag, is_prof_start, is_prof_finish.
+#ifndef IS_PROF_RUN_H
+#define IS_PROF_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/error.h"
+
+typedef struct is_prof_opts {
+    const char *trace; // --trace FILE (NULL: none)
+    int nvtx_level;    // --nvtx-level N (default 1)
+    bool capturing;    // set by is_prof_start: the in-process capture is recording
+} is_prof_opts;
+
+#define IS_PROF_OPTS_INIT {.trace = NULL, .nvtx_level = 1, .capturing = false}
+
+#define IS_PROF_FLAGS_HELP                                                                              \
+    "  --nvtx-level N         NVTX ranges: 0 none, 1 phases (default), 2 also every layer and backend op\n" \
+    "  --trace FILE           write a Chrome trace-event JSON (Perfetto, chrome://tracing) of the run\n"
+
+// argv[*i] is one of our flags: consumes it (and its value) and returns 1; not
+// ours: 0; a bad value: -1 with the message in bad.
+int is_prof_parse_flag(int argc, char **argv, int *i, is_prof_opts *o, char *bad, size_t bad_len);
+
+// Sets the NVTX level and, with --trace, starts the capture (one line on stderr
+// when it cannot: which and why; the run goes on). Call before any NVTX range.
+void is_prof_start(is_prof_opts *o);
+
+// With --trace: stops the capture and writes the trace (atomically). Returns 0 or -1.
+int is_prof_finish(is_prof_opts *o, bool quiet, is_err *err);
+// On a failed run: stops the capture this run started and drops what it holds;
+// no file is written. After is_prof_finish, or without --trace: nothing.
+void is_prof_abort(is_prof_opts *o);
+
+#endif
