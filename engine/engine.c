@@ -135,16 +135,11 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
     // activations first: a KV budget given as a fraction of free memory is taken
     // from what they leave
     if (session_alloc_scratch(s, o.max_batch_tokens, err)) goto fail;
+    double free_b, total_b; // where the KV pools will live
+    if (is_backend_free_memory(be, &free_b, &total_b, err)) goto fail;
     if (o.kv_mem_fraction > 0) {
-        double free_b = 0, total_b = 0;
-        if (!be->mem_info) {
-            double avail = is_host_mem_available();
-            if (avail <= 0) {
-                is_errf(err, "--kv-frac: the free memory of this machine is unknown; give --kv-budget MIB");
-                goto fail;
-            }
-            free_b = avail;
-        } else if (be->mem_info(be, &free_b, &total_b, err)) {
+        if (free_b <= 0) {
+            is_errf(err, "--kv-frac: the free memory of this machine is unknown; give --kv-budget MIB");
             goto fail;
         }
         o.kv_budget_mib = is_kv_budget_from_free(free_b, o.kv_mem_fraction);
@@ -160,18 +155,14 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
     }
     if (n_blocks_d > 1 << 30) n_blocks_d = 1 << 30;
     int n_blocks = (int)n_blocks_d;
-    double avail = be->mem_info ? -1 : is_host_mem_available();
-    if (be->mem_info) {
-        double free_b, total_b;
-        if (be->mem_info(be, &free_b, &total_b, err)) goto fail;
-        if (n_blocks * block_bytes > free_b) {
-            is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB free on the %s device "
-                    "(of %.0f MiB)", o.kv_budget_mib, free_b / 1048576.0, be->name, total_b / 1048576.0);
-            goto fail;
-        }
-    } else if (avail > 0 && n_blocks * block_bytes > 0.9 * avail) {
+    if (be->mem_info && n_blocks * block_bytes > free_b) {
+        is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB free on the %s device "
+                "(of %.0f MiB)", o.kv_budget_mib, free_b / 1048576.0, be->name, total_b / 1048576.0);
+        goto fail;
+    }
+    if (!be->mem_info && free_b > 0 && n_blocks * block_bytes > 0.9 * free_b) {
         is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB of memory available",
-                o.kv_budget_mib, avail / 1048576.0);
+                o.kv_budget_mib, free_b / 1048576.0);
         goto fail;
     }
     if (is_kv_init(&s->kv, n_blocks, o.block_size, o.max_seqs, o.kv_budget_mib, err)) goto fail;

@@ -143,25 +143,31 @@ double is_host_mem_available(void) {
     return kib < 0 ? -1 : kib * 1024.0;
 }
 
+int is_backend_free_memory(is_backend *be, double *free_bytes, double *total_bytes, is_err *err) {
+    if (be->mem_info) return be->mem_info(be, free_bytes, total_bytes, err);
+    *free_bytes = is_host_mem_available();
+    *total_bytes = -1;
+    return 0;
+}
+
 // Refuses a model whose weights cannot fit: on the CPU, the freshly allocated
 // host bytes (new_bytes) against available memory (better a message than the
 // kernel's out-of-memory killer); on a device backend, every weight byte
 // (all_bytes) against its free memory.
 static int check_fit(const is_model *m, double new_bytes, double all_bytes, is_err *err) {
+    double free_b, total_b;
+    if (is_backend_free_memory(m->be, &free_b, &total_b, err)) return -1;
     if (m->be->mem_info) {
-        double free_b, total_b;
-        if (m->be->mem_info(m->be, &free_b, &total_b, err)) return -1;
         if (all_bytes > free_b)
             return is_errf(err, "%s: weights need %.2f GiB in %s but the %s device has %.2f GiB free "
                            "(of %.2f GiB)", m->source, all_bytes / 1073741824.0, is_dtype_name(m->wdtype),
                            m->be->name, free_b / 1073741824.0, total_b / 1073741824.0);
         return 0;
     }
-    double avail = is_host_mem_available();
-    if (avail > 0 && new_bytes > 0.95 * avail)
+    if (free_b > 0 && new_bytes > 0.95 * free_b)
         return is_errf(err, "%s: weights need %.2f GiB in %s but only %.2f GiB of memory is available "
                        "(try --dtype bf16 or a smaller model)",
-                       m->source, new_bytes / 1073741824.0, is_dtype_name(m->wdtype), avail / 1073741824.0);
+                       m->source, new_bytes / 1073741824.0, is_dtype_name(m->wdtype), free_b / 1073741824.0);
     return 0;
 }
 

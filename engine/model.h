@@ -72,6 +72,9 @@ void is_model_free(is_model *m);
 double is_model_weight_bytes(const is_model *m);
 // Host memory available for new allocations (MemAvailable), in bytes; -1 when unknown.
 double is_host_mem_available(void);
+// Free and total bytes where be's tensors live: the device's (mem_info) for a
+// device backend, else the host's MemAvailable (-1 when unknown) and total -1.
+int is_backend_free_memory(is_backend *be, double *free_bytes, double *total_bytes, is_err *err);
 
 // Writes config.json and model.safetensors (dtype F32, F16 or BF16) into dir,
 // creating it when needed. Files are written to temporary names and renamed.

@@ -267,15 +267,20 @@ static const int32_t *adhoc_upload(cuda_backend *cb, const int32_t *h, size_t n)
     return cb->d_adhoc;
 }
 
-const int32_t *cuda_dev_tok(cuda_backend *cb, const int32_t *tok, int n) {
-    if (cb->in_batch && tok == cb->h_tok && n <= cb->L.n_tokens) return cb->d_batch + cb->L.off_tok;
-    return adhoc_upload(cb, tok, (size_t)n);
-}
-
-const int32_t *cuda_dev_rows(cuda_backend *cb, const int32_t *rows, int n) {
-    if (cb->in_batch && cb->h_rows && rows >= cb->h_rows && rows + n <= cb->h_rows + cb->L.n_rows)
-        return cb->d_batch + cb->L.off_rows + (rows - cb->h_rows);
-    return adhoc_upload(cb, rows, (size_t)n);
+const int32_t *cuda_dev_ints(cuda_backend *cb, const int32_t *h, int n) {
+    if (cb->in_batch) {
+        // the chunk's arrays an op may be given (or a part of, as gather_rows' row ranges)
+        const struct {
+            const int32_t *host;
+            size_t off, len;
+        } known[] = {{cb->h_tok, cb->L.off_tok, (size_t)cb->L.n_tokens},
+                     {cb->h_b->pos, cb->L.off_pos, (size_t)cb->L.n_tokens},
+                     {cb->h_rows, cb->L.off_rows, (size_t)cb->L.n_rows}};
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            if (known[k].host && h >= known[k].host && h + n <= known[k].host + known[k].len)
+                return cb->d_batch + known[k].off + (h - known[k].host);
+    }
+    return adhoc_upload(cb, h, (size_t)n);
 }
 
 const int32_t *cuda_dev_batch(cuda_backend *cb, const is_attn_batch *b, is_cuda_layout *L) {

@@ -72,10 +72,10 @@ void cuda_note_msg(cuda_backend *cb, const char *file, int line, const char *fmt
 // After a kernel launch: the launch's own error (bad configuration, no image).
 #define CUDA_LAUNCHED(cb, what) cuda_note((cb), cudaGetLastError(), (what), __FILE__, __LINE__)
 
-// Device pointer of a host int array an op was given: the chunk's upload when it
-// is the array batch_begin saw, else (outside a chunk) a synchronous upload.
-const int32_t *cuda_dev_tok(cuda_backend *cb, const int32_t *tok, int n);
-const int32_t *cuda_dev_rows(cuda_backend *cb, const int32_t *rows, int n);
+// Device pointer of n host ints an op was given (ids, positions, rows): their
+// place in the chunk's upload when they lie in an array batch_begin saw, else
+// (outside a chunk: tests, probes) a synchronous upload.
+const int32_t *cuda_dev_ints(cuda_backend *cb, const int32_t *h, int n);
 // The chunk's upload for b (uploading b now when it is not the chunk's batch).
 const int32_t *cuda_dev_batch(cuda_backend *cb, const is_attn_batch *b, is_cuda_layout *L);
 // Drops every recorded graph (a buffer they use moved).

@@ -119,7 +119,7 @@ void cuda_embed(is_backend *be, is_tensor *out, const is_tensor *table, const in
     IS_ASSERT(table->dtype == IS_DTYPE_F32 || table->dtype == IS_DTYPE_BF16);
     IS_ASSERT(out->cols == table->cols);
     if (cb->failed || n == 0) return;
-    const int32_t *d_ids = cuda_dev_tok(cb, ids, n);
+    const int32_t *d_ids = cuda_dev_ints(cb, ids, n);
     if (!d_ids) return;
     if (table->dtype == IS_DTYPE_F32)
         embed_kernel<float><<<n, ROW_THREADS, 0, cb->stream>>>((float *)out->data, (const float *)table->data, d_ids,
@@ -136,7 +136,7 @@ void cuda_gather_rows(is_backend *be, is_tensor *out, const is_tensor *x, const 
     IS_ASSERT(x->dtype == IS_DTYPE_F32 && x->cols == out->cols);
     IS_ASSERT(out->data != x->data); // rows are copied in parallel: no compaction in place
     if (cb->failed || n == 0) return;
-    const int32_t *d_rows = cuda_dev_rows(cb, rows, n);
+    const int32_t *d_rows = cuda_dev_ints(cb, rows, n);
     if (!d_rows) return;
     gather_kernel<<<n, ROW_THREADS, 0, cb->stream>>>((float *)out->data, (const float *)x->data, d_rows, x->cols);
     CUDA_LAUNCHED(cb, "gather_kernel");
@@ -175,12 +175,7 @@ void cuda_rope(is_backend *be, is_tensor *x, int n, int n_heads, int head_dim, c
     IS_ASSERT(n_heads > 0 && (int64_t)n_heads * head_dim <= x->cols);
     IS_ASSERT(inv_freq->dtype == IS_DTYPE_F32 && inv_freq->rows * inv_freq->cols == head_dim / 2);
     if (cb->failed || n == 0) return;
-    // positions: the chunk's upload (b->pos) when this is its array
-    const int32_t *d_pos = NULL;
-    if (cb->in_batch && cb->h_b && pos == cb->h_b->pos && n <= cb->L.n_tokens)
-        d_pos = cb->d_batch + cb->L.off_pos;
-    else
-        d_pos = cuda_dev_tok(cb, pos, n); // an ad-hoc upload
+    const int32_t *d_pos = cuda_dev_ints(cb, pos, n);
     if (!d_pos) return;
     int threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
     rope_kernel<<<n, threads, 0, cb->stream>>>((float *)x->data, x->cols, n_heads, head_dim, d_pos,
