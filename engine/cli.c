@@ -559,7 +559,10 @@ static int cmd_generate(int argc, char **argv) {
                           .max_seqs = max_seqs > 64 ? max_seqs : 64, .max_batch_tokens = o.max_batch_tokens};
     int grc = -1;
     if (dm) {
+        // the draft holds what it needs unless --kv-budget says otherwise; with --kv-frac
+        // the fraction is the target's, taken from what the draft leaves
         is_session_opts dso = so;
+        dso.kv_mem_fraction = 0;
         if (o.kv_budget_mib <= 0) dso.kv_budget_mib = blocks * is_kv_block_mib(&dm->cfg, bs, be->kv_dtype);
         if (is_session_create(dm, &dso, &ds, &err)) {
             is_err_prefix(&err, "spec draft");
