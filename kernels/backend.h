@@ -84,12 +84,22 @@ typedef struct is_sample_req {
 // graph recorded for this shape already ran them.
 typedef enum { IS_BATCH_ISSUE = 0, IS_BATCH_REPLAYED = 1 } is_batch_mode;
 
+// Which backend call an op with variants is exercised through, so that
+// `inferscope kernels` can time any backend's variants without knowing them.
+typedef enum is_kernel_kind {
+    IS_KOP_MATMUL,       // matmul at any row count
+    IS_KOP_GEMV,         // matmul at few rows (decode-time projections, n <= 8)
+    IS_KOP_ATTN_DECODE,  // attention with one query token per sequence
+    IS_KOP_ATTN_PREFILL, // attention over a whole prompt per sequence
+} is_kernel_kind;
+
 // An op with alternative implementations (kernel variants), selected by name with
 // --kernel op=variant. variants[0] is the default.
 typedef struct is_kernel_op {
     const char *op;                // "matmul"
     const char *const *variants;   // NULL-terminated
     const char *doc;               // one line: what the variants are
+    is_kernel_kind kind;           // the call that runs it
 } is_kernel_op;
 
 struct is_backend {
@@ -183,6 +193,16 @@ struct is_backend {
 
     // Waits for queued work; returns the first error any op hit since the last sync.
     int (*sync)(is_backend *be, is_err *err);
+
+    // ---- timing (optional) ----
+    // Marks the start and the end of a timed region on the backend's queue;
+    // timer_end waits for the region and gives its elapsed time measured on the
+    // device (CUDA events). NULL: the caller times sync() to sync() on the host.
+    int (*timer_begin)(is_backend *be, is_err *err);
+    int (*timer_end)(is_backend *be, double *ms, is_err *err);
+    // Evicts the last-level cache before a timed sample: writes a buffer larger
+    // than it (allocated on first use, kept until destroy). Queued like an op.
+    int (*flush_cache)(is_backend *be, is_err *err);
 
     // ---- kernel variants ----
     const is_kernel_op *kernel_ops; // [n_kernel_ops]; NULL when the backend has no alternatives

@@ -162,7 +162,8 @@ static const char *const cpu_matmul_variants[] = {"auto", "gemv", "gemm",
                                                   NULL};
 static const is_kernel_op cpu_kernel_ops[] = {
     {"matmul", cpu_matmul_variants,
-     "auto: GEMV below 16 rows, own GEMM below 64, else BLAS; gemv, gemm, blas: that path at every size"},
+     "auto: GEMV below 16 rows, own GEMM below 64, else BLAS; gemv, gemm, blas: that path at every size",
+     IS_KOP_MATMUL},
 };
 
 static void cpu_kernel_select(is_backend *be, int op_index, int variant_index) {
