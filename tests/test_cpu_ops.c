@@ -704,3 +704,25 @@ Test(cpu_attention, single_thread_matches) {
     t_attention_case(be, 3, 4, 8, 64, 3.0f, 77);
     be->destroy(be);
 }
+
+// flush_cache (inferscope kernels, between timed samples) runs and returns 0, its
+// buffer allocated once; the CPU has no device timer: callers time on the host.
+Test(cpu_ops, flush_cache) {
+    is_err err = {{0}};
+    is_backend *be = is_cpu_backend_create(2, &err);
+    cr_assert_not_null(be, "%s", err.msg);
+    cr_assert_not_null(be->flush_cache);
+    cr_assert_null(be->timer_begin, "the CPU is timed on the host clock");
+    cr_assert_null(be->timer_end);
+    cr_assert_eq(be->flush_cache(be, &err), 0, "%s", err.msg);
+    const cpu_backend *cb = be->impl;
+    const float *buf = cb->flush;
+    cr_assert_not_null(buf);
+    cr_assert_geq(cb->flush_floats * sizeof(float), (size_t)32 << 20, "at least 32 MiB");
+    float first = buf[0];
+    for (int i = 0; i < 2; i++) cr_assert_eq(be->flush_cache(be, &err), 0, "%s", err.msg);
+    cr_assert_eq(cb->flush, buf, "allocated once, reused");
+    cr_assert_neq(buf[0], first, "each flush writes the buffer");
+    cr_assert_eq(buf[0], buf[cb->flush_floats - 1], "the whole buffer");
+    be->destroy(be);
+}

@@ -523,3 +523,40 @@ Test(cuda, kv_budget_past_device_memory_is_a_clear_error) {
     cr_assert(strstr(err.msg, "--kv-budget") && strstr(err.msg, "free"), "message: %s", err.msg);
     is_model_free(m);
 }
+
+// The device timer and the L2 flush (inferscope kernels): a region of one matmul
+// times positive and no longer than the host saw it take; an empty region times
+// less than that matmul; the flush (allocated once) runs and leaves the op's result
+// as it was. No speed is asserted beyond that order.
+Test(cuda, timer_and_flush) {
+    NEED_GPU();
+    is_err err = {{0}};
+    cr_assert_not_null(gpu->timer_begin);
+    cr_assert_not_null(gpu->timer_end);
+    cr_assert_not_null(gpu->flush_cache);
+    int n = 64, K = 4096, M = 4096;
+    float *hx = rand_host((size_t)n * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f);
+    is_tensor x = upload(gpu, IS_DTYPE_F32, n, K, hx), w = upload(gpu, IS_DTYPE_BF16, M, K, hw);
+    is_tensor o = upload(gpu, IS_DTYPE_F32, n, M, NULL);
+    gpu->matmul(gpu, &o, &x, &w, NULL, n); // warm-up (cuBLAS heuristics, the activation buffer)
+    float *before = download(gpu, &o, n);
+    for (int i = 0; i < 3; i++) cr_assert_eq(gpu->flush_cache(gpu, &err), 0, "%s", err.msg);
+    double ms_op = 0, ms_empty = 0;
+    double t0 = is_now_s();
+    cr_assert_eq(gpu->timer_begin(gpu, &err), 0, "%s", err.msg);
+    gpu->matmul(gpu, &o, &x, &w, NULL, n);
+    cr_assert_eq(gpu->timer_end(gpu, &ms_op, &err), 0, "%s", err.msg);
+    double host_ms = (is_now_s() - t0) * 1e3;
+    cr_assert(ms_op > 0 && ms_op <= host_ms + 1e-3, "device %g ms, host %g ms", ms_op, host_ms);
+    cr_assert_eq(gpu->timer_begin(gpu, &err), 0, "%s", err.msg);
+    cr_assert_eq(gpu->timer_end(gpu, &ms_empty, &err), 0, "%s", err.msg);
+    cr_assert(ms_empty >= 0 && ms_empty < ms_op, "empty region %g ms, matmul %g ms", ms_empty, ms_op);
+    float *after = download(gpu, &o, n);
+    cr_assert_eq(memcmp(before, after, (size_t)n * M * sizeof *after), 0, "the flush touched no tensor");
+    is_tensor *all[] = {&x, &w, &o};
+    for (int i = 0; i < 3; i++) gpu->tensor_free(gpu, all[i]);
+    free(hx);
+    free(hw);
+    free(before);
+    free(after);
+}

@@ -1,4 +1,4 @@
-// cpu_backend.c — the CPU backend: create/destroy, tensor memory, fills, dispatch table.
+// cpu_backend.c — the CPU backend: create/destroy, tensor memory, fills, cache flush, dispatch table.
 //
 // Tensors live in host memory (64-byte aligned; large ones on transparent huge pages
 // where the kernel offers them on request). Work is parallel with OpenMP on
@@ -8,6 +8,7 @@
 #include "kernels/cpu/cpu_internal.h" // defines: cpu_backend, the ops of the other files
 
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -153,6 +154,58 @@ static int cpu_sync(is_backend *be, is_err *err) {
     return 0;
 }
 
+// ---- cache flush (inferscope kernels: between timed samples) -----------------
+
+// Bytes of the last-level cache: sysconf, else sysfs (cpu0's highest cache
+// index), else CPU_FLUSH_FALLBACK; 0 when unknown.
+#define CPU_FLUSH_FALLBACK (64u << 20)
+#define CPU_FLUSH_MIN (32u << 20)
+
+static size_t cpu_llc_bytes(void) {
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l3 > 0) return (size_t)l3;
+#endif
+    size_t best = 0;
+    for (int i = 0; i < 8; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        FILE *f = fopen(path, "r");
+        if (!f) break;
+        unsigned long v = 0;
+        char unit = 0;
+        int k = fscanf(f, "%lu%c", &v, &unit);
+        fclose(f);
+        if (k < 1) continue;
+        size_t bytes = (size_t)v * (unit == 'K' ? 1024u : unit == 'M' ? 1048576u : 1u);
+        if (bytes > best) best = bytes;
+    }
+    return best;
+}
+
+// Writes a buffer of 2 x the last-level cache (at least CPU_FLUSH_MIN) on every
+// thread, so each core's private caches and the shared one hold it instead of
+// whatever the next sample reads; then reads one value of it back.
+static int cpu_flush_cache(is_backend *be, is_err *err) {
+    cpu_backend *cb = cpu_impl(be);
+    if (!cb->flush) {
+        size_t llc = cpu_llc_bytes();
+        size_t bytes = llc ? 2 * llc : CPU_FLUSH_FALLBACK;
+        if (bytes < CPU_FLUSH_MIN) bytes = CPU_FLUSH_MIN;
+        cb->flush = cpu_aligned_alloc(bytes);
+        if (!cb->flush)
+            return is_errf(err, "cpu backend: cannot allocate the %zu MiB cache-flush buffer", bytes >> 20);
+        cb->flush_floats = bytes / sizeof(float);
+    }
+    float *p = cb->flush;
+    size_t n = cb->flush_floats;
+    float v = cb->flush_sink + 1.0f;
+#pragma omp parallel for schedule(static) num_threads(cb->n_threads)
+    for (size_t i = 0; i < n; i++) p[i] = v;
+    cb->flush_sink = p[n / 2];
+    return 0;
+}
+
 // ---- kernel variants (--kernel matmul=...) ----
 // Indexes match cpu_matmul_path: auto by size, or one path for every size.
 static const char *const cpu_matmul_variants[] = {"auto", "gemv", "gemm",
@@ -174,7 +227,10 @@ static void cpu_kernel_select(is_backend *be, int op_index, int variant_index) {
 static void cpu_destroy(is_backend *be) {
     if (!be) return;
     cpu_backend *cb = cpu_impl(be);
-    if (cb) free(cb->scratch);
+    if (cb) {
+        free(cb->scratch);
+        free(cb->flush);
+    }
     free(cb);
     free(be);
 }
@@ -226,6 +282,7 @@ is_backend *is_cpu_backend_create(int n_threads, is_err *err) {
     be->add = cpu_add;
     be->gather_rows = cpu_gather_rows;
     be->sync = cpu_sync;
+    be->flush_cache = cpu_flush_cache; // no timer: callers time sync to sync on the host
     be->kernel_ops = cpu_kernel_ops;
     be->n_kernel_ops = (int)(sizeof cpu_kernel_ops / sizeof cpu_kernel_ops[0]);
     be->kernel_select = cpu_kernel_select;

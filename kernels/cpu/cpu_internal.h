@@ -117,6 +117,10 @@ typedef struct cpu_backend {
     // for our own GEMM): [n_threads][scratch_floats], 64-byte aligned.
     float *scratch;
     size_t scratch_floats;
+    // flush_cache: a buffer larger than the last-level cache, allocated on first use
+    float *flush;
+    size_t flush_floats;
+    volatile float flush_sink; // one value read back, so the writes cannot be dropped
 } cpu_backend;
 
 static inline cpu_backend *cpu_impl(const is_backend *be) { return (cpu_backend *)be->impl; }

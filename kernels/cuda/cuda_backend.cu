@@ -41,7 +41,7 @@ bool cuda_note(cuda_backend *cb, cudaError_t e, const char *what, const char *fi
     return false;
 }
 
-static int cuda_take_error(cuda_backend *cb, is_err *err) {
+int cuda_take_error(cuda_backend *cb, is_err *err) {
     if (!cb->failed) return 0;
     cb->failed = false;
     return is_errf(err, "cuda device %d: %s", cb->device, cb->errmsg);
@@ -366,6 +366,7 @@ static void cuda_destroy(is_backend *be) {
         if (cb->stream) CUDA_OK(cb, cudaStreamSynchronize(cb->stream));
         is_graph_cache_free(&cb->graphs);
         cuda_blas_close(cb);
+        cuda_timing_free(cb);
         void *dev[] = {cb->d_stage, cb->d_batch, cb->d_adhoc, cb->d_act16, cb->d_req, cb->d_ids};
         for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
             if (dev[i]) CUDA_OK(cb, cudaFree(dev[i]));
@@ -463,6 +464,9 @@ extern "C" is_backend *is_cuda_backend_create(int device, is_err *err) {
     be->mem_info = cuda_mem_info;
     be->device_info = cuda_device_info;
     be->probe_copy = cuda_probe_copy;
+    be->timer_begin = cuda_timer_begin;
+    be->timer_end = cuda_timer_end;
+    be->flush_cache = cuda_flush_cache;
     be->kernel_ops = NULL;
     be->n_kernel_ops = 0;
     return be;

@@ -8,6 +8,7 @@
 //   cuda_ops.cu        embed, gather_rows, rmsnorm (+ fused residual add), rope, swiglu, add
 //   cuda_attention.cu  kv_store, kv_copy_blocks, prefill (tiled) and decode attention
 //   cuda_sample.cu     argmax and temperature / top-k / top-p sampling on the device
+//   cuda_timing.cu     timer_begin/timer_end (events) and flush_cache (an L2 flush kernel)
 //
 // Errors: a device error inside an op is kept (the first one, with the call, file
 // and line) and returned by the next sync; ops after it do nothing. Bad arguments
@@ -59,6 +60,11 @@ typedef struct cuda_backend {
     is_sample_req *h_req, *d_req;
     int32_t *h_ids, *d_ids;
     int sample_cap;
+    // timing (cuda_timing.cu): events made on first use, the L2 flush buffer
+    cudaEvent_t t_begin, t_end;
+    void *d_flush;
+    size_t flush_bytes;
+    unsigned flush_count;
 } cuda_backend;
 
 static inline cuda_backend *cuda_impl(const is_backend *be) { return (cuda_backend *)be->impl; }
@@ -80,6 +86,8 @@ const int32_t *cuda_dev_ints(cuda_backend *cb, const int32_t *h, int n);
 const int32_t *cuda_dev_batch(cuda_backend *cb, const is_attn_batch *b, is_cuda_layout *L);
 // Drops every recorded graph (a buffer they use moved).
 void cuda_graphs_invalidate(cuda_backend *cb);
+// The first error since the last sync as an is_err (and cleared): -1, or 0 when none.
+int cuda_take_error(cuda_backend *cb, is_err *err);
 // Makes a device buffer hold at least bytes (grown x1.5); false on failure (noted).
 bool cuda_grow(cuda_backend *cb, void **p, size_t *cap_bytes, size_t bytes, const char *what);
 
@@ -120,6 +128,12 @@ int cuda_blas_open(cuda_backend *cb, is_err *err);
 void cuda_blas_close(cuda_backend *cb);
 void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
                  int n);
+
+// Timing and the cache flush (cuda_timing.cu); cuda_timing_free in destroy.
+int cuda_timer_begin(is_backend *be, is_err *err);
+int cuda_timer_end(is_backend *be, double *ms, is_err *err);
+int cuda_flush_cache(is_backend *be, is_err *err);
+void cuda_timing_free(cuda_backend *cb);
 
 // Elements of a tensor, and a grid of at most 65535 * 16 blocks for n elements.
 static inline int64_t cuda_numel(const is_tensor *t) { return t->rows * t->cols; }
