@@ -109,7 +109,10 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
     *rows = NULL;
     *n_rows = 0;
     if (is_results_validate(base, "BASE", err) || is_results_validate(nw, "NEW", err)) return -1;
-    const char *metric = o->metric ? o->metric : IS_COMPARE_DEFAULT_METRIC;
+    if (is_results_is_kernels(base) != is_results_is_kernels(nw))
+        return is_errf(err, "BASE is a %s result, NEW a %s result: only results of the same command compare",
+                       is_results_is_kernels(base) ? "kernels" : "bench", is_results_is_kernels(nw) ? "kernels" : "bench");
+    const char *metric = o->metric ? o->metric : is_results_default_metric(base);
     const is_metric_def *m = is_metric_find(metric);
     if (!m) {
         char known[512] = "";
@@ -187,10 +190,17 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
 
 // ---- Markdown ------------------------------------------------------------------
 
-// The configuration fields, in the order of is_results_point_key.
+// The configuration fields, in the order of is_results_point_key; of kernel points
+// (as many), and which of theirs are numbers.
 static const char *const cfg_names[] = {"model", "backend", "dtype",    "threads", "batch",
                                         "prompt", "gen",    "depth",    "strategy", "kernel"};
 #define N_CFG ((int)(sizeof cfg_names / sizeof cfg_names[0]))
+static const char *const kcfg_names[N_CFG] = {"op",     "model", "backend", "dtype",   "threads",
+                                              "tensor", "shape", "batch",   "context", "variant"};
+
+static bool rows_are_kernels(const is_compare_row *rows, int n) {
+    return n > 0 && is_json_get(rows[0].config, "op") && is_json_get(rows[0].config, "variant");
+}
 
 static void cfg_value(const cJSON *config, const char *name, char *buf, size_t n) {
     const cJSON *v = is_json_get(config, name);
@@ -206,7 +216,9 @@ static void fmt_value(char *buf, size_t n, double x) {
 }
 
 char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts *o) {
-    const char *metric = o->metric ? o->metric : IS_COMPARE_DEFAULT_METRIC;
+    bool kernels = rows_are_kernels(rows, n);
+    const char *const *names = kernels ? kcfg_names : cfg_names;
+    const char *metric = o->metric ? o->metric : kernels ? "time_us" : IS_COMPARE_DEFAULT_METRIC;
     const is_metric_def *m = is_metric_find(metric);
     const char *unit = m ? m->unit : "";
     is_strbuf b = {0};
@@ -221,14 +233,14 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
     for (int c = 0; c < N_CFG; c++) {
         char first[256], v[256];
         for (int r = 0; r < n; r++) {
-            cfg_value(rows[r].config, cfg_names[c], v, sizeof v);
+            cfg_value(rows[r].config, names[c], v, sizeof v);
             if (r == 0) snprintf(first, sizeof first, "%s", v);
             else if (strcmp(first, v) != 0) show[c] = true;
         }
         n_show += show[c];
     }
-    if (n_show == 0) {
-        show[0] = show[4] = show[5] = show[6] = true;
+    if (n_show == 0) { // bench: model, batch, prompt, gen; kernels: op, tensor, batch, variant
+        show[0] = show[4 + kernels] = show[5 + 2 * kernels] = show[6 + 3 * kernels] = true;
         n_show = 4;
     }
 
@@ -238,8 +250,8 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
     int k = 0;
     for (int c = 0; c < N_CFG; c++) {
         if (!show[c]) continue;
-        right[k] = c >= 3 && c <= 7; // threads .. depth: numbers
-        cells[k++] = is_xstrdup(cfg_names[c]);
+        right[k] = kernels ? c == 4 || c == 7 || c == 8 : c >= 3 && c <= 7; // threads .. depth: numbers
+        cells[k++] = is_xstrdup(names[c]);
     }
     char head[64];
     snprintf(head, sizeof head, "BASE %s", unit);
@@ -262,7 +274,7 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
         for (int c = 0; c < N_CFG; c++) {
             if (!show[c]) continue;
             char v[256];
-            cfg_value(row->config, cfg_names[c], v, sizeof v);
+            cfg_value(row->config, names[c], v, sizeof v);
             char t[512];
             is_md_cell_text(t, sizeof t, v);
             cell[k++] = is_xstrdup(t);
@@ -304,11 +316,15 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
 static void usage(FILE *f) {
     fprintf(f, "usage: inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]\n"
                "  --threshold PCT  a change within PCT percent is \"same\" (default %g; 0 < PCT < 100)\n"
-               "  --metric M       the metric compared (default %s); one of:\n",
+               "  --metric M       the metric compared (default %s; for kernels results time_us); one of:\n",
             IS_COMPARE_DEFAULT_THRESHOLD_PCT, IS_COMPARE_DEFAULT_METRIC);
     for (int i = 0; i < is_metric_n_defs; i++)
         fprintf(f, "                     %-12s %s, %s is better\n", is_metric_defs[i].name, is_metric_defs[i].unit,
                 is_metric_defs[i].higher_is_better ? "higher" : "lower");
+    fprintf(f, "                   of kernels results (the default for them: %s):\n", is_kernel_metric_defs[0].name);
+    for (int i = 0; i < is_kernel_metric_n_defs; i++)
+        fprintf(f, "                     %-12s %s, %s is better\n", is_kernel_metric_defs[i].name,
+                is_kernel_metric_defs[i].unit, is_kernel_metric_defs[i].higher_is_better ? "higher" : "lower");
     fprintf(f, "exit status: 1 when a point is slower past the threshold, 0 otherwise, 2 on bad input\n");
 }
 
@@ -343,7 +359,7 @@ int is_compare_main(int argc, char **argv) {
     const char *files[2] = {NULL, NULL};
     int n_files = 0;
     double pct = IS_COMPARE_DEFAULT_THRESHOLD_PCT;
-    const char *metric = IS_COMPARE_DEFAULT_METRIC;
+    const char *metric = NULL; // default: by the kind of BASE (is_results_default_metric)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -377,7 +393,7 @@ int is_compare_main(int argc, char **argv) {
     if (n_files < 2) {
         return fail_usage("two result files are needed, BASE and NEW");
     }
-    if (!is_metric_find(metric)) {
+    if (metric && !is_metric_find(metric)) {
         char known[512] = "";
         for (int i = 0; i < is_metric_n_defs; i++) {
             size_t k = strlen(known);
@@ -393,6 +409,7 @@ int is_compare_main(int argc, char **argv) {
         cJSON_Delete(base);
         return fail("%s", err.msg);
     }
+    if (!metric) metric = is_results_default_metric(base);
     is_compare_opts o = {.metric = metric, .threshold = pct / 100, .seed = IS_COMPARE_SEED};
     is_compare_row *rows;
     int n;

@@ -33,7 +33,7 @@ typedef struct is_compare_row {
 } is_compare_row;
 
 typedef struct is_compare_opts {
-    const char *metric;      // is_metric_defs name; NULL: decode_tps
+    const char *metric;      // is_metric_find name; NULL: is_results_default_metric of base
     double threshold;        // relative, 0.05 = 5%
     uint64_t seed;           // bootstrap seed (fixed by the CLI: same files, same output)
 } is_compare_opts;
@@ -49,8 +49,9 @@ is_verdict is_compare_verdict(double ratio, double lo, double hi, double thresho
 // samples of the metric; otherwise its row is NONE with a note (a base median of 0
 // too). Medians are of the raw samples; the interval is is_bootstrap_ratio_ci
 // seeded with o->seed. *rows is malloc'd (caller frees). Error (-1) when either
-// document is invalid, the metric is unknown, the threshold is not in (0, 1), or
-// the two sweeps measure different models ("sweep"."model").
+// document is invalid, the metric is unknown, the threshold is not in (0, 1), the
+// two sweeps measure different models ("sweep"."model"), or one is a kernels
+// document and the other not.
 int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_compare_row **rows,
                int *n_rows, is_err *err);
 
@@ -61,7 +62,8 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
 // `inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]`.
 // argv holds only the arguments after the word "compare": argv[0] is the first
 // of them ({"BASE.json", "NEW.json", "--threshold", "5"}). --threshold PCT: in
-// percent, 0 < PCT < 100 (default 5); --metric M: default decode_tps; --help.
+// percent, 0 < PCT < 100 (default 5); --metric M: default decode_tps (time_us for
+// kernels results); --help.
 // Prints the table on stdout; exit 1 when any point is slower, 0 otherwise, 2 on
 // bad input (message "inferscope compare: ..." on stderr), and 2 after the table
 // when no point of NEW matches a point of BASE.

@@ -38,10 +38,18 @@ const is_metric_def is_metric_defs[] = {
 };
 const int is_metric_n_defs = (int)(sizeof is_metric_defs / sizeof is_metric_defs[0]);
 
+const is_metric_def is_kernel_metric_defs[] = {
+    {"time_us", "us", false, false,
+     "one call of the op: device time (backend timer) or host time sync to sync, cache flushed before, per sample"},
+};
+const int is_kernel_metric_n_defs = (int)(sizeof is_kernel_metric_defs / sizeof is_kernel_metric_defs[0]);
+
 const is_metric_def *is_metric_find(const char *name) {
     if (!name) return NULL;
     for (int i = 0; i < is_metric_n_defs; i++)
         if (strcmp(is_metric_defs[i].name, name) == 0) return &is_metric_defs[i];
+    for (int i = 0; i < is_kernel_metric_n_defs; i++)
+        if (strcmp(is_kernel_metric_defs[i].name, name) == 0) return &is_kernel_metric_defs[i];
     return NULL;
 }
 
@@ -58,6 +66,31 @@ static const cfg_field cfg_fields[] = {
     {"prompt", false}, {"gen", false},  {"depth", false},   {"strategy", true}, {"kernel", true},
 };
 #define N_CFG_FIELDS ((int)(sizeof cfg_fields / sizeof cfg_fields[0]))
+
+// The fields of a kernel point's config ("kind": "kernel"), in key order.
+static const cfg_field kcfg_fields[] = {
+    {"op", true},      {"model", true}, {"backend", true}, {"dtype", true},   {"threads", false},
+    {"tensor", true},  {"shape", true}, {"batch", false},  {"context", false}, {"variant", true},
+};
+#define N_KCFG_FIELDS ((int)(sizeof kcfg_fields / sizeof kcfg_fields[0]))
+
+static bool point_is_kernel(const cJSON *point) {
+    const char *k = is_json_str(point, "kind");
+    return k && strcmp(k, "kernel") == 0;
+}
+
+bool is_results_is_kernels(const cJSON *doc) {
+    const char *k = is_json_str(doc, "kind");
+    return k && strcmp(k, "kernels") == 0;
+}
+
+const char *is_results_default_metric(const cJSON *doc) {
+    return is_results_is_kernels(doc) ? "time_us" : "decode_tps";
+}
+
+// The writers of a kernels document (the end of this file).
+static char *kernels_to_csv(const cJSON *doc);
+static char *kernels_to_md(const cJSON *doc);
 
 // ---- reading fields ------------------------------------------------------------
 
@@ -157,14 +190,17 @@ void is_results_point_finish(cJSON *point, uint64_t seed) {
 
 int is_results_point_key(const cJSON *point, char *buf, size_t n) {
     const cJSON *config = is_json_get(point, "config");
+    bool kernel = point_is_kernel(point);
+    const cfg_field *fields = kernel ? kcfg_fields : cfg_fields;
+    int n_fields = kernel ? N_KCFG_FIELDS : N_CFG_FIELDS;
     size_t used = 0;
     if (n) buf[0] = 0;
-    for (int i = 0; i < N_CFG_FIELDS; i++) {
-        const cJSON *v = is_json_get(config, cfg_fields[i].name);
-        if (cfg_fields[i].is_string ? !cJSON_IsString(v) : !cJSON_IsNumber(v)) return -1;
+    for (int i = 0; i < n_fields; i++) {
+        const cJSON *v = is_json_get(config, fields[i].name);
+        if (fields[i].is_string ? !cJSON_IsString(v) : !cJSON_IsNumber(v)) return -1;
         char val[256];
-        cfg_text(config, &cfg_fields[i], val, sizeof val);
-        int k = snprintf(buf + used, n - used, "%s%s=%s", i ? ";" : "", cfg_fields[i].name,
+        cfg_text(config, &fields[i], val, sizeof val);
+        int k = snprintf(buf + used, n - used, "%s%s=%s", i ? ";" : "", fields[i].name,
                          cJSON_IsString(v) ? v->valuestring : val);
         if (k < 0 || (size_t)k >= n - used) return -1; // does not fit
         used += (size_t)k;
@@ -195,17 +231,18 @@ static bool is_count(const cJSON *v) {
            v->valuedouble == floor(v->valuedouble);
 }
 
-static int validate_config(const cJSON *config, const char *src, int i, is_err *err) {
+static int validate_config(const cJSON *config, bool kernel, const char *src, int i, is_err *err) {
     char got[64];
     if (!cJSON_IsObject(config))
         return is_errf(err, "%s: points[%d].config: expected an object, got %s", src, i,
                        describe(config, got, sizeof got));
-    for (int f = 0; f < N_CFG_FIELDS; f++) {
-        const cJSON *v = is_json_get(config, cfg_fields[f].name);
-        bool ok = cfg_fields[f].is_string ? cJSON_IsString(v) : is_count(v);
+    const cfg_field *fields = kernel ? kcfg_fields : cfg_fields;
+    for (int f = 0; f < (kernel ? N_KCFG_FIELDS : N_CFG_FIELDS); f++) {
+        const cJSON *v = is_json_get(config, fields[f].name);
+        bool ok = fields[f].is_string ? cJSON_IsString(v) : is_count(v);
         if (!ok)
-            return is_errf(err, "%s: points[%d].config.%s: expected %s, got %s", src, i, cfg_fields[f].name,
-                           cfg_fields[f].is_string ? "a string" : "a non-negative integer",
+            return is_errf(err, "%s: points[%d].config.%s: expected %s, got %s", src, i, fields[f].name,
+                           fields[f].is_string ? "a string" : "a non-negative integer",
                            describe(v, got, sizeof got));
     }
     return 0;
@@ -259,11 +296,17 @@ static int validate_stats(const cJSON *stats, const char *src, int i, is_err *er
     return 0;
 }
 
-static int validate_point(const cJSON *p, const char *src, int i, is_err *err) {
+static int validate_point(const cJSON *p, bool kernels_doc, const char *src, int i, is_err *err) {
     char got[64];
     if (!cJSON_IsObject(p))
         return is_errf(err, "%s: points[%d]: expected an object, got %s", src, i, describe(p, got, sizeof got));
-    if (validate_config(is_json_get(p, "config"), src, i, err)) return -1;
+    // kernel points ("kind": "kernel") in a kernels document, bench points (no kind) elsewhere
+    const cJSON *kind = is_json_get(p, "kind");
+    if (kernels_doc ? !point_is_kernel(p) : kind != NULL)
+        return is_errf(err, "%s: points[%d].kind: expected %s in a%s result file, got %s", src, i,
+                       kernels_doc ? "\"kernel\"" : "no kind", kernels_doc ? " kernels" : " bench",
+                       describe(kind, got, sizeof got));
+    if (validate_config(is_json_get(p, "config"), kernels_doc, src, i, err)) return -1;
     const cJSON *status = is_json_get(p, "status");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0;
     bool failed = cJSON_IsString(status) && strcmp(status->valuestring, "error") == 0;
@@ -310,6 +353,10 @@ int is_results_validate(const cJSON *doc, const char *source, is_err *err) {
         if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v))
             return is_errf(err, "%s: %s: expected an object, got %s", src, objects[k], describe(v, got, sizeof got));
     }
+    const cJSON *kind = is_json_get(doc, "kind");
+    if (kind && !is_results_is_kernels(doc))
+        return is_errf(err, "%s: kind: expected \"kernels\" (or no kind: a bench file), got %s", src,
+                       describe(kind, got, sizeof got));
     const cJSON *model = is_json_get(is_json_get(doc, "sweep"), "model");
     if (model && !cJSON_IsString(model))
         return is_errf(err, "%s: sweep.model: expected a string, got %s", src, describe(model, got, sizeof got));
@@ -319,7 +366,7 @@ int is_results_validate(const cJSON *doc, const char *source, is_err *err) {
     int i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, points) {
-        if (validate_point(p, src, i, err)) return -1;
+        if (validate_point(p, kind != NULL, src, i, err)) return -1;
         i++;
     }
     return 0;
@@ -387,6 +434,7 @@ static void csv_num(is_strbuf *b, double x) {
 static const char *const derived_fields[] = {"decode_gbs", "mbu", "prefill_gflops", "mfu"};
 
 char *is_results_to_csv(const cJSON *doc) {
+    if (is_results_is_kernels(doc)) return kernels_to_csv(doc);
     is_strbuf b = {0};
     for (int f = 0; f < N_CFG_FIELDS; f++) is_sb_printf(&b, "%s,", cfg_fields[f].name);
     is_sb_puts(&b, "status,reps");
@@ -572,6 +620,7 @@ static void md_probes(is_strbuf *b, const cJSON *probes) {
 }
 
 char *is_results_to_md(const cJSON *doc) {
+    if (is_results_is_kernels(doc)) return kernels_to_md(doc);
     is_strbuf b = {0};
     const cJSON *sweep = is_json_get(doc, "sweep");
     const char *model = is_json_str(sweep, "model");
@@ -660,4 +709,127 @@ int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err) {
         if (rc) return -1;
     }
     return 0;
+}
+
+// ---- kernel points (inferscope kernels) ----------------------------------------------
+
+// Config fields, status, reps, time_us median and 95% interval, the op's bytes,
+// GB/s, fraction of the probed peak, GFLOP/s, the validation NMSE and tolerance,
+// the winner mark (1: lowest median of its shape's variants), error.
+static char *kernels_to_csv(const cJSON *doc) {
+    is_strbuf b = {0};
+    for (int f = 0; f < N_KCFG_FIELDS; f++) is_sb_printf(&b, "%s,", kcfg_fields[f].name);
+    is_sb_puts(&b, "status,reps,time_us_median,time_us_ci_lo,time_us_ci_hi,bytes,gbs,peak_frac,gflops,nmse,"
+                   "tolerance,winner,error\n");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
+        const cJSON *config = is_json_get(p, "config");
+        for (int f = 0; f < N_KCFG_FIELDS; f++) {
+            char val[512];
+            cfg_text(config, &kcfg_fields[f], val, sizeof val);
+            csv_field(&b, val);
+            is_sb_puts(&b, ",");
+        }
+        const char *status = is_json_str(p, "status");
+        csv_field(&b, status ? status : "");
+        is_sb_puts(&b, ",");
+        csv_num(&b, is_json_num(p, "reps"));
+        static const char *const cols[] = {"median", "ci_lo", "ci_hi"};
+        for (int c = 0; c < 3; c++) {
+            is_sb_puts(&b, ",");
+            csv_num(&b, stat_get(p, "time_us", cols[c]));
+        }
+        const cJSON *derived = is_json_get(p, "derived"), *val = is_json_get(p, "validation");
+        const double nums[] = {is_json_num(is_json_get(p, "model"), "bytes"), is_json_num(derived, "gbs"),
+                               is_json_num(derived, "peak_frac"), is_json_num(derived, "gflops"),
+                               is_json_num(val, "nmse"), is_json_num(val, "tolerance")};
+        for (size_t d = 0; d < sizeof nums / sizeof nums[0]; d++) {
+            is_sb_puts(&b, ",");
+            csv_num(&b, nums[d]);
+        }
+        is_sb_printf(&b, ",%d,", cJSON_IsTrue(is_json_get(p, "winner")) ? 1 : 0);
+        const char *e = is_json_str(p, "error");
+        csv_field(&b, e ? e : "");
+        is_sb_puts(&b, "\n");
+    }
+    return is_sb_take(&b);
+}
+
+static const md_col kmd_cols[] = {
+    {"op", false},     {"model", false},  {"tensor", false}, {"shape", false},  {"dtype", false},
+    {"batch", true},   {"context", true}, {"variant", false}, {"time us", true}, {"GB/s", true},
+    {"% peak", true},  {"GFLOP/s", true}, {"NMSE", true},    {"winner", false},
+};
+#define KMD_NCOLS ((int)(sizeof kmd_cols / sizeof kmd_cols[0]))
+
+static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL]) {
+    static const char *const cfg_order[] = {"op", "model", "tensor", "shape", "dtype", "batch", "context", "variant"};
+    const cJSON *config = is_json_get(p, "config");
+    for (int c = 0; c < 8; c++) {
+        char val[MD_CELL] = "";
+        for (int f = 0; f < N_KCFG_FIELDS; f++)
+            if (strcmp(kcfg_fields[f].name, cfg_order[c]) == 0) cfg_text(config, &kcfg_fields[f], val, sizeof val);
+        is_md_cell_text(cells[c], MD_CELL, val);
+    }
+    const cJSON *val = is_json_get(p, "validation"), *derived = is_json_get(p, "derived");
+    double nmse = is_json_num(val, "nmse");
+    if (isfinite(nmse)) snprintf(cells[12], MD_CELL, "%.2g", nmse);
+    else snprintf(cells[12], MD_CELL, "%s", val ? "not finite" : "-");
+    const char *status = is_json_str(p, "status");
+    if (!status || strcmp(status, "ok") != 0) {
+        snprintf(cells[8], MD_CELL, "%s", val ? "invalid" : "error");
+        for (int c = 9; c < 12; c++) snprintf(cells[c], MD_CELL, "-");
+        snprintf(cells[13], MD_CELL, "-");
+        return;
+    }
+    md_median_ci(cells[8], MD_CELL, p, "time_us");
+    md_value(cells[9], MD_CELL, is_json_num(derived, "gbs"), 1);
+    md_value(cells[10], MD_CELL, is_json_num(derived, "peak_frac"), 100);
+    md_value(cells[11], MD_CELL, is_json_num(derived, "gflops"), 1);
+    snprintf(cells[13], MD_CELL, "%s", cJSON_IsTrue(is_json_get(p, "winner")) ? "*" : "");
+}
+
+// Environment and probe lines, a row per point (winner of each shape marked *),
+// then a note per failed point (a validation failure gives its NMSE and tolerance).
+static char *kernels_to_md(const cJSON *doc) {
+    is_strbuf b = {0};
+    const char *model = is_json_str(is_json_get(doc, "sweep"), "model");
+    is_sb_printf(&b, "# inferscope kernels%s%s\n\n", model ? ": " : "", model ? model : "");
+    md_env(&b, is_json_get(doc, "env"));
+    md_probes(&b, is_json_get(doc, "probes"));
+    is_sb_puts(&b, "\n");
+    const cJSON *points = is_json_get(doc, "points");
+    int n = cJSON_GetArraySize(points);
+    char(*cells)[KMD_NCOLS][MD_CELL] = is_xmalloc((size_t)(n ? n : 1) * sizeof *cells);
+    const char **grid = is_xmalloc((size_t)(n + 1) * KMD_NCOLS * sizeof *grid);
+    bool right[KMD_NCOLS];
+    for (int c = 0; c < KMD_NCOLS; c++) {
+        grid[c] = kmd_cols[c].head;
+        right[c] = kmd_cols[c].right;
+    }
+    int i = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, points) {
+        kmd_row_cells(p, cells[i]);
+        for (int c = 0; c < KMD_NCOLS; c++) grid[(i + 1) * KMD_NCOLS + c] = cells[i][c];
+        i++;
+    }
+    is_md_table(&b, grid, n + 1, KMD_NCOLS, right);
+    free(grid);
+    free(cells);
+    if (n == 0) is_sb_puts(&b, "\nNo points.\n");
+    i = 0;
+    bool first = true;
+    cJSON_ArrayForEach(p, points) {
+        i++;
+        const char *status = is_json_str(p, "status");
+        if (status && strcmp(status, "ok") == 0) continue;
+        if (first) is_sb_puts(&b, "\n");
+        first = false;
+        char msg[1024];
+        const char *e = is_json_str(p, "error");
+        is_md_cell_text(msg, sizeof msg, e ? e : "unknown error");
+        is_sb_printf(&b, "- row %d: %s\n", i, msg);
+    }
+    return is_sb_take(&b);
 }

@@ -34,6 +34,21 @@
 //                  mbu and mfu are fractions of the probed peak (0.5: 50%)
 //   } ]
 // }
+//
+// A kernels document (`inferscope kernels`, same schema and version) has
+// "kind": "kernels" at the top, sweep.command "kernels", probes.mem only, and
+// kernel points:
+//   { "kind": "kernel",
+//     "config": { "op": s, "model": s, "backend": s, "dtype": s, "threads": n, "tensor": s,
+//                 "shape": s ("m=2048,k=2048" / "heads=32,kv_heads=8,head_dim=64,block=16"),
+//                 "batch": n, "context": n (attention positions per sequence; 0 for matmul),
+//                 "variant": s },
+//     "status", "error", "warmup", "reps", "stop", "noise", "elapsed_s" as above,
+//     "samples": { "time_us": [x, ...] }, "stats": { "time_us": {...} },
+//     "validation": { "nmse", "nmse_after", "tolerance", "reference": s },
+//     "model": { "bytes", "flops" }, "derived": { "gbs", "peak_frac", "gflops" },
+//     "winner": bool (lowest median among the variants of its shape) }
+// A variant that failed validation is status "error" with its "validation".
 // Numbers are written by cJSON: 15 significant digits when they read back within
 // one DBL_EPSILON, else 17. JSON has no NaN or infinity: leave a value out rather
 // than storing one (cJSON would write null; is_results_point_finish drops them
@@ -64,7 +79,16 @@ typedef struct is_metric_def {
 // prefill_ms, decode_ms, prefill_tps, decode_tps (per repetition).
 extern const is_metric_def is_metric_defs[];
 extern const int is_metric_n_defs;
+// time_us (kernel points, per sample).
+extern const is_metric_def is_kernel_metric_defs[];
+extern const int is_kernel_metric_n_defs;
+// Either table's metric named name, or NULL.
 const is_metric_def *is_metric_find(const char *name);
+
+// Whether doc is a kernels document ("kind": "kernels"); the metric compare
+// takes by default for it (time_us; decode_tps for bench documents).
+bool is_results_is_kernels(const cJSON *doc);
+const char *is_results_default_metric(const cJSON *doc);
 
 // A new document with schema fields, taking ownership of env, sweep and probes
 // (each may be NULL: an empty object), and an empty "points" array.
@@ -77,7 +101,9 @@ cJSON *is_results_new(cJSON *env, cJSON *sweep, cJSON *probes);
 void is_results_point_finish(cJSON *point, uint64_t seed);
 
 // Canonical text of point["config"]: "model=..;backend=..;dtype=..;threads=..;batch=..;
-// prompt=..;gen=..;depth=..;strategy=..;kernel=.." (fields in that order). -1 when a
+// prompt=..;gen=..;depth=..;strategy=..;kernel=.." (fields in that order); for a kernel
+// point "op=..;model=..;backend=..;dtype=..;threads=..;tensor=..;shape=..;batch=..;
+// context=..;variant=..". -1 when a
 // field is missing or of the wrong type, or when the text does not fit in n bytes.
 int is_results_point_key(const cJSON *point, char *buf, size_t n);
 

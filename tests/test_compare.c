@@ -616,3 +616,65 @@ Test(compare, main_bad_input_exit_2) {
     cJSON_Delete(b);
     cJSON_Delete(v2);
 }
+
+// ---- kernels documents ---------------------------------------------------------------------
+
+// A kernels document: one matmul point per variant, time samples t, t + 1, t + 2 (times scale).
+static cJSON *kernels_doc(double scale) {
+    cJSON *sweep = cJSON_CreateObject();
+    cJSON_AddStringToObject(sweep, "model", "preset:tiny");
+    cJSON *doc = is_results_new(NULL, sweep, NULL);
+    cJSON_AddStringToObject(doc, "kind", "kernels");
+    static const char *const variants[] = {"gemv", "gemm"};
+    for (int v = 0; v < 2; v++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "kind", "kernel");
+        cJSON *c = cJSON_AddObjectToObject(p, "config");
+        cJSON_AddStringToObject(c, "op", "matmul");
+        cJSON_AddStringToObject(c, "model", "preset:tiny");
+        cJSON_AddStringToObject(c, "backend", "cpu");
+        cJSON_AddStringToObject(c, "dtype", "BF16");
+        cJSON_AddNumberToObject(c, "threads", 2);
+        cJSON_AddStringToObject(c, "tensor", "lm_head");
+        cJSON_AddStringToObject(c, "shape", "m=512,k=64");
+        cJSON_AddNumberToObject(c, "batch", 1);
+        cJSON_AddNumberToObject(c, "context", 0);
+        cJSON_AddStringToObject(c, "variant", variants[v]);
+        cJSON_AddStringToObject(p, "status", "ok");
+        double t[12];
+        for (int i = 0; i < 12; i++) t[i] = (100.0 * (v + 1) + 0.1 * (i % 3)) * scale;
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "samples"), "time_us", cJSON_CreateDoubleArray(t, 12));
+        cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "points"), p);
+    }
+    return doc;
+}
+
+Test(compare, kernels_documents) {
+    cJSON *base = kernels_doc(1.0), *slow = kernels_doc(1.5), *bench = synth_default("preset:tiny", 91, 0.01);
+    // default metric: time_us, lower is better; 1.5x the time is slower
+    is_compare_opts o = {NULL, 0.05, 1234};
+    int n = 0;
+    is_compare_row *rows = compare_ok(base, slow, &o, &n);
+    cr_assert_eq(n, 2);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(rows[i].verdict, IS_VERDICT_SLOWER, "%s", rows[i].key);
+        cr_assert(fabs(rows[i].ratio - 1.5) < 1e-9, "%g", rows[i].ratio);
+    }
+    char *md = is_compare_to_md(rows, n, &o);
+    cr_assert_not_null(strstr(md, "Comparing time_us (us, lower is better)"), "%s", md);
+    cr_assert_not_null(strstr(md, "variant"), "the column that differs: %s", md);
+    cr_assert_not_null(strstr(md, "gemm"), "%s", md);
+    free(md);
+    free(rows);
+    rows = compare_ok(base, base, &o, &n);
+    for (int i = 0; i < n; i++) cr_assert_eq(rows[i].verdict, IS_VERDICT_SAME);
+    free(rows);
+    // a kernels file against a bench file: refused
+    is_err err = {{0}};
+    o.metric = NULL;
+    cr_assert_eq(is_compare(base, bench, &o, &rows, &n, &err), -1);
+    cr_assert_str_eq(err.msg, "BASE is a kernels result, NEW a bench result: only results of the same command compare");
+    cJSON_Delete(base);
+    cJSON_Delete(slow);
+    cJSON_Delete(bench);
+}

@@ -656,3 +656,82 @@ Test(results, write_dir_unwritable) {
     cJSON_Delete(doc);
     rm_tree(tmp);
 }
+
+// ---- kernel points (inferscope kernels) ----------------------------------------------
+
+static cJSON *make_kernel_point(const char *variant, double t0) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "kernel");
+    cJSON *c = cJSON_AddObjectToObject(p, "config");
+    cJSON_AddStringToObject(c, "op", "matmul");
+    cJSON_AddStringToObject(c, "model", "preset:tiny");
+    cJSON_AddStringToObject(c, "backend", "cpu");
+    cJSON_AddStringToObject(c, "dtype", "BF16");
+    cJSON_AddNumberToObject(c, "threads", 2);
+    cJSON_AddStringToObject(c, "tensor", "q,o");
+    cJSON_AddStringToObject(c, "shape", "m=64,k=64");
+    cJSON_AddNumberToObject(c, "batch", 8);
+    cJSON_AddNumberToObject(c, "context", 0);
+    cJSON_AddStringToObject(c, "variant", variant);
+    cJSON_AddStringToObject(p, "status", "ok");
+    double t[3] = {t0, t0 + 1, t0 + 2};
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "samples"), "time_us", cJSON_CreateDoubleArray(t, 3));
+    is_results_point_finish(p, 1);
+    cJSON_AddBoolToObject(p, "winner", true);
+    return p;
+}
+
+Test(results, kernel_points) {
+    cJSON *doc = is_results_new(NULL, NULL, NULL);
+    cJSON_AddStringToObject(doc, "kind", "kernels");
+    cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "points"), make_kernel_point("gemv", 10));
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(doc, "k.json", &err), 0, "%s", err.msg);
+    cr_assert(is_results_is_kernels(doc));
+    cr_assert_str_eq(is_results_default_metric(doc), "time_us");
+    const is_metric_def *m = is_metric_find("time_us");
+    cr_assert_not_null(m);
+    cr_assert_not(m->higher_is_better, "time: lower is better");
+    char key[512];
+    cr_assert_eq(is_results_point_key(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "points"), 0), key, sizeof key), 0);
+    cr_assert_str_eq(key, "op=matmul;model=preset:tiny;backend=cpu;dtype=BF16;threads=2;tensor=q,o;shape=m=64,k=64;"
+                          "batch=8;context=0;variant=gemv");
+    // the writers: kernel columns, the median of 10, 11, 12 and the winner mark
+    char *csv = is_results_to_csv(doc);
+    cr_assert_eq(strncmp(csv, "op,model,backend,dtype,threads,tensor,shape,batch,context,variant,status,reps,time_us_median",
+                         91), 0, "%s", csv);
+    cr_assert_not_null(strstr(csv, "\"q,o\",\"m=64,k=64\",8,0,gemv,ok,,11,"), "%s", csv);
+    free(csv);
+    char *md = is_results_to_md(doc);
+    cr_assert_not_null(strstr(md, "# inferscope kernels"), "%s", md);
+    cr_assert_not_null(strstr(md, "| gemv "), "%s", md);
+    cr_assert_not_null(strstr(md, "| *"), "%s", md);
+    free(md);
+
+    // a kernel point missing a field, a bench point in a kernels file, a kernel point in a bench file
+    cJSON *bad = cJSON_Duplicate(doc, true);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(bad, "points"), 0), "config"),
+                               "variant");
+    cr_assert_eq(is_results_validate(bad, "k.json", &err), -1);
+    cr_assert_str_eq(err.msg, "k.json: points[0].config.variant: expected a string, got nothing");
+    cJSON_Delete(bad);
+    bad = cJSON_Duplicate(doc, true);
+    cJSON_DeleteItemFromObject(cJSON_GetArrayItem(cJSON_GetObjectItem(bad, "points"), 0), "kind");
+    cr_assert_eq(is_results_validate(bad, "k.json", &err), -1);
+    cr_assert_not_null(strstr(err.msg, "points[0].kind: expected \"kernel\" in a kernels result file"), "%s", err.msg);
+    cJSON_Delete(bad);
+    bad = cJSON_Duplicate(doc, true);
+    cJSON_DeleteItemFromObject(bad, "kind");
+    cr_assert_eq(is_results_validate(bad, "b.json", &err), -1);
+    cr_assert_not_null(strstr(err.msg, "points[0].kind: expected no kind in a bench result file"), "%s", err.msg);
+    cJSON_AddStringToObject(bad, "kind", "serve");
+    cr_assert_eq(is_results_validate(bad, "b.json", &err), -1);
+    cr_assert_not_null(strstr(err.msg, "kind: expected \"kernels\""), "%s", err.msg);
+    cJSON_Delete(bad);
+    // bench documents are untouched by all this
+    cJSON *bench = make_doc();
+    cr_assert_not(is_results_is_kernels(bench));
+    cr_assert_str_eq(is_results_default_metric(bench), "decode_tps");
+    cJSON_Delete(bench);
+    cJSON_Delete(doc);
+}
