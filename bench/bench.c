@@ -18,7 +18,7 @@
 #include "bench/costmodel.h" // defines: is_cost_compute
 #include "bench/env.h"       // defines: is_env_capture
 #include "bench/metrics.h"   // defines: is_req_metrics_compute, is_itl_gaps
-#include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul
+#include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul, is_probe_mem_json
 #include "bench/stats.h"     // defines: is_rel_noise, is_median
 #include "bench/sweep.h"     // defines: is_list_parse_ints, is_list_split*
 #include "engine/cli.h"      // defines: is_cli_open_backend, is_cli_usage_error, is_cli_parse_long, ...
@@ -415,14 +415,7 @@ static cJSON *probes_json(const bench_opts *o, is_backend *be, is_dtype wdtype, 
         cJSON_Delete(p);
         return NULL;
     }
-    cJSON *mj = cJSON_AddObjectToObject(p, "mem");
-    cJSON_AddNumberToObject(mj, "read_gbs", mp.read_gbs);
-    cJSON_AddNumberToObject(mj, "copy_gbs", mp.copy_gbs);
-    cJSON_AddNumberToObject(mj, "peak_gbs", mp.peak_gbs);
-    cJSON_AddNumberToObject(mj, "buffer_mib", mp.buffer_mib);
-    cJSON_AddNumberToObject(mj, "n_threads", mp.n_threads);
-    cJSON_AddNumberToObject(mj, "reps", mp.reps);
-    cJSON_AddStringToObject(mj, "method", mp.method);
+    cJSON_AddItemToObject(p, "mem", is_probe_mem_json(&mp));
     cJSON *xj = cJSON_AddObjectToObject(p, "matmul");
     cJSON_AddNumberToObject(xj, "gflops", xp.gflops);
     cJSON_AddNumberToObject(xj, "m", xp.m);

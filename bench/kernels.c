@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 
 #include "bench/env.h"   // defines: is_env_capture, is_env_set_gpu
-#include "bench/probe.h" // defines: is_probe_backend_mem
+#include "bench/probe.h" // defines: is_probe_backend_mem, is_probe_mem_json
 #include "bench/stats.h" // defines: is_rel_noise, is_median
 #include "bench/sweep.h" // defines: is_list_parse_ints, is_list_split
 #include "engine/cli.h"  // defines: is_cli_open_backend, is_cli_usage_error, is_cli_parse_long, ...
@@ -965,12 +965,6 @@ static kern_group *groups_build(const kern_opts *o, const is_backend *be, const 
     return g;
 }
 
-static cJSON *int_array(const int *v, int n) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
-    return a;
-}
-
 static cJSON *sweep_json(const kern_opts *o, const is_backend *be, const bool *use) {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "command", "kernels");
@@ -979,10 +973,10 @@ static cJSON *sweep_json(const kern_opts *o, const is_backend *be, const bool *u
     for (int op = 0; op < be->n_kernel_ops; op++)
         if (use[op]) cJSON_AddItemToArray(ops, cJSON_CreateString(be->kernel_ops[op].op));
     cJSON *axes = cJSON_AddObjectToObject(s, "axes");
-    if (o->batch) cJSON_AddItemToObject(axes, "batch", int_array(o->batch, o->n_batch));
+    if (o->batch) cJSON_AddItemToObject(axes, "batch", cJSON_CreateIntArray(o->batch, o->n_batch));
     else cJSON_AddStringToObject(axes, "batch", "default per kind: gemv 1,8; matmul 1,8,128; attn_decode 1,8; attn_prefill 1");
-    cJSON_AddItemToObject(axes, "context", int_array(o->context, o->n_context));
-    cJSON_AddItemToObject(axes, "prompt", int_array(o->prompt, o->n_prompt));
+    cJSON_AddItemToObject(axes, "context", cJSON_CreateIntArray(o->context, o->n_context));
+    cJSON_AddItemToObject(axes, "prompt", cJSON_CreateIntArray(o->prompt, o->n_prompt));
     if (o->kernel) cJSON_AddItemToObject(axes, "kernel", cJSON_CreateStringArray((const char *const *)o->kernel, o->n_kernel));
     cJSON_AddStringToObject(s, "backend", be->name);
     cJSON_AddNumberToObject(s, "threads", be->n_threads);
@@ -1012,14 +1006,7 @@ static cJSON *probes_json(const kern_opts *o, is_backend *be, double *peak, is_e
         cJSON_Delete(p);
         return NULL;
     }
-    cJSON *mj = cJSON_AddObjectToObject(p, "mem");
-    add_number_or_null(mj, "read_gbs", mp.read_gbs);
-    add_number_or_null(mj, "copy_gbs", mp.copy_gbs);
-    cJSON_AddNumberToObject(mj, "peak_gbs", mp.peak_gbs);
-    cJSON_AddNumberToObject(mj, "buffer_mib", mp.buffer_mib);
-    cJSON_AddNumberToObject(mj, "n_threads", mp.n_threads);
-    cJSON_AddNumberToObject(mj, "reps", mp.reps);
-    cJSON_AddStringToObject(mj, "method", mp.method);
+    cJSON_AddItemToObject(p, "mem", is_probe_mem_json(&mp));
     *peak = mp.peak_gbs;
     return p;
 }

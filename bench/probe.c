@@ -333,6 +333,18 @@ int is_probe_matmul(is_backend *be, is_dtype wdtype, is_matmul_probe *out, is_er
     return 0;
 }
 
+cJSON *is_probe_mem_json(const is_mem_probe *mp) {
+    cJSON *mj = cJSON_CreateObject();
+    cJSON_AddNumberToObject(mj, "read_gbs", mp->read_gbs);
+    cJSON_AddNumberToObject(mj, "copy_gbs", mp->copy_gbs);
+    cJSON_AddNumberToObject(mj, "peak_gbs", mp->peak_gbs);
+    cJSON_AddNumberToObject(mj, "buffer_mib", mp->buffer_mib);
+    cJSON_AddNumberToObject(mj, "n_threads", mp->n_threads);
+    cJSON_AddNumberToObject(mj, "reps", mp->reps);
+    cJSON_AddStringToObject(mj, "method", mp->method);
+    return mj;
+}
+
 int is_probe_backend_mem(is_backend *be, is_mem_probe *out, is_err *err) {
     if (!be->probe_copy) return is_probe_mem(be->n_threads, out, err);
     memset(out, 0, sizeof *out);

@@ -1,9 +1,11 @@
 // probe.h — measured peaks of the machine the benchmark runs on, for MBU and
 // MFU: memory bandwidth (a multi-threaded read and a copy over buffers far
 // larger than the caches) and a matmul rate through the backend's own matmul op.
-// Declares: is_probe_mem, is_probe_matmul.
+// Declares: is_probe_mem, is_probe_matmul, is_probe_mem_json.
 #ifndef IS_BENCH_PROBE_H
 #define IS_BENCH_PROBE_H
+
+#include <cjson/cJSON.h>
 
 #include "engine/error.h"
 #include "kernels/backend.h"
@@ -33,6 +35,10 @@ int is_probe_mem(int n_threads, is_mem_probe *out, is_err *err);
 // The bandwidth MBU is taken against for backend be: its own device copy probe
 // when it has one (read_gbs NaN: only a copy is measured), else is_probe_mem.
 int is_probe_backend_mem(is_backend *be, is_mem_probe *out, is_err *err);
+
+// The result's "probes"."mem" object: read_gbs, copy_gbs, peak_gbs, buffer_mib,
+// n_threads, reps, method (NaN written as null).
+cJSON *is_probe_mem_json(const is_mem_probe *mp);
 
 // The backend's matmul on weights of dtype wdtype (F32 or BF16) at a prefill-like
 // shape (n = 512 tokens, m = k = 2048): the best rate of a few runs, each synced,

@@ -14,6 +14,7 @@
 #include "engine/rng.h"       // defines: is_rng_normal, is_rng_stream
 #include "reports/compare.h"  // defines: is_compare, is_compare_verdict, is_compare_to_md, is_compare_main
 #include "reports/results.h"  // defines: is_results_new, is_results_point_finish, is_results_to_json
+#include "support/testutil.h" // defines: tu_kernel_point
 
 // ---- synthetic documents -------------------------------------------------------------
 
@@ -627,24 +628,9 @@ static cJSON *kernels_doc(double scale) {
     cJSON_AddStringToObject(doc, "kind", "kernels");
     static const char *const variants[] = {"gemv", "gemm"};
     for (int v = 0; v < 2; v++) {
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "kind", "kernel");
-        cJSON *c = cJSON_AddObjectToObject(p, "config");
-        cJSON_AddStringToObject(c, "op", "matmul");
-        cJSON_AddStringToObject(c, "model", "preset:tiny");
-        cJSON_AddStringToObject(c, "backend", "cpu");
-        cJSON_AddStringToObject(c, "dtype", "BF16");
-        cJSON_AddNumberToObject(c, "threads", 2);
-        cJSON_AddStringToObject(c, "tensor", "lm_head");
-        cJSON_AddStringToObject(c, "shape", "m=512,k=64");
-        cJSON_AddNumberToObject(c, "batch", 1);
-        cJSON_AddNumberToObject(c, "context", 0);
-        cJSON_AddStringToObject(c, "variant", variants[v]);
-        cJSON_AddStringToObject(p, "status", "ok");
         double t[12];
         for (int i = 0; i < 12; i++) t[i] = (100.0 * (v + 1) + 0.1 * (i % 3)) * scale;
-        cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "samples"), "time_us", cJSON_CreateDoubleArray(t, 12));
-        cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "points"), p);
+        cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "points"), tu_kernel_point("lm_head", "m=512,k=64", 1, variants[v], t, 12));
     }
     return doc;
 }

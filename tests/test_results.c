@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "support/testutil.h" // defines: tu_read_file
+#include "support/testutil.h" // defines: tu_read_file, tu_kernel_point
 #include "reports/results.h" // defines: is_results_new, is_results_point_finish, is_results_validate, ...
 
 // ---- helpers -----------------------------------------------------------------------
@@ -660,22 +660,8 @@ Test(results, write_dir_unwritable) {
 // ---- kernel points (inferscope kernels) ----------------------------------------------
 
 static cJSON *make_kernel_point(const char *variant, double t0) {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "kind", "kernel");
-    cJSON *c = cJSON_AddObjectToObject(p, "config");
-    cJSON_AddStringToObject(c, "op", "matmul");
-    cJSON_AddStringToObject(c, "model", "preset:tiny");
-    cJSON_AddStringToObject(c, "backend", "cpu");
-    cJSON_AddStringToObject(c, "dtype", "BF16");
-    cJSON_AddNumberToObject(c, "threads", 2);
-    cJSON_AddStringToObject(c, "tensor", "q,o");
-    cJSON_AddStringToObject(c, "shape", "m=64,k=64");
-    cJSON_AddNumberToObject(c, "batch", 8);
-    cJSON_AddNumberToObject(c, "context", 0);
-    cJSON_AddStringToObject(c, "variant", variant);
-    cJSON_AddStringToObject(p, "status", "ok");
     double t[3] = {t0, t0 + 1, t0 + 2};
-    cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "samples"), "time_us", cJSON_CreateDoubleArray(t, 3));
+    cJSON *p = tu_kernel_point("q,o", "m=64,k=64", 8, variant, t, 3);
     is_results_point_finish(p, 1);
     cJSON_AddBoolToObject(p, "winner", true);
     return p;

@@ -117,3 +117,22 @@ is_model *tu_model(is_backend *be, const char *spec, is_dtype dtype, uint64_t se
     cr_assert_eq(is_model_load(spec, &o, be, &m, &err), 0, "load %s: %s", spec, err.msg);
     return m;
 }
+
+cJSON *tu_kernel_point(const char *tensor, const char *shape, int batch, const char *variant, const double *t, int n) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "kernel");
+    cJSON *c = cJSON_AddObjectToObject(p, "config");
+    cJSON_AddStringToObject(c, "op", "matmul");
+    cJSON_AddStringToObject(c, "model", "preset:tiny");
+    cJSON_AddStringToObject(c, "backend", "cpu");
+    cJSON_AddStringToObject(c, "dtype", "BF16");
+    cJSON_AddNumberToObject(c, "threads", 2);
+    cJSON_AddStringToObject(c, "tensor", tensor);
+    cJSON_AddStringToObject(c, "shape", shape);
+    cJSON_AddNumberToObject(c, "batch", batch);
+    cJSON_AddNumberToObject(c, "context", 0);
+    cJSON_AddStringToObject(c, "variant", variant);
+    cJSON_AddStringToObject(p, "status", "ok");
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "samples"), "time_us", cJSON_CreateDoubleArray(t, n));
+    return p;
+}

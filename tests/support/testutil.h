@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "engine/inferscope.h"
 
 // A new directory under /tmp (path written into buf).
@@ -30,5 +32,9 @@ void tu_run_free(tu_run *r);
 is_backend *tu_backend(void);
 // Loads spec (preset or directory) in dtype with seed; asserts success.
 is_model *tu_model(is_backend *be, const char *spec, is_dtype dtype, uint64_t seed);
+
+// An ok kernel point (inferscope kernels) of op matmul on preset:tiny, cpu, BF16,
+// 2 threads, context 0, with time_us samples t[0..n).
+cJSON *tu_kernel_point(const char *tensor, const char *shape, int batch, const char *variant, const double *t, int n);
 
 #endif
