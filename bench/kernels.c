@@ -297,8 +297,7 @@ static float *gather(const float *h, int64_t cols, const int32_t *rows, int n) {
     return g;
 }
 
-// The reference's output for the compared rows: out_ref [n_rows, cols] from the CPU
-// backend, given host inputs. One helper for matmul and attention.
+// A tensor of the reference backend holding the host F32 values h, converted to dt.
 static int ref_upload(is_backend *ref, is_tensor *t, is_dtype dt, int64_t rows, int64_t cols, const float *h,
                       is_err *err) {
     if (tensor_new(ref, t, dt, rows, cols, err)) return -1;

@@ -352,6 +352,12 @@ Test(kernels_cmd, attention_and_rejected_variants) {
         }
     }
     cr_assert_eq(winners, 4 + 2 + 10, "the correct variant wins every shape");
+    // the report: the rejected variants marked invalid, with a note giving the NMSE and the tolerance
+    char *md = is_results_to_md(doc);
+    cr_assert_not_null(strstr(md, " invalid |"), "%s", md);
+    cr_assert_not_null(strstr(md, "validation failed: NMSE nan"), "%s", md);
+    cr_assert_not_null(strstr(md, "tolerance 1e-06"), "%s", md);
+    free(md);
     cJSON_Delete(doc);
     w_cpu->destroy(w_cpu);
 }
