@@ -526,6 +526,18 @@ static void attention_decode(cuda_backend *cb, is_tensor *out, const is_tensor *
     CUDA_LAUNCHED(cb, "attn_decode_merge_kernel");
 }
 
+template <int HD>
+static void prefill_wide(cuda_backend *cb, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
+                         const is_tensor *v_pool, const is_attn_batch *b, const int32_t *d, const is_cuda_layout *L,
+                         int n_heads, int n_kv_heads, float scale) {
+    dim3 grid((unsigned)((L->n_tiles + WIDE_SUB - 1) / WIDE_SUB), (unsigned)n_heads);
+    attn_prefill_wide_kernel<HD><<<grid, WIDE_THREADS, prefill_wide_smem<HD>(), cb->stream>>>(
+        (float *)out->data, out->cols, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
+        (const __nv_bfloat16 *)v_pool->data, d + L->off_pos, d + L->off_seq, d + L->off_tiles, L->n_tiles,
+        d + L->off_bt, L->stride, b->block_size, n_heads / n_kv_heads, n_kv_heads, scale);
+    CUDA_LAUNCHED(cb, "attn_prefill_wide_kernel");
+}
+
 void cuda_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
                     const is_tensor *v_pool, const is_attn_batch *b, int n_heads, int n_kv_heads, int head_dim) {
     cuda_backend *cb = cuda_impl(be);
@@ -544,19 +556,10 @@ void cuda_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is
     int group = n_heads / n_kv_heads;
     if (L.decode) {
         attention_decode(cb, out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, head_dim, scale);
-    } else if (cb->prefill_variant == CUDA_PREFILL_WIDE && (head_dim == 64 || head_dim == 128)) {
-        dim3 grid((unsigned)((L.n_tiles + WIDE_SUB - 1) / WIDE_SUB), (unsigned)n_heads);
-        if (head_dim == 64)
-            attn_prefill_wide_kernel<64><<<grid, WIDE_THREADS, prefill_wide_smem<64>(), cb->stream>>>(
-                (float *)out->data, out->cols, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
-                (const __nv_bfloat16 *)v_pool->data, d + L.off_pos, d + L.off_seq, d + L.off_tiles, L.n_tiles,
-                d + L.off_bt, L.stride, b->block_size, group, n_kv_heads, scale);
-        else
-            attn_prefill_wide_kernel<128><<<grid, WIDE_THREADS, prefill_wide_smem<128>(), cb->stream>>>(
-                (float *)out->data, out->cols, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
-                (const __nv_bfloat16 *)v_pool->data, d + L.off_pos, d + L.off_seq, d + L.off_tiles, L.n_tiles,
-                d + L.off_bt, L.stride, b->block_size, group, n_kv_heads, scale);
-        CUDA_LAUNCHED(cb, "attn_prefill_wide_kernel");
+    } else if (cb->prefill_variant == CUDA_PREFILL_WIDE && head_dim == 64) {
+        prefill_wide<64>(cb, out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, scale);
+    } else if (cb->prefill_variant == CUDA_PREFILL_WIDE && head_dim == 128) {
+        prefill_wide<128>(cb, out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, scale);
     } else { // tiled, or wide at a head_dim it is not compiled for
         dim3 grid((unsigned)L.n_tiles, (unsigned)n_heads);
         attn_prefill_kernel<<<grid, ATT_THREADS, prefill_smem(head_dim), cb->stream>>>(
