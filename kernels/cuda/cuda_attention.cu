@@ -44,6 +44,20 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+// One step of a query's online softmax over 32 positions, one per lane: sc the
+// lane's score (-inf where not visible, and some lane's visible, so the new max is
+// finite). Updates the running max m and sum l, rescales acc, returns the lane's
+// weight e^(sc - m).
+template <int N>
+__device__ __forceinline__ float softmax_step(float &m, float &l, float (&acc)[N], float sc) {
+    float m_new = fmaxf(m, warp_max(sc));
+    float corr = expf(m - m_new), pj = sc == -INFINITY ? 0.0f : expf(sc - m_new);
+    l = l * corr + warp_sum(pj);
+    for (int i = 0; i < N; i++) acc[i] *= corr;
+    m = m_new;
+    return pj;
+}
+
 __device__ __forceinline__ int slot_of(const int32_t *bt, int block_size, int p) {
     return bt[p / block_size] * block_size + p % block_size;
 }
@@ -257,10 +271,7 @@ attn_prefill_kernel(float *out, int64_t out_ld, const float *q, int64_t q_ld, co
             int p = kt + lane;
             bool vis = p <= my_pos[r];
             float sc = vis ? dot_qk(qs + qi * hd, ks + lane * ld_s, hd) : -INFINITY;
-            float m_new = fmaxf(m[r], warp_max(sc)); // finite: position kt is visible
-            float corr = expf(m[r] - m_new), pj = vis ? expf(sc - m_new) : 0.0f;
-            l[r] = l[r] * corr + warp_sum(pj);
-            for (int i = 0; i < ATT_ACC; i++) acc[r][i] *= corr;
+            float pj = softmax_step(m[r], l[r], acc[r], sc); // position kt is visible
             for (int j = 0; j < ATT_TK && kt + j <= my_pos[r]; j++) {
                 float pjj = __shfl_sync(0xffffffffu, pj, j);
                 const __nv_bfloat16 *vr = vs + j * ld_s;
@@ -269,7 +280,6 @@ attn_prefill_kernel(float *out, int64_t out_ld, const float *q, int64_t q_ld, co
                     if (d < hd) acc[r][i] = fmaf(pjj, __bfloat162float(vr[d]), acc[r][i]);
                 }
             }
-            m[r] = m_new;
         }
     }
     for (int r = 0; r < ATT_QPW; r++) {
@@ -393,14 +403,7 @@ attn_prefill_wide_kernel(float *out, int64_t out_ld, const float *q, int64_t q_l
                 pj[r] = 0.0f;
                 if (my_pos[r] < kt) continue; // no query, or none of the tile visible: warp-uniform
                 bool vis = kt + lane <= my_pos[r];
-                float sv = vis ? sc[r] : -INFINITY;
-                float m_new = fmaxf(m[r], warp_max(sv)); // finite: position kt is visible
-                float corr = expf(m[r] - m_new);
-                pj[r] = vis ? expf(sv - m_new) : 0.0f;
-                l[r] = l[r] * corr + warp_sum(pj[r]);
-#pragma unroll
-                for (int i = 0; i < NA; i++) acc[r][i] *= corr;
-                m[r] = m_new;
+                pj[r] = softmax_step(m[r], l[r], acc[r], vis ? sc[r] : -INFINITY); // position kt is visible
             }
             int jn = min(ATT_TK, last_pos - kt + 1);
             for (int j = 0; j < jn; j++) {
