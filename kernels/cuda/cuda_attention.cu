@@ -62,6 +62,25 @@ __device__ __forceinline__ int slot_of(const int32_t *bt, int block_size, int p)
     return bt[p / block_size] * block_size + p % block_size;
 }
 
+// The block copies K and V of head kvh at positions kt .. kt + ATT_TK - 1 (zeros
+// past last) into ks and vs, rows of ld_s elements.
+__device__ __forceinline__ void load_kv_tile(__nv_bfloat16 *ks, __nv_bfloat16 *vs, int ld_s, const __nv_bfloat16 *kp,
+                                             const __nv_bfloat16 *vp, const int32_t *bt, int block_size,
+                                             int64_t kv_ld, int kvh, int hd, int kt, int last) {
+    int half = hd / 2;
+    for (int i = threadIdx.x; i < ATT_TK * half; i += blockDim.x) {
+        int j = i / half, k = i % half, p = kt + j;
+        __nv_bfloat162 kv2 = __floats2bfloat162_rn(0.0f, 0.0f), vv2 = kv2;
+        if (p <= last) {
+            int64_t off = (int64_t)slot_of(bt, block_size, p) * kv_ld + (int64_t)kvh * hd;
+            kv2 = ((const __nv_bfloat162 *)(kp + off))[k];
+            vv2 = ((const __nv_bfloat162 *)(vp + off))[k];
+        }
+        ((__nv_bfloat162 *)(ks + j * ld_s))[k] = kv2;
+        ((__nv_bfloat162 *)(vs + j * ld_s))[k] = vv2;
+    }
+}
+
 // q (F32, already scaled) . k (BF16), hd even.
 __device__ __forceinline__ float dot_qk(const float *q, const __nv_bfloat16 *k, int hd) {
     const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)k;
@@ -250,20 +269,9 @@ attn_prefill_kernel(float *out, int64_t out_ld, const float *q, int64_t q_ld, co
         l[r] = 0.0f;
         for (int i = 0; i < ATT_ACC; i++) acc[r][i] = 0.0f;
     }
-    int half = hd / 2;
     for (int kt = 0; kt <= max_pos; kt += ATT_TK) {
         __syncthreads(); // the previous tile is consumed (and qs written, the first time)
-        for (int i = threadIdx.x; i < ATT_TK * half; i += blockDim.x) {
-            int j = i / half, k = i % half, p = kt + j;
-            __nv_bfloat162 kv2 = __floats2bfloat162_rn(0.0f, 0.0f), vv2 = kv2;
-            if (p <= max_pos) {
-                int64_t off = (int64_t)slot_of(bt, block_size, p) * kv_ld + (int64_t)kvh * hd;
-                kv2 = ((const __nv_bfloat162 *)(kp + off))[k];
-                vv2 = ((const __nv_bfloat162 *)(vp + off))[k];
-            }
-            ((__nv_bfloat162 *)(ks + j * ld_s))[k] = kv2;
-            ((__nv_bfloat162 *)(vs + j * ld_s))[k] = vv2;
-        }
+        load_kv_tile(ks, vs, ld_s, kp, vp, bt, block_size, kv_ld, kvh, hd, kt, max_pos);
         __syncthreads();
         for (int r = 0; r < ATT_QPW; r++) {
             int qi = w * ATT_QPW + r;
@@ -368,17 +376,7 @@ attn_prefill_wide_kernel(float *out, int64_t out_ld, const float *q, int64_t q_l
         bool active = sub >= s0 && sub < s1;
         for (int kt = 0; kt <= seg_max; kt += ATT_TK) {
             __syncthreads(); // the previous tile is consumed (and qs written, the first time)
-            for (int i = threadIdx.x; i < ATT_TK * HALF; i += WIDE_THREADS) {
-                int j = i / HALF, k = i % HALF, p = kt + j;
-                __nv_bfloat162 kv2 = __floats2bfloat162_rn(0.0f, 0.0f), vv2 = kv2;
-                if (p <= seg_max) {
-                    int64_t off = (int64_t)slot_of(bt, block_size, p) * kv_ld + (int64_t)kvh * HD;
-                    kv2 = ((const __nv_bfloat162 *)(kp + off))[k];
-                    vv2 = ((const __nv_bfloat162 *)(vp + off))[k];
-                }
-                ((__nv_bfloat162 *)(ks + j * LD))[k] = kv2;
-                ((__nv_bfloat162 *)(vs + j * LD))[k] = vv2;
-            }
+            load_kv_tile(ks, vs, LD, kp, vp, bt, block_size, kv_ld, kvh, HD, kt, seg_max);
             __syncthreads();
             if (!active || last_pos < kt) continue; // warp-uniform: nothing of this tile is visible to the warp
             // scores of the warp's queries against position kt + lane, one read of the K row for all
