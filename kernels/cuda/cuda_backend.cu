@@ -381,10 +381,11 @@ static void cuda_kernel_select(is_backend *be, int op_index, int variant_index) 
     int *slot[] = {&cb->gemv_variant, &cb->decode_variant, &cb->prefill_variant};
     if (*slot[op_index] != variant_index) cuda_graphs_invalidate(cb);
     *slot[op_index] = variant_index;
-    size_t need = 0, sms = (size_t)cb->info.sm_count;
-    if (cb->gemv_variant == CUDA_GEMV_CUSTOM) need = is_cuda_plan_gemv_work_max((int)sms);
-    if (cb->decode_variant == CUDA_DECODE_SPLIT_KV && is_cuda_plan_split_kv_work_max((int)sms) > need)
-        need = is_cuda_plan_split_kv_work_max((int)sms);
+    int sms = cb->info.sm_count;
+    size_t need = 0;
+    if (cb->gemv_variant == CUDA_GEMV_CUSTOM) need = is_cuda_plan_gemv_work_max(sms);
+    if (cb->decode_variant == CUDA_DECODE_SPLIT_KV && is_cuda_plan_split_kv_work_max(sms) > need)
+        need = is_cuda_plan_split_kv_work_max(sms);
     if (need) cuda_grow(cb, &cb->d_work, &cb->work_cap, need * sizeof(float), "kernel variant workspace");
 }
 
