@@ -1,7 +1,9 @@
 // test_cuda_ops.c — every CUDA op against the CPU backend on the same inputs, the
 // whole forward pass against the CPU, graph replay against eager launches, and
 // on-device sampling. Without a CUDA device (or in a build without CUDA) every
-// test here skips and says why; the host-side logic is in test_cuda_plan.c.
+// test here skips and says why; the host-side logic is in test_cuda_plan.c. Every
+// kernel variant (gemv, attn_decode, attn_prefill) is checked the same way, and
+// under graph record and replay.
 //
 // Comparisons are by normalized MSE, sum (gpu - cpu)^2 / sum cpu^2. Outputs are
 // poisoned with NaN before each op, so an element the op failed to write fails
@@ -12,7 +14,10 @@
 // - matmul with F32 weights: 1e-10 (fp32 sums of up to 4096 terms, another order);
 // - matmul with BF16 weights: 1e-4 (the device rounds activations to BF16: relative
 //   error up to 2^-9 per product, NMSE about 1e-6);
-// - attention on BF16-exact K, V: 1e-9 (fp32 softmax and sums in another order);
+// - attention on BF16-exact K, V: 1e-9 (fp32 softmax and sums in another order),
+//   every variant (split_kv merges partitions by log-sum-exp: the same sums regrouped);
+// - gemv=custom: 1e-4 against the CPU as for BF16 matmul, 1e-9 against cuBLAS
+//   (the same BF16 products, fp32 sums in another order);
 // - the forward pass in BF16 (activations rounded before each GEMM, BF16 KV): 1e-3.
 #include <criterion/criterion.h>
 #include <math.h>
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cuda/cuda_plan.h"  // defines: is_cuda_plan_gemv, is_cuda_plan_split_kv (the variants' plans)
 #include "kernels/cuda/cuda_probe.h"
 #include "support/testutil.h"
 
@@ -226,13 +232,17 @@ Test(cuda, matmul_matches_cpu) {
 // A paged cache of n_seqs sequences with lens[i] positions on both backends, K and V
 // values BF16-exact (so the CPU's F32 pools hold what the device's BF16 pools hold),
 // blocks in a shuffled order. Then a batch (pos, seq) is attended on both.
-static void attention_case(int n_seqs, const int *lens, const int *n_query, int H, int KV, int hd, int bs) {
+// pad: block-table entries past the longest sequence (unused), which widen the
+// chunk's stride and so the context split_kv plans for.
+static void attention_case_pad(int n_seqs, const int *lens, const int *n_query, int H, int KV, int hd, int bs,
+                               int pad) {
     int kv_dim = KV * hd, total = 0, max_blocks = 0;
     for (int s = 0; s < n_seqs; s++) {
         total += lens[s];
         int nb = (lens[s] + bs - 1) / bs;
         if (nb > max_blocks) max_blocks = nb;
     }
+    max_blocks += pad;
     int n_blocks = n_seqs * max_blocks + 3;
     int32_t *perm = malloc((size_t)n_blocks * sizeof *perm), *tables = malloc((size_t)n_seqs * max_blocks * sizeof *tables);
     for (int i = 0; i < n_blocks; i++) perm[i] = i;
@@ -321,6 +331,10 @@ static void attention_case(int n_seqs, const int *lens, const int *n_query, int 
     free(hq);
 }
 
+static void attention_case(int n_seqs, const int *lens, const int *n_query, int H, int KV, int hd, int bs) {
+    attention_case_pad(n_seqs, lens, n_query, H, KV, hd, bs, 0);
+}
+
 Test(cuda, decode_attention_matches_cpu) {
     NEED_GPU();
     int lens[4] = {1, 37, 300, 3000}, one[4] = {1, 1, 1, 1};
@@ -401,6 +415,250 @@ Test(cuda, sampling_on_the_device) {
     cr_assert_lt(chi, 20.52, "chi-square %.2f over %ld draws", chi, draws);
     gpu->tensor_free(gpu, &l8);
     free(rows8);
+}
+
+// ---- kernel variants ---------------------------------------------------------------------
+
+static void select_variants(const char *spec) {
+    is_err err = {{0}};
+    cr_assert_eq(is_kernel_spec_apply(gpu, spec, &err), 0, "--kernel %s: %s", spec, err.msg);
+}
+
+static int device_sms(void) {
+    is_device_info info;
+    is_err err = {{0}};
+    cr_assert_eq(gpu->device_info(gpu, &info, &err), 0, "%s", err.msg);
+    return info.sm_count;
+}
+
+Test(cuda, variants_are_registered_with_their_kinds) {
+    NEED_GPU();
+    const struct {
+        const char *op, *v0, *v1;
+        is_kernel_kind kind;
+    } want[] = {{"gemv", "cublas", "custom", IS_KOP_GEMV},
+                {"attn_decode", "naive", "split_kv", IS_KOP_ATTN_DECODE},
+                {"attn_prefill", "tiled", "wide", IS_KOP_ATTN_PREFILL}};
+    cr_assert_eq(gpu->n_kernel_ops, 3);
+    for (int i = 0; i < 3; i++) {
+        const is_kernel_op *k = &gpu->kernel_ops[i];
+        cr_assert_str_eq(k->op, want[i].op);
+        cr_assert_str_eq(k->variants[0], want[i].v0, "%s: the default first", k->op);
+        cr_assert_str_eq(k->variants[1], want[i].v1);
+        cr_assert_null(k->variants[2]);
+        cr_assert_eq(k->kind, want[i].kind);
+        cr_assert(k->doc && strlen(k->doc) > 0 && !strchr(k->doc, '\n'), "%s: a one-line doc", k->op);
+    }
+    is_err err = {{0}};
+    cr_assert_neq(is_kernel_spec_apply(gpu, "gemv=fast", &err), 0);
+    cr_assert(strstr(err.msg, "custom"), "the message lists the variants: %s", err.msg);
+}
+
+// gemv=custom against the CPU (the BF16 matmul's tolerance, 1e-4: the CPU keeps
+// activations in F32, the device rounds them to BF16) and against cuBLAS on the
+// device (1e-9: both multiply the same BF16-rounded values with fp32 sums, only
+// the order of the sums differs: relative error ~ sqrt(K) x 2^-24 per element).
+static void gemv_case(int n, int K, int M, bool with_bias) {
+    float *hx = rand_host((size_t)(n + 1) * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f);
+    float *hb = rand_host((size_t)M, 1.0f);
+    pair x = pair_new(IS_DTYPE_F32, n + 1, K, hx), w = pair_new(IS_DTYPE_BF16, M, K, hw);
+    pair b = pair_new(IS_DTYPE_F32, 1, M, hb), o = pair_new(IS_DTYPE_F32, n + 1, M, NULL);
+    cpu->matmul(cpu, &o.c, &x.c, &w.c, with_bias ? &b.c : NULL, n);
+    select_variants("gemv=custom");
+    gpu->matmul(gpu, &o.g, &x.g, &w.g, with_bias ? &b.g : NULL, n);
+    double e = pair_nmse(&o, n);
+    cr_assert_leq(e, 1e-4, "gemv=custom n=%d K=%d M=%d bias %d: nmse %g against the CPU", n, K, M, with_bias, e);
+    float *custom = download(gpu, &o.g, n + 1);
+    for (int64_t i = (int64_t)n * M; i < (int64_t)(n + 1) * M; i++)
+        cr_assert(isnan(custom[i]), "row %d past n stays poisoned (element %lld)", n, (long long)i);
+    select_variants("default");
+    gpu->tensor_fill_const(gpu, &o.g, NAN);
+    gpu->matmul(gpu, &o.g, &x.g, &w.g, with_bias ? &b.g : NULL, n);
+    float *cublas = download(gpu, &o.g, n);
+    e = nmse(custom, cublas, (size_t)n * M);
+    cr_assert_leq(e, 1e-9, "gemv=custom n=%d K=%d M=%d: nmse %g against cuBLAS", n, K, M, e);
+    free(custom);
+    free(cublas);
+    pair *all[] = {&x, &w, &b, &o};
+    for (int i = 0; i < 4; i++) pair_free(all[i]);
+    free(hx);
+    free(hw);
+    free(hb);
+}
+
+Test(cuda, gemv_custom_matches_cpu_and_cublas) {
+    NEED_GPU();
+    // odd shapes: columns not a multiple of 8 (scalar loads), rows not a multiple of rows per warp
+    const int odd[][2] = {{130, 77}, {1001, 1000}, {264, 129}, {7, 3}, {4104, 333}};
+    for (int s = 0; s < 5; s++)
+        for (int n = 1; n <= IS_CUDA_GEMV_MAX_N; n++) gemv_case(n, odd[s][0], odd[s][1], (n + s) % 2);
+    // short and wide: split-K on this device's SM count (checked); an LM head: many rows, no split
+    const int wide[][2] = {{8192, 2048}, {2048, 512}, {2048, 128256}};
+    int sms = device_sms(), n_split = 0;
+    for (int s = 0; s < 3; s++) {
+        is_cuda_gemv_plan p;
+        is_cuda_plan_gemv(&p, wide[s][1], wide[s][0], 1, sms);
+        n_split += p.split > 1;
+        const int ns[] = {1, 3, 8};
+        for (int i = 0; i < 3; i++) gemv_case(ns[i], wide[s][0], wide[s][1], i != 1);
+    }
+    cr_assert_geq(n_split, 1, "at least one shape took split-K on %d SMs", sms);
+    // F32 weights go to cuBLAS under gemv=custom too: the F32 tolerance holds
+    select_variants("gemv=custom");
+    float *hx = rand_host(4 * 300, 1.0f), *hw = rand_host(300 * 200, 0.1f);
+    pair x = pair_new(IS_DTYPE_F32, 4, 300, hx), w = pair_new(IS_DTYPE_F32, 200, 300, hw);
+    pair o = pair_new(IS_DTYPE_F32, 4, 200, NULL);
+    cpu->matmul(cpu, &o.c, &x.c, &w.c, NULL, 4);
+    gpu->matmul(gpu, &o.g, &x.g, &w.g, NULL, 4);
+    cr_assert_leq(pair_nmse(&o, 4), 1e-10, "F32 weights under gemv=custom: the F32 GEMM");
+    select_variants("default");
+    pair_free(&x);
+    pair_free(&w);
+    pair_free(&o);
+    free(hx);
+    free(hw);
+}
+
+// Whether split_kv splits a decode batch of n_tokens whose tables are max_blocks long.
+static int split_parts(int n_tokens, int H, int max_blocks, int bs) {
+    is_cuda_split_plan p;
+    is_cuda_plan_split_kv(&p, n_tokens, H, is_cuda_plan_stride(max_blocks) * bs, bs, device_sms());
+    return p.n_parts;
+}
+
+Test(cuda, decode_split_kv_matches_cpu) {
+    NEED_GPU();
+    select_variants("attn_decode=split_kv");
+    int one[5] = {1, 1, 1, 1, 1};
+    // batch 1 at short contexts, the tables padded so that the plan splits (partitions past the context empty)
+    const int shorts[] = {1, 15, 16, 17};
+    for (int i = 0; i < 4; i++) {
+        int len[1] = {shorts[i]};
+        cr_assert_gt(split_parts(1, 8, 300, 16), 1, "the padded case splits");
+        attention_case_pad(1, len, one, 8, 2, 64, 16, 299);
+        attention_case_pad(1, len, one, 32, 8, 128, 16, 299);
+    }
+    // batch 1 at 4100 positions: every partition used; GQA 32:8, head_dim 128 and 64
+    int l1[1] = {4100};
+    cr_assert_gt(split_parts(1, 32, 257, 16), 1);
+    attention_case(1, l1, one, 32, 8, 128, 16);
+    attention_case(1, l1, one, 16, 2, 64, 16);
+    // several sequences of different lengths in one batch, an odd block size
+    int lens[5] = {1, 15, 16, 17, 4100};
+    cr_assert_gt(split_parts(5, 8, 257, 16), 1);
+    attention_case(5, lens, one, 8, 2, 64, 16);
+    attention_case(5, lens, one, 4, 4, 128, 16);
+    attention_case(5, lens, one, 4, 2, 16, 7);
+    select_variants("default");
+}
+
+Test(cuda, prefill_wide_matches_cpu) {
+    NEED_GPU();
+    select_variants("attn_prefill=wide");
+    // several sequences, lengths not multiples of the 16- or 64-query tiles, GQA, head_dim 64 and 128
+    int lens[3] = {40, 17, 2100}, nq[3] = {40, 17, 600};
+    attention_case(3, lens, nq, 8, 2, 64, 16);
+    attention_case(3, lens, nq, 6, 3, 128, 32);
+    attention_case(3, lens, nq, 4, 4, 128, 16);
+    // short sequences: a block's four tiles span several sequences
+    int l4[5] = {5, 33, 20, 70, 1}, q4[5] = {5, 33, 20, 70, 1};
+    attention_case(5, l4, q4, 8, 2, 64, 16);
+    attention_case(5, l4, q4, 8, 4, 128, 7);
+    // continued sequences (queries at the end of a stored context) and a decode token in one batch
+    int l2[3] = {300, 33, 90}, q2[3] = {100, 1, 64};
+    attention_case(3, l2, q2, 8, 2, 128, 16);
+    // a head_dim wide is not built for runs tiled
+    attention_case(3, lens, nq, 4, 2, 16, 4);
+    select_variants("default");
+}
+
+// A fixed schedule on one session: prompts of 300, 520 and 40 tokens, then steps
+// steps, each a decode step of those three and a 100-token prompt into a fourth
+// sequence (emptied first), so both chunk shapes repeat and are recorded and
+// replayed. spec_a runs the first steps / 2 steps, spec_b the rest (selected with
+// graphs of spec_a recorded for the same shapes). Fed tokens do not depend on the
+// outputs. Logits of every step (three decode rows, the prompt's last) go to out
+// (steps x 4 x V); *recorded gets the graphs recorded after the switch.
+static void variant_schedule(is_model *m, const char *spec_a, const char *spec_b, bool graphs, int steps,
+                             float *out, long *recorded) {
+    int V = m->cfg.vocab_size;
+    is_session_opts o = {.kv_budget_mib = 256, .max_seqs = 8, .max_batch_tokens = 256, .block_size = 16};
+    is_session *s;
+    is_err err = {{0}};
+    cr_assert_eq(is_session_create(m, &o, &s, &err), 0, "%s", err.msg);
+    gpu->graphs = graphs;
+    select_variants(spec_a);
+    int plen[4] = {300, 520, 40, 100}, sq[4];
+    int32_t tok[520], seqv[520];
+    bool want[520];
+    long rec0 = 0, rep0, rec1, rep1;
+    for (int q = 0; q < 4; q++) {
+        sq[q] = is_seq_new(s, &err);
+        cr_assert_geq(sq[q], 0, "%s", err.msg);
+    }
+    for (int step = -1; step < steps; step++) {
+        if (step == steps / 2) {
+            is_cuda_graph_counts(gpu, &rec0, &rep0);
+            select_variants(spec_b);
+        }
+        for (int q = step < 0 ? 0 : 3; q < (step < 0 ? 3 : 4); q++) { // prompts
+            if (q == 3) is_seq_truncate(s, sq[3], 0);
+            for (int i = 0; i < plen[q]; i++) {
+                tok[i] = (int32_t)((unsigned)(i * 7919 + q * 131 + step * 17 + 13) % (unsigned)V);
+                seqv[i] = sq[q];
+                want[i] = q == 3 && i == plen[q] - 1;
+            }
+            float *row = step < 0 ? NULL : out + ((size_t)step * 4 + 3) * V;
+            cr_assert_eq(is_forward(s, plen[q], tok, seqv, want, row, &err), 0, "%s", err.msg);
+        }
+        if (step < 0) continue;
+        for (int q = 0; q < 3; q++) {
+            tok[q] = (int32_t)((unsigned)(step * 31 + q * 7 + 5) % (unsigned)V);
+            seqv[q] = sq[q];
+            want[q] = true;
+        }
+        cr_assert_eq(is_forward(s, 3, tok, seqv, want, out + (size_t)step * 4 * V, &err), 0, "%s", err.msg);
+    }
+    is_cuda_graph_counts(gpu, &rec1, &rep1);
+    *recorded = rec1 - rec0;
+    select_variants("default");
+    gpu->graphs = true;
+    is_session_free(s);
+}
+
+// Each variant, and all at once, under graph record + replay equals eager launches
+// (bit for bit: the same kernels with the same arguments in the same order), also
+// when the variant is selected after graphs of the default were recorded for the
+// same shapes: the schedule that switches then lies on its eager twin, which after
+// the switch differs from the default's (else the check could not tell).
+Test(cuda, variants_under_graphs_equal_eager) {
+    NEED_GPU();
+    enum { STEPS = 12 };
+    is_model *m = tu_model(gpu, "preset:smollm2-135m", IS_DTYPE_BF16, 3);
+    size_t nl = (size_t)STEPS * 4 * m->cfg.vocab_size, half = nl / 2;
+    float *eager = malloc(nl * sizeof *eager), *graphed = malloc(nl * sizeof *graphed);
+    float *base = malloc(nl * sizeof *base);
+    long rec;
+    const char *specs[] = {"gemv=custom", "attn_decode=split_kv", "attn_prefill=wide",
+                           "gemv=custom+attn_decode=split_kv+attn_prefill=wide"};
+    variant_schedule(m, "default", "default", false, STEPS, base, &rec);
+    for (int i = 0; i < 4; i++) {
+        variant_schedule(m, specs[i], specs[i], false, STEPS, eager, &rec);
+        variant_schedule(m, specs[i], specs[i], true, STEPS, graphed, &rec);
+        cr_assert_eq(memcmp(eager, graphed, nl * sizeof *eager), 0, "%s: graph replay equals eager", specs[i]);
+        // switching after graphs of the default were recorded
+        variant_schedule(m, "default", specs[i], false, STEPS, eager, &rec);
+        variant_schedule(m, "default", specs[i], true, STEPS, graphed, &rec);
+        cr_assert_geq(rec, 2, "%s: both shapes recorded anew after the switch (%ld graphs)", specs[i], rec);
+        cr_assert_gt(nmse(base + half, eager + half, nl - half), 0, "%s changes the logits after the switch",
+                     specs[i]);
+        cr_assert_eq(memcmp(eager, graphed, nl * sizeof *eager), 0,
+                     "%s selected after graphs were recorded: graph replay equals eager", specs[i]);
+    }
+    free(eager);
+    free(graphed);
+    free(base);
+    is_model_free(m);
 }
 
 // ---- the whole engine ------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // test_cuda_plan.c — the CUDA backend's host-side logic, on the CPU: prefill
 // tiles, the packed upload of a chunk, block-table strides, the graph cache
-// (lookup, least-recently-used eviction, drops by owner), and the KV budget
-// taken from a fraction of free memory.
+// (lookup, least-recently-used eviction, drops by owner), the launch plans of the
+// kernel variants (custom GEMV, split-KV decode), and the KV budget taken from a
+// fraction of free memory.
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,163 @@ Test(cuda_plan, seen_once_then_recorded_and_drop_by_owner) {
     cr_assert_eq(c.n, 0);
     cr_assert_eq(freed_mask, (1 << 5) | (1 << 6));
     is_graph_cache_free(&c);
+}
+
+// ---- kernel variant plans ----
+
+// Walks a GEMV plan's grid as the kernel does and counts how often each output row
+// and each column is summed: every (row, column) exactly once.
+static void check_gemv_plan(int64_t M, int64_t K, int n, int sms) {
+    is_cuda_gemv_plan p;
+    is_cuda_plan_gemv(&p, M, K, n, sms);
+    int rpb = p.rows_per_warp * p.warps;
+    cr_assert(p.rows_per_warp == 1 || p.rows_per_warp == 2 || p.rows_per_warp == 4, "rows per warp %d", p.rows_per_warp);
+    cr_assert_eq(p.warps, IS_CUDA_GEMV_WARPS);
+    cr_assert_geq(p.split, 1);
+    cr_assert_leq(p.split, IS_CUDA_GEMV_MAX_SPLIT);
+    unsigned char *rows = calloc((size_t)M, 1);
+    for (int64_t b = 0; b < p.blocks; b++)
+        for (int w = 0; w < p.warps; w++)
+            for (int r = 0; r < p.rows_per_warp; r++) {
+                int64_t m = b * rpb + (int64_t)w * p.rows_per_warp + r;
+                if (m < M) rows[m]++;
+            }
+    for (int64_t m = 0; m < M; m++) cr_assert_eq(rows[m], 1, "%lld x %lld: row %lld covered %d times", (long long)M, (long long)K, (long long)m, rows[m]);
+    cr_assert_lt((int64_t)(p.blocks - 1) * rpb, M, "%lld x %lld: no block without rows", (long long)M, (long long)K);
+    free(rows);
+    // column slices: aligned to 8, cover [0, K) exactly once, none empty
+    int64_t covered = 0;
+    for (int s = 0; s < p.split; s++) {
+        int64_t k0 = s * p.slice, k1 = k0 + p.slice < K ? k0 + p.slice : K;
+        cr_assert_eq(k0, covered);
+        cr_assert_gt(k1, k0, "%lld x %lld: slice %d of %d is empty", (long long)M, (long long)K, s, p.split);
+        if (p.split > 1) {
+            cr_assert_eq(k0 % 8, 0, "slice %d starts on an 8-column boundary", s);
+            cr_assert_geq(k1 - k0, s + 1 < p.split ? IS_CUDA_GEMV_MIN_SLICE : 1);
+        }
+        covered = k1;
+    }
+    cr_assert_eq(covered, K);
+    int64_t target = (int64_t)IS_CUDA_FILL_PER_SM * sms;
+    if (p.split > 1) {
+        // split only when the rows alone under-fill the device, at one row per warp
+        cr_assert_lt(p.blocks, target, "%lld x %lld split though %d blocks fill the device", (long long)M, (long long)K, p.blocks);
+        cr_assert_eq(p.rows_per_warp, 1);
+    } else if (p.blocks < target) {
+        // not split although under-filled: only because a slice would be too short
+        cr_assert_lt(K / IS_CUDA_GEMV_MIN_SLICE, 2, "%lld x %lld under-filled (%d blocks) yet not split", (long long)M, (long long)K, p.blocks);
+    }
+    if (p.rows_per_warp > 1) cr_assert_geq(p.blocks, target, "more rows per warp only when the grid stays full");
+    size_t work = is_cuda_plan_gemv_work(&p, M, n);
+    cr_assert_eq(work, p.split > 1 ? (size_t)p.split * n * M : 0);
+    cr_assert_leq(work, is_cuda_plan_gemv_work_max(sms), "%lld x %lld n=%d: workspace past the maximum", (long long)M, (long long)K, n);
+}
+
+Test(cuda_plan, gemv_covers_every_row_and_column_once) {
+    const int64_t shapes[][2] = {{1, 1},       {7, 13},     {64, 64},     {77, 130},    {512, 2048},
+                                 {2048, 8192}, {2048, 2048}, {8192, 2048}, {128256, 2048}, {3, 100000},
+                                 {1000, 1001}, {4096, 14336}, {151936, 896}, {896, 4864}, {17, 511}};
+    const int sms[] = {1, 108, 132, 170};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int d = 0; d < 4; d++)
+            for (int n = 1; n <= IS_CUDA_GEMV_MAX_N; n += 3) check_gemv_plan(shapes[s][0], shapes[s][1], n, sms[d]);
+    // random shapes
+    uint64_t st = 99;
+    for (int i = 0; i < 300; i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t M = 1 + (int64_t)((st >> 20) % 20000), K = 1 + (int64_t)((st >> 40) % 20000);
+        check_gemv_plan(M, K, 1 + (int)(st % IS_CUDA_GEMV_MAX_N), 132);
+    }
+}
+
+Test(cuda_plan, gemv_splits_only_short_wide_matrices) {
+    is_cuda_gemv_plan p;
+    // an LM head (128256 rows) fills 132 SMs many times over: 4 rows per warp, no split
+    is_cuda_plan_gemv(&p, 128256, 2048, 1, 132);
+    cr_assert_eq(p.split, 1);
+    cr_assert_eq(p.rows_per_warp, 4);
+    // a down projection 2048 x 8192: 512 blocks of 4 rows, under 4 x 132: split in two
+    is_cuda_plan_gemv(&p, 2048, 8192, 1, 132);
+    cr_assert_eq(p.rows_per_warp, 1);
+    cr_assert_eq(p.blocks, 512);
+    cr_assert_eq(p.split, 2);
+    cr_assert_eq(p.slice, 4096);
+    // a K/V projection 512 x 2048: 128 blocks; 5 slices wanted, 4 allowed (512 columns each)
+    is_cuda_plan_gemv(&p, 512, 2048, 4, 132);
+    cr_assert_eq(p.split, 4);
+    cr_assert_eq(p.slice, 512);
+    // too narrow to split
+    is_cuda_plan_gemv(&p, 64, 1000, 8, 132);
+    cr_assert_eq(p.split, 1);
+    cr_assert_eq(p.slice, 1000);
+    // the same shape on one SM is already full
+    is_cuda_plan_gemv(&p, 2048, 8192, 1, 1);
+    cr_assert_eq(p.split, 1);
+}
+
+// The partitions a token of context ctx gets under plan p, as the kernels walk them:
+// they cover [0, ctx) exactly once, each a whole number of KV blocks.
+static int used_parts(const is_cuda_split_plan *p, int ctx, int bs) {
+    int len = is_cuda_split_part_len(ctx, p->n_parts, bs), covered = 0, used = 0;
+    cr_assert_eq(len % bs, 0, "partition length %d is whole blocks of %d", len, bs);
+    for (int i = 0; i < p->n_parts; i++) {
+        int p0 = i * len, p1 = p0 + len < ctx ? p0 + len : ctx;
+        if (p0 >= ctx) continue; // empty: the token is shorter than the planned context
+        cr_assert_eq(p0, covered);
+        covered = p1;
+        used++;
+    }
+    cr_assert_eq(covered, ctx, "context %d covered to %d by %d partitions of %d", ctx, covered, p->n_parts, len);
+    return used;
+}
+
+Test(cuda_plan, split_kv_partitions_cover_the_context) {
+    const int bss[] = {1, 7, 16, 32}, sms[] = {1, 132};
+    const int toks[] = {1, 3, 8, 64, 256}, heads[] = {1, 8, 32};
+    const int ctxs[] = {1, 15, 16, 17, 255, 256, 257, 1000, 4100, 8192, 131072};
+    for (int a = 0; a < 4; a++)
+        for (int d = 0; d < 2; d++)
+            for (int t = 0; t < 5; t++)
+                for (int h = 0; h < 3; h++)
+                    for (int c = 0; c < 11; c++) {
+                        int bs = bss[a], ctx = ctxs[c];
+                        is_cuda_split_plan p;
+                        is_cuda_plan_split_kv(&p, toks[t], heads[h], ctx, bs, sms[d]);
+                        cr_assert_geq(p.n_parts, 1);
+                        cr_assert_leq(p.n_parts, IS_CUDA_SPLIT_MAX_PARTS);
+                        cr_assert_eq(p.part_len, is_cuda_split_part_len(ctx, p.n_parts, bs));
+                        cr_assert_eq(p.part_len % bs, 0);
+                        cr_assert_geq(p.part_len, IS_CUDA_SPLIT_MIN_PART);
+                        // at the planned context no partition is empty
+                        cr_assert_eq(used_parts(&p, ctx, bs), p.n_parts, "ctx %d bs %d: an empty partition", ctx, bs);
+                        // shorter contexts (later tokens of a batch) are covered too
+                        for (int c2 = 1; c2 <= ctx; c2 += 1 + ctx / 7) cr_assert_leq(used_parts(&p, c2, bs), p.n_parts);
+                        int64_t blocks = (int64_t)toks[t] * heads[h], target = (int64_t)IS_CUDA_FILL_PER_SM * sms[d];
+                        if (blocks >= target) cr_assert_eq(p.n_parts, 1, "a full grid is not split");
+                        if (p.n_parts > 1) cr_assert_lt(blocks * (p.n_parts - 1), target, "no more partitions than fill the device");
+                        size_t work = is_cuda_plan_split_kv_work(&p, toks[t], heads[h], IS_MAX_HEAD_DIM);
+                        cr_assert_leq(work, is_cuda_plan_split_kv_work_max(sms[d]));
+                    }
+}
+
+Test(cuda_plan, split_kv_fills_the_device_at_small_batch_and_long_context) {
+    is_cuda_split_plan p;
+    // one sequence, 32 heads, 8192 positions on 132 SMs: 528 blocks wanted, 17 partitions
+    is_cuda_plan_split_kv(&p, 1, 32, 8192, 16, 132);
+    cr_assert_eq(p.n_parts, 17);
+    cr_assert_eq(p.part_len, 496);
+    // short context: one partition, the naive kernel's work
+    is_cuda_plan_split_kv(&p, 1, 32, 256, 16, 132);
+    cr_assert_eq(p.n_parts, 1);
+    // a large batch fills the device by itself
+    is_cuda_plan_split_kv(&p, 64, 32, 8192, 16, 132);
+    cr_assert_eq(p.n_parts, 1);
+    cr_assert_eq(is_cuda_plan_split_kv_work(&p, 64, 32, 128), 0, "no workspace without a split");
+    // a token of 4100 positions under that 17-partition plan: 256-position partitions, all used
+    is_cuda_plan_split_kv(&p, 1, 32, 8192, 16, 132);
+    cr_assert_eq(is_cuda_split_part_len(4100, p.n_parts, 16), 256);
+    cr_assert_eq(used_parts(&p, 4100, 16), 17);
+    cr_assert_eq(used_parts(&p, 300, 16), 2);
 }
 
 Test(cuda_plan, kv_budget_from_a_fraction_of_free_memory) {

@@ -217,7 +217,8 @@ static is_batch_mode cuda_batch_begin(is_backend *be, const int32_t *tok, const 
     cb->h_b = b;
     cb->in_batch = true;
     if (owner && be->graphs && L.n_tokens <= CUDA_GRAPH_MAX_TOKENS) {
-        is_graph_key key = is_cuda_plan_key(owner, &L, 0);
+        is_graph_key key = is_cuda_plan_key(owner, &L, cb->gemv_variant | cb->decode_variant << 1 |
+                                                              cb->prefill_variant << 2);
         is_graph_entry *e = is_graph_cache_find(&cb->graphs, &key);
         if (e && e->exec) {
             if (CUDA_OK(cb, cudaGraphLaunch((cudaGraphExec_t)e->exec, cb->stream))) cb->graphs.n_replayed++;
@@ -353,6 +354,41 @@ static int cuda_probe_copy(is_backend *be, double *gbs, char *method, size_t met
     return 0;
 }
 
+// ---- kernel variants (--kernel op=variant) ------------------------------------------
+// Indexes match CUDA_GEMV_*, CUDA_DECODE_*, CUDA_PREFILL_* (cuda_internal.cuh).
+static const char *const cuda_gemv_variants[] = {"cublas", "custom", NULL};
+static const char *const cuda_decode_variants[] = {"naive", "split_kv", NULL};
+static const char *const cuda_prefill_variants[] = {"tiled", "wide", NULL};
+static const is_kernel_op cuda_kernel_ops[] = {
+    {"gemv", cuda_gemv_variants,
+     "matmul at n <= 8 rows, BF16 weights: cublas (GemmEx), custom (our 16-byte-load kernel, split-K when short and "
+     "wide); F32 weights or more rows always cuBLAS", IS_KOP_GEMV},
+    {"attn_decode", cuda_decode_variants,
+     "decode attention: naive (a block per token x head), split_kv (flash-decoding: context partitions merged by "
+     "log-sum-exp, when the grid would under-fill the device)", IS_KOP_ATTN_DECODE},
+    {"attn_prefill", cuda_prefill_variants,
+     "prefill attention: tiled (16 queries a block), wide (64 queries a block share each K/V tile; head_dim 64 and "
+     "128, others run tiled)", IS_KOP_ATTN_PREFILL},
+};
+
+// Stores the choice, drops recorded graphs (they hold the old variant's kernels)
+// and reserves the workspace the chosen variants need at most on this device.
+static void cuda_kernel_select(is_backend *be, int op_index, int variant_index) {
+    cuda_backend *cb = cuda_impl(be);
+    IS_ASSERT(!cb->capturing);
+    IS_ASSERT(op_index >= 0 && op_index < (int)(sizeof cuda_kernel_ops / sizeof cuda_kernel_ops[0]));
+    IS_ASSERT(variant_index >= 0 && variant_index <= 1);
+    int *slot[] = {&cb->gemv_variant, &cb->decode_variant, &cb->prefill_variant};
+    if (*slot[op_index] != variant_index) cuda_graphs_invalidate(cb);
+    *slot[op_index] = variant_index;
+    int sms = cb->info.sm_count;
+    size_t need = 0;
+    if (cb->gemv_variant == CUDA_GEMV_CUSTOM) need = is_cuda_plan_gemv_work_max(sms);
+    if (cb->decode_variant == CUDA_DECODE_SPLIT_KV && is_cuda_plan_split_kv_work_max(sms) > need)
+        need = is_cuda_plan_split_kv_work_max(sms);
+    if (need) cuda_grow(cb, &cb->d_work, &cb->work_cap, need * sizeof(float), "kernel variant workspace");
+}
+
 // ---- create / destroy ---------------------------------------------------------
 
 __global__ void cuda_image_check_kernel(int *p) {
@@ -367,7 +403,7 @@ static void cuda_destroy(is_backend *be) {
         is_graph_cache_free(&cb->graphs);
         cuda_blas_close(cb);
         cuda_timing_free(cb);
-        void *dev[] = {cb->d_stage, cb->d_batch, cb->d_adhoc, cb->d_act16, cb->d_req, cb->d_ids};
+        void *dev[] = {cb->d_stage, cb->d_batch, cb->d_adhoc, cb->d_act16, cb->d_req, cb->d_ids, cb->d_work};
         for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
             if (dev[i]) CUDA_OK(cb, cudaFree(dev[i]));
         void *host[] = {cb->h_stage, cb->h_batch, cb->h_req, cb->h_ids};
@@ -467,8 +503,9 @@ extern "C" is_backend *is_cuda_backend_create(int device, is_err *err) {
     be->timer_begin = cuda_timer_begin;
     be->timer_end = cuda_timer_end;
     be->flush_cache = cuda_flush_cache;
-    be->kernel_ops = NULL;
-    be->n_kernel_ops = 0;
+    be->kernel_ops = cuda_kernel_ops;
+    be->n_kernel_ops = (int)(sizeof cuda_kernel_ops / sizeof cuda_kernel_ops[0]);
+    be->kernel_select = cuda_kernel_select;
     return be;
 fail:
     cuda_destroy(be);

@@ -4,9 +4,10 @@
 // The backend lives in one file per op family:
 //   cuda_backend.cu    create/destroy, memory, uploads, sync, batches and graphs, probes
 //   cuda_blas.cu       cuBLAS, loaded at run time; matmul (BF16 or F32 weights, fp32 accumulation)
+//   cuda_gemv.cu       gemv=custom: our matmul at n <= 8 rows with BF16 weights (split-K when short and wide)
 //   cuda_fill.cu       seeded normal and constant fills, dtype conversion
 //   cuda_ops.cu        embed, gather_rows, rmsnorm (+ fused residual add), rope, swiglu, add
-//   cuda_attention.cu  kv_store, kv_copy_blocks, prefill (tiled) and decode attention
+//   cuda_attention.cu  kv_store, kv_copy_blocks, decode (naive, split_kv) and prefill (tiled, wide) attention
 //   cuda_sample.cu     argmax and temperature / top-k / top-p sampling on the device
 //   cuda_timing.cu     timer_begin/timer_end (events) and flush_cache (an L2 flush kernel)
 //
@@ -28,6 +29,11 @@ extern "C" {
 }
 
 struct cuda_blas; // cuda_blas.cu
+
+// Kernel variants (kernel_select): indexes into each op's variant list, [0] the default.
+enum { CUDA_GEMV_CUBLAS, CUDA_GEMV_CUSTOM };
+enum { CUDA_DECODE_NAIVE, CUDA_DECODE_SPLIT_KV };
+enum { CUDA_PREFILL_TILED, CUDA_PREFILL_WIDE };
 
 typedef struct cuda_backend {
     int device;
@@ -56,6 +62,12 @@ typedef struct cuda_backend {
     __nv_bfloat16 *d_act16;
     size_t act16_cap;
     struct cuda_blas *blas;
+    // kernel variants chosen (CUDA_GEMV_*, CUDA_DECODE_*, CUDA_PREFILL_*), and the
+    // workspace they share (split-K partials, split-KV partials), reserved by
+    // kernel_select for the largest plan on this device: never grown inside a batch
+    int gemv_variant, decode_variant, prefill_variant;
+    void *d_work;
+    size_t work_cap;
     // sampling: requests and ids, pinned and on the device
     is_sample_req *h_req, *d_req;
     int32_t *h_ids, *d_ids;
@@ -128,6 +140,9 @@ int cuda_blas_open(cuda_backend *cb, is_err *err);
 void cuda_blas_close(cuda_backend *cb);
 void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
                  int n);
+// gemv=custom (cuda_gemv.cu): out[n, w.rows] = x . w^T (+ bias), BF16 w, 1 <= n <= IS_CUDA_GEMV_MAX_N.
+void cuda_gemv(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
+               int n);
 
 // Timing and the cache flush (cuda_timing.cu); cuda_timing_free in destroy.
 int cuda_timer_begin(is_backend *be, is_err *err);

@@ -84,6 +84,75 @@ is_graph_key is_cuda_plan_key(const void *owner, const is_cuda_layout *L, int64_
     return k;
 }
 
+// ---- kernel variants: launch plans ----------------------------------------------
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Blocks a launch aims for on sm_count SMs.
+static int64_t fill_target(int sm_count) { return (int64_t)IS_CUDA_FILL_PER_SM * (sm_count > 0 ? sm_count : 1); }
+
+void is_cuda_plan_gemv(is_cuda_gemv_plan *p, int64_t out_rows, int64_t cols, int n, int sm_count) {
+    IS_ASSERT(out_rows >= 1 && cols >= 1 && n >= 1 && n <= IS_CUDA_GEMV_MAX_N);
+    int64_t target = fill_target(sm_count);
+    p->warps = IS_CUDA_GEMV_WARPS;
+    p->rows_per_warp = 1;
+    for (int r = 4; r > 1; r /= 2)
+        if (ceil_div(out_rows, (int64_t)r * p->warps) >= target) {
+            p->rows_per_warp = r;
+            break;
+        }
+    int64_t blocks = ceil_div(out_rows, (int64_t)p->rows_per_warp * p->warps);
+    IS_ASSERT(blocks <= 0x7fffffff);
+    p->blocks = (int)blocks;
+    int64_t split = 1;
+    if (blocks < target) {
+        split = ceil_div(target, blocks);
+        if (split > cols / IS_CUDA_GEMV_MIN_SLICE) split = cols / IS_CUDA_GEMV_MIN_SLICE;
+        if (split > IS_CUDA_GEMV_MAX_SPLIT) split = IS_CUDA_GEMV_MAX_SPLIT;
+        if (split < 1) split = 1;
+    }
+    p->slice = cols;
+    if (split > 1) {
+        p->slice = ceil_div(ceil_div(cols, split), 8) * 8;
+        split = ceil_div(cols, p->slice); // rounding up to 8 columns may leave the last slice empty: drop it
+    }
+    p->split = (int)split;
+    if (p->split == 1) p->slice = cols;
+}
+
+size_t is_cuda_plan_gemv_work(const is_cuda_gemv_plan *p, int64_t out_rows, int n) {
+    return p->split > 1 ? (size_t)p->split * (size_t)n * (size_t)out_rows : 0;
+}
+
+// split > 1 only when blocks < target at one row per warp, and split <=
+// ceil(target / blocks), so split * blocks < 2 * target and out_rows <= blocks * warps.
+size_t is_cuda_plan_gemv_work_max(int sm_count) {
+    return 2 * (size_t)fill_target(sm_count) * IS_CUDA_GEMV_WARPS * IS_CUDA_GEMV_MAX_N;
+}
+
+void is_cuda_plan_split_kv(is_cuda_split_plan *p, int n_tokens, int n_heads, int ctx, int block_size,
+                           int sm_count) {
+    IS_ASSERT(n_tokens >= 1 && n_heads >= 1 && ctx >= 1 && block_size >= 1);
+    int64_t target = fill_target(sm_count), blocks = (int64_t)n_tokens * n_heads;
+    int64_t parts = blocks < target ? ceil_div(target, blocks) : 1;
+    if (parts > IS_CUDA_SPLIT_MAX_PARTS) parts = IS_CUDA_SPLIT_MAX_PARTS;
+    int len = is_cuda_split_part_len(ctx, (int)parts, block_size);
+    // a partition is at least IS_CUDA_SPLIT_MIN_PART long: a short context takes fewer
+    p->n_parts = (int)ceil_div(ctx, len);
+    p->part_len = len;
+}
+
+size_t is_cuda_plan_split_kv_work(const is_cuda_split_plan *p, int n_tokens, int n_heads, int head_dim) {
+    if (p->n_parts <= 1) return 0;
+    return (size_t)n_tokens * (size_t)n_heads * (size_t)p->n_parts * (size_t)(head_dim + 2);
+}
+
+// n_parts > 1 only when blocks < target, and n_parts <= ceil(target / blocks), so
+// n_parts * blocks < 2 * target.
+size_t is_cuda_plan_split_kv_work_max(int sm_count) {
+    return 2 * (size_t)fill_target(sm_count) * (IS_MAX_HEAD_DIM + 2);
+}
+
 // ---- graph cache ----------------------------------------------------------------
 
 static bool key_eq(const is_graph_key *a, const is_graph_key *b) {
