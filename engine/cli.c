@@ -51,6 +51,7 @@ typedef struct cli_opts {
     int block_size;
     int max_batch_tokens;
     const char *strategy;   // --strategy SPEC
+    const char *kernel;     // --kernel SPEC (NULL: the backend's defaults)
     float min_p, rep_penalty;
     const char **stop;      // --stop strings
     int n_stop;
@@ -339,6 +340,8 @@ static const char *generate_help =
     "  --backend cpu|cuda|auto  compute backend (default auto: CUDA when a device answers, else cpu)\n"
     "  --device N             CUDA device ordinal (default 0)\n"
     "  --no-graphs            launch every decode step's kernels one by one (no CUDA graph replay)\n"
+    "  --kernel SPEC          kernel variants: default, or op=variant joined by '+' (cuda: gemv=custom,\n"
+    "                         attn_decode=split_kv, attn_prefill=wide; cpu: matmul=gemv|gemm|blas)\n"
     "  --threads, -t N        CPU threads (default 0 = all online CPUs)\n"
     "  --dtype f32|bf16       weight dtype in memory (default: f32 for F32 files, else bf16)\n"
     "  --kv-budget MIB        KV cache memory in MiB (default: what the batch needs)\n"
@@ -445,6 +448,10 @@ static int cmd_generate(int argc, char **argv) {
             NEED_VALUE();
             if (is_cli_parse_double(v, 1e-6, 1 << 30, &dv)) BAD("--kv-budget '%s': expected a positive size in MiB", v);
             o.kv_budget_mib = dv;
+        } else if (!strcmp(a, "--kernel")) {
+            NEED_VALUE();
+            if (!*v) BAD("--kernel: expected default or op=variant items joined by '+'");
+            o.kernel = v;
         } else if (!strcmp(a, "--kv-frac")) {
             NEED_VALUE();
             if (is_cli_parse_double(v, 1e-6, 1, &dv)) BAD("--kv-frac '%s': expected a fraction in (0, 1]", v);
@@ -493,6 +500,10 @@ static int cmd_generate(int argc, char **argv) {
     is_tokenizer *tok = NULL;
     bool in_request = false;
     if (!be) goto fail;
+    if (o.kernel && is_kernel_spec_apply(be, o.kernel, &err)) {
+        is_err_prefix(&err, "--kernel");
+        goto fail;
+    }
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
     if (strat.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&strat, m, o.dtype, o.seed, be, &dm, &err)) goto fail;

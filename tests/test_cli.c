@@ -195,6 +195,29 @@ Test(cli, kv_fraction_flags) {
     tu_run_free(&r);
 }
 
+// --kernel selects a variant before the model loads; the CPU's matmul paths are
+// all F32 with fp32 sums, so greedy ids on preset:tiny (top-2 logit gaps far above
+// their rounding differences) agree between them.
+Test(cli, kernel_variant_flag) {
+    tu_run a = RUN("generate", "--model", "preset:tiny", "--prompt-len", "8", "-n", "6", "--print-ids", "--quiet",
+                   "--backend", "cpu");
+    tu_run b = RUN("generate", "--model", "preset:tiny", "--prompt-len", "8", "-n", "6", "--print-ids", "--quiet",
+                   "--backend", "cpu", "--kernel", "matmul=gemm");
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    cr_assert_eq(count_ints(b.out), 6, "stdout: %s", b.out);
+    cr_assert_str_eq(a.out, b.out);
+    tu_run_free(&a);
+    tu_run_free(&b);
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "cpu", "--kernel",
+                    "matmul=bogus"),
+                1, "no variant 'bogus'");
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--backend", "cpu", "--kernel",
+                    "gemv=custom"),
+                1, "no op 'gemv'");
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--kernel", ""), 2, "--kernel");
+}
+
 Test(cli, corrupt_safetensors_header) {
     char out[300], path[400];
     snprintf(out, sizeof out, "%s/m", dir);
