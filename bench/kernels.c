@@ -752,12 +752,12 @@ static const char *kernels_help =
     "                          DIR holding results.json unless --force\n"
     "  --format md|csv|json    what is printed on stdout at the end (default md: a table per point\n"
     "                          with the winner of each shape marked)\n"
-    "  --no-probe              skip the bandwidth probe (no %% of peak)\n"
+    "  --no-probe              skip the bandwidth probe (no % of peak)\n"
     "\n"
     "Each sample: the last-level cache flushed, then the op timed on the device (CUDA events) or on\n"
-    "the host from sync to sync. Reported: median time with its 95%% bootstrap interval, bytes the op\n"
+    "the host from sync to sync. Reported: median time with its 95% bootstrap interval, bytes the op\n"
     "moves (matmul: weights + activations in and out; attention: K and V of every position + q in\n"
-    "and out), GB/s, %% of the peak the bench copy probe measures, GFLOP/s (matmul, prefill).\n"
+    "and out), GB/s, % of the peak the bench copy probe measures, GFLOP/s (matmul, prefill).\n"
     "Compare two runs with 'inferscope compare BASE/results.json NEW/results.json' (time_us).\n"
     "Exit status: 0 every variant validated and timed, 1 a variant failed, 2 bad usage.\n";
 
