@@ -58,6 +58,7 @@ typedef struct bench_opts {
     is_prof_opts prof;      // --nvtx-level, --trace
     bool profile;           // `inferscope profile`: one point, counters, device tracks in the trace
     bool no_kernel_table;   // --no-kernel-table
+    bool activity_timed;    // --activity-in-timed-reps (bench/profile-overhead)
     const char *counters;   // profile --counters dram|none
 } bench_opts;
 
@@ -256,6 +257,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     }
 
     int rc = -1;
+    bool act_timed = false; // CUPTI activity on through the timed repetitions
     int32_t **prompts = is_xcalloc((size_t)p->batch, sizeof *prompts);
     int *lens = is_xmalloc((size_t)p->batch * sizeof *lens);
     int *seqs = NULL;
@@ -291,6 +293,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     is_strategy_gen_opts(&strat, ds, &go);
     int main_m = p->gen > 1 ? M_DECODE_TPS : M_PREFILL_TPS;
     const char *unit = "tok/s";
+    if (o->activity_timed && c->prof) act_timed = is_bench_prof_timed_begin(c->prof);
     double t0 = is_now_s();
     for (int w = 0; w < o->warmup; w++) {
         is_gen_result res;
@@ -336,6 +339,10 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         }
     }
     double elapsed = is_now_s() - t0;
+    if (act_timed) {
+        is_bench_prof_timed_end(c->prof, c->be, point);
+        act_timed = false;
+    }
     progress(c, p, reps, is_median(series[main_m].v, series[main_m].n), unit, isfinite(noise) ? noise : 0, true);
 
     cJSON_AddStringToObject(point, "status", "ok");
@@ -358,6 +365,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     if (c->prof) is_bench_prof_point(c->prof, c->be, &work, point);
     rc = 0;
 done:
+    if (act_timed) is_bench_prof_timed_end(c->prof, c->be, NULL);
     for (int k = 0; k < M_COUNT; k++) free(series[k].v);
     for (int b = 0; b < p->batch; b++) free(prompts[b]);
     free(prompts);
@@ -501,6 +509,8 @@ static const char *bench_help =
     IS_PROF_FLAGS_HELP
     "  --no-kernel-table       cuda: no kernel table per phase (by default one extra, untimed repetition\n"
     "                          per point runs under CUPTI activity after the timed ones)\n"
+    "  --activity-in-timed-reps cuda: CUPTI activity on through the warm-up and timed repetitions too,\n"
+    "                          to measure what it costs (bench/profile-overhead); the point says so\n"
     "\n"
     "Before the sweep the harness measures the peak memory bandwidth (multi-threaded read and copy)\n"
     "and the backend's matmul rate; MBU and MFU are taken against those. Progress goes to stderr.\n"
@@ -567,9 +577,11 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             return -1;
         }
         bool is_switch = !strcmp(a, "--resume") || !strcmp(a, "--force") || !strcmp(a, "--no-probe") ||
-                         !strcmp(a, "--no-graphs") || (!o->profile && !strcmp(a, "--no-kernel-table"));
+                         !strcmp(a, "--no-graphs") ||
+                         (!o->profile && (!strcmp(a, "--no-kernel-table") || !strcmp(a, "--activity-in-timed-reps")));
         if (is_switch) {
             if (!strcmp(a, "--resume")) o->resume = true;
+            else if (!strcmp(a, "--activity-in-timed-reps")) o->activity_timed = true;
             else if (!strcmp(a, "--no-kernel-table")) o->no_kernel_table = true;
             else if (!strcmp(a, "--force")) o->force = true;
             else if (!strcmp(a, "--no-graphs")) o->no_graphs = true;

@@ -181,4 +181,31 @@ void is_bench_prof_point(is_bench_prof *bp, is_backend *be, const is_bench_work 
     if (bp->counters) cJSON_AddItemToObject(point, "counters", counters(bp, w, point));
 }
 
+bool is_bench_prof_timed_begin(is_bench_prof *bp) {
+    char why[512];
+    if (*bp->tables_why) {
+        fprintf(stderr, "bench: --activity-in-timed-reps: %s\n", bp->tables_why);
+        return false;
+    }
+    if (is_prof_activity_start(why, sizeof why)) {
+        fprintf(stderr, "bench: --activity-in-timed-reps: CUPTI unavailable: %s\n", why);
+        return false;
+    }
+    return true;
+}
+
+void is_bench_prof_timed_end(is_bench_prof *bp, is_backend *be, cJSON *point) {
+    (void)bp;
+    is_err err;
+    if (be->sync) be->sync(be, &err); // a device error shows in the point's next call
+    is_prof_activity act;
+    char why[512];
+    if (is_prof_activity_stop(&act, why, sizeof why)) fprintf(stderr, "bench: CUPTI activity: %s\n", why);
+    else if (point) {
+        cJSON_AddBoolToObject(point, "activity_in_timed_reps", true);
+        cJSON_AddNumberToObject(point, "activity_records", (double)act.n_dev);
+    }
+    is_prof_activity_free(&act);
+}
+
 void is_bench_prof_free(is_bench_prof *bp) { is_prof_activity_free(&bp->trace_dev); }

@@ -3,7 +3,8 @@
 // one extra, untimed repetition) and, for profile, the DRAM counter pass (the
 // CUPTI range profiler, a pass of its own that replays work). Neither ever runs
 // inside a timed repetition. Declares: is_bench_prof, is_bench_prof_check,
-// is_bench_prof_point, is_bench_prof_free.
+// is_bench_prof_point, is_bench_prof_timed_begin, is_bench_prof_timed_end,
+// is_bench_prof_free.
 //
 // Point sections (results.json):
 //   "kernel_table": {"status": "ok" | "unavailable" | "off" | "error", "reason": s (not ok),
@@ -56,6 +57,12 @@ typedef struct is_bench_work {
 // "kernel_table" and, with counters, "counters" to point. A failure here is
 // reported in the section; the point's timed figures stand.
 void is_bench_prof_point(is_bench_prof *bp, is_backend *be, const is_bench_work *w, cJSON *point);
+// bench --activity-in-timed-reps (bench/profile-overhead): CUPTI activity on
+// through a point's warm-up and timed repetitions, to measure what recording
+// costs. begin: whether it started (a line on stderr when not); end: stops,
+// drops the records, and marks point (when not NULL) "activity_in_timed_reps".
+bool is_bench_prof_timed_begin(is_bench_prof *bp);
+void is_bench_prof_timed_end(is_bench_prof *bp, is_backend *be, cJSON *point);
 void is_bench_prof_free(is_bench_prof *bp);
 
 #endif
