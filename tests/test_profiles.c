@@ -164,7 +164,7 @@ Test(capture, bench_point_ranges_per_repetition) {
     // 1 warm-up + exactly 2 repetitions, batch 2, prompt 4, gen 3, a pre-filled depth of 4
     const char *args[] = {"inferscope", "bench", "--model", "preset:tiny", "-b", "2", "-p", "4", "-n", "3",
                           "-d", "4", "-r", "2", "--max-reps", "2", "--warmup", "1", "--no-probe", "--format",
-                          "csv", "-t", "2", NULL};
+                          "csv", "-t", "2", "--no-kernel-table", NULL}; // on CUDA: no extra repetition
     cr_assert_eq(run_main(is_bench_main, args), 0);
     is_prof_capture c;
     is_prof_capture_take(&c);
@@ -341,7 +341,7 @@ Test(trace, bench_trace_holds_every_repetition) {
     tu_mkdtemp(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/bench-trace.json", dir);
     const char *args[] = {"bench", "--model", "preset:tiny", "-b", "1,2", "-p", "4", "-n", "3", "-r", "2",
-                          "--max-reps", "2", "--warmup", "0", "--no-probe", "--trace", path, NULL};
+                          "--max-reps", "2", "--warmup", "0", "--no-probe", "--trace", path, "--no-kernel-table", NULL};
     tu_run r = tu_run_cli(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(check_trace(path, "request"), 2 * 2, "2 points x 2 repetitions");
