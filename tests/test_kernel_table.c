@@ -6,15 +6,18 @@
 // "(outside any range)"; calls, totals, means, maxima, shares, busy time and the
 // sort orders; the dropped count carried through; kernel names out of mangled
 // symbols. A randomized case checks attribution against a brute-force search and
-// that a phase's kernel time never exceeds its wall time on one stream.
+// that a phase's kernel time never exceeds its wall time on one stream. The
+// tables and the counters as report.md shows them.
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "profiles/kernel_table.h"
 #include "profiles/nvtx.h"
+#include "reports/results.h"
 
 // ---- building synthetic captures -------------------------------------------------------
 
@@ -366,4 +369,67 @@ Test(kernel_table, short_names_out_of_mangled_symbols) {
     cr_assert_str_eq(b, "_Z99short", "a length past the end: the symbol as it is");
     is_prof_kernel_short_name("memcpy HtoD", b, 4);
     cr_assert_str_eq(b, "mem", "truncated to the buffer");
+}
+
+// ---- in the report ----------------------------------------------------------------------
+
+Test(kernel_table, report_md_shows_tables_counters_and_reasons) {
+    is_prof_capture host;
+    is_prof_activity a;
+    scenario(&host, &a);
+    is_prof_kernel_tables t;
+    is_prof_kernel_tables_build(&a, &host, &t);
+    cJSON *doc = is_results_new(NULL, NULL, NULL);
+    cJSON *points = cJSON_GetObjectItem(doc, "points");
+    const char *cfg = "{\"model\":\"m\",\"backend\":\"cuda\",\"dtype\":\"BF16\",\"threads\":0,\"batch\":1,"
+                      "\"prompt\":8,\"gen\":4,\"depth\":0,\"strategy\":\"greedy\",\"kernel\":\"default\"}";
+    for (int i = 0; i < 2; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddItemToObject(p, "config", cJSON_Parse(cfg));
+        cJSON_AddStringToObject(p, "status", "ok");
+        cJSON_AddItemToObject(p, "samples", cJSON_CreateObject());
+        if (i == 0) {
+            cJSON *kt = is_prof_kernel_tables_json(&t);
+            cJSON_AddStringToObject(kt, "status", "ok");
+            cJSON_AddItemToObject(p, "kernel_table", kt);
+            cJSON *ct = cJSON_Parse("{\"status\":\"ok\",\"chip\":\"GH100\",\"read_metric\":\"dram__bytes_read.sum\","
+                                    "\"write_metric\":\"dram__bytes_write.sum\",\"passes\":1,\"dropped_ranges\":0,"
+                                    "\"phases\":[{\"phase\":\"decode_step\",\"ranges\":3,\"read_bytes\":3e6,"
+                                    "\"write_bytes\":1e6,\"bytes\":4e6,\"model_bytes\":5e6,\"ratio\":0.8,"
+                                    "\"median_ms\":2,\"gbs\":2}]}");
+            cJSON_AddItemToObject(p, "counters", ct);
+        } else { // the same reason twice makes one line
+            cJSON_AddItemToObject(p, "kernel_table",
+                                  cJSON_Parse("{\"status\":\"unavailable\",\"reason\":\"CUPTI unavailable: why\"}"));
+            cJSON_AddItemToObject(p, "counters",
+                                  cJSON_Parse("{\"status\":\"unavailable\",\"reason\":\"CUPTI unavailable: why\"}"));
+        }
+        cJSON_AddItemToArray(points, p);
+    }
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(doc, "doc", &err), 0, "%s", err.msg);
+    char *md = is_results_to_md(doc);
+    cr_assert(strstr(md, "## Kernels per phase: b=1 p=8 n=4 d=0 greedy default"), "%s", md);
+    cr_assert(strstr(md, "10 device records, 7 dropped by CUPTI, 1 with no API record, 1 launched outside"), "%s", md);
+    // decode_step: 160 ns of kernels over 400 ns of wall time
+    cr_assert(strstr(md, "**decode_step**: wall 0.000 ms over 2 range(s); kernels 0.000 ms (40.0% of the phase)"), "%s",
+              md);
+    cr_assert(strstr(md, "**(outside any range)**: no range to compare with"), "%s", md);
+    // prefill's gemm: 3 calls, 500 of 790 ns
+    const char *g = strstr(strstr(md, "**prefill**"), "| gemm");
+    cr_assert(g, "%s", md);
+    char row[256];
+    snprintf(row, sizeof row, "%.*s", (int)(strchr(g, '\n') - g), g);
+    cr_assert(strstr(row, "|     3 |") && strstr(row, "63.3 |"), "gemm row: %s", row);
+    cr_assert(strstr(md, "## DRAM counters: b=1 p=8 n=4 d=0 greedy default"), "%s", md);
+    cr_assert(strstr(md, "| decode_step |      3 |    3.00 |     1.00 |        4.00 |     5.00 |            0.800 |"),
+              "%s", md);
+    const char *first = strstr(md, "- kernel tables: CUPTI unavailable: why");
+    cr_assert(first && !strstr(first + 1, "- kernel tables: CUPTI unavailable: why"), "one line per reason: %s", md);
+    cr_assert(strstr(md, "- DRAM counters: CUPTI unavailable: why"), "%s", md);
+    free(md);
+    cJSON_Delete(doc);
+    is_prof_kernel_tables_free(&t);
+    is_prof_activity_free(&a);
+    free(host.events);
 }
