@@ -86,6 +86,18 @@ static void scenario(is_prof_capture *host, is_prof_activity *a) {
     a->dropped = 7;
 }
 
+// The scenario's tables; free with scenario_free.
+static void scenario_tables(is_prof_capture *host, is_prof_activity *a, is_prof_kernel_tables *t) {
+    scenario(host, a);
+    is_prof_kernel_tables_build(a, host, t);
+}
+
+static void scenario_free(is_prof_capture *host, is_prof_activity *a, is_prof_kernel_tables *t) {
+    is_prof_kernel_tables_free(t);
+    is_prof_activity_free(a);
+    free(host->events);
+}
+
 Test(kernel_table, attribution_innermost_range_and_outermost_phase) {
     is_prof_capture host;
     is_prof_activity a;
@@ -114,9 +126,8 @@ Test(kernel_table, attribution_innermost_range_and_outermost_phase) {
 Test(kernel_table, per_phase_totals_means_maxima_shares_and_order) {
     is_prof_capture host;
     is_prof_activity a;
-    scenario(&host, &a);
     is_prof_kernel_tables t;
-    is_prof_kernel_tables_build(&a, &host, &t);
+    scenario_tables(&host, &a, &t);
     cr_assert_eq(t.records, 10);
     cr_assert_eq(t.dropped, 7, "the dropped count is carried to the tables");
     cr_assert_eq(t.no_api, 1);
@@ -179,9 +190,7 @@ Test(kernel_table, per_phase_totals_means_maxima_shares_and_order) {
     cJSON *jo = cJSON_GetArrayItem(phases, 3);
     cr_assert_null(cJSON_GetObjectItem(jo, "share"), "no share without wall time");
     cJSON_Delete(j);
-    is_prof_kernel_tables_free(&t);
-    is_prof_activity_free(&a);
-    free(host.events);
+    scenario_free(&host, &a, &t);
 }
 
 Test(kernel_table, a_phase_inside_a_phase_counts_for_the_outer_one) {
@@ -376,9 +385,8 @@ Test(kernel_table, short_names_out_of_mangled_symbols) {
 Test(kernel_table, report_md_shows_tables_counters_and_reasons) {
     is_prof_capture host;
     is_prof_activity a;
-    scenario(&host, &a);
     is_prof_kernel_tables t;
-    is_prof_kernel_tables_build(&a, &host, &t);
+    scenario_tables(&host, &a, &t);
     cJSON *doc = is_results_new(NULL, NULL, NULL);
     cJSON *points = cJSON_GetObjectItem(doc, "points");
     const char *cfg = "{\"model\":\"m\",\"backend\":\"cuda\",\"dtype\":\"BF16\",\"threads\":0,\"batch\":1,"
@@ -429,7 +437,5 @@ Test(kernel_table, report_md_shows_tables_counters_and_reasons) {
     cr_assert(strstr(md, "- DRAM counters: CUPTI unavailable: why"), "%s", md);
     free(md);
     cJSON_Delete(doc);
-    is_prof_kernel_tables_free(&t);
-    is_prof_activity_free(&a);
-    free(host.events);
+    scenario_free(&host, &a, &t);
 }
