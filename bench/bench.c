@@ -748,7 +748,7 @@ static int bench_run(int argc, char **argv, bool profile) {
     be = is_prof_wrap_backend(is_cli_open_backend(&bo, true, why_cuda, sizeof why_cuda, &err));
     if (!be) goto fail;
     is_bench_prof_check(&bprof, be, why_cuda);
-    if (*bprof.tables_why) fprintf(stderr, "%s: kernel tables: %s\n", bench_cmd, bprof.tables_why);
+    if (bprof.tables && *bprof.tables_why) fprintf(stderr, "%s: kernel tables: %s\n", bench_cmd, bprof.tables_why);
     if (bprof.counters && *bprof.counters_why) fprintf(stderr, "%s: counters: %s\n", bench_cmd, bprof.counters_why);
     // every kernel spec must exist on this backend before anything runs
     for (int k = 0; k < o.n_kernel; k++)
