@@ -13,19 +13,16 @@
 #include "reports/text.h"     // defines: is_json_get, is_json_num
 
 void is_bench_prof_check(is_bench_prof *bp, const is_backend *be, const char *why_cuda) {
-    char why[512], *targets[2] = {bp->tables_why, bp->counters_why};
-    why[0] = 0;
-    if (!is_prof_cupti_lib(why, sizeof why)) {
-        // the reason as CUPTI loading gives it ("this build has no CUDA", "cannot load CUPTI: ...")
-    } else if (strcmp(be->name, "cuda")) {
+    char why[512] = "", *targets[2] = {bp->tables_why, bp->counters_why};
+    // no library: the reason as loading gives it ("this build has no CUDA", "cannot load CUPTI: ...")
+    if (is_prof_cupti_lib(why, sizeof why) && strcmp(be->name, "cuda"))
         snprintf(why, sizeof why, "backend is %s%s%s%s", be->name, why_cuda && *why_cuda ? " (" : "",
                  why_cuda && *why_cuda ? why_cuda : "", why_cuda && *why_cuda ? ")" : "");
-    } else {
-        why[0] = 0;
-    }
     for (int k = 0; k < 2; k++) {
         targets[k][0] = 0;
         if (*why) snprintf(targets[k], sizeof bp->tables_why, "CUPTI unavailable: %s", why);
+        else if (is_prof_level < 1) // no phase range to attribute to, nor to count in
+            snprintf(targets[k], sizeof bp->tables_why, "--nvtx-level 0: no phase ranges");
     }
     if (!bp->tables) snprintf(bp->tables_why, sizeof bp->tables_why, "off (--no-kernel-table)");
     // attach the NVTX capture (recording off until a table is collected) only
