@@ -19,13 +19,15 @@
 #include "bench/env.h"       // defines: is_env_capture
 #include "bench/metrics.h"   // defines: is_req_metrics_compute, is_itl_gaps
 #include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul, is_probe_mem_json
+#include "bench/profile.h"   // defines: is_bench_prof, is_bench_prof_point (kernel tables, counters)
 #include "bench/stats.h"     // defines: is_rel_noise, is_median
 #include "bench/sweep.h"     // defines: is_list_parse_ints, is_list_split*
 #include "engine/cli.h"      // defines: is_cli_open_backend, is_cli_usage_error, is_cli_parse_long, ...
 #include "engine/inferscope.h"
 #include "engine/strategy.h"
 #include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop, is_prof_wrap_backend
-#include "profiles/run.h"  // defines: is_prof_parse_flag, is_prof_start, is_prof_finish
+#include "profiles/profile_cmd.h" // defines: is_profile_main (profile --list-metrics)
+#include "profiles/run.h"  // defines: is_prof_parse_flag, is_prof_start, is_prof_finish_with
 #include "reports/results.h"
 #include "reports/text.h" // defines: is_json_get, is_json_num, is_json_str
 
@@ -54,6 +56,10 @@ typedef struct bench_opts {
     const char *format;     // md, csv, json
     bool resume, force, no_probe, no_graphs;
     is_prof_opts prof;      // --nvtx-level, --trace
+    bool profile;           // `inferscope profile`: one point, counters, device tracks in the trace
+    bool no_kernel_table;   // --no-kernel-table
+    bool activity_timed;    // --activity-in-timed-reps (bench/profile-overhead)
+    const char *counters;   // profile --counters dram|none
 } bench_opts;
 
 typedef struct bench_point {
@@ -103,6 +109,7 @@ typedef struct bench_ctx {
     const cJSON *probes;  // mem.peak_gbs, matmul.gflops (may be absent)
     int index, total;     // for progress lines
     bool tty;
+    is_bench_prof *prof;  // kernel tables and counters after the timed repetitions
 } bench_ctx;
 
 static void point_label(const bench_point *p, char *buf, size_t n) {
@@ -171,10 +178,12 @@ static void add_number_or_null(cJSON *o, const char *key, double v) {
 }
 
 // The analytic model and what follows from it with the medians and the probes.
-static void point_model(const bench_ctx *c, const bench_point *p, const is_session *s, cJSON *point) {
+static void point_model(const bench_ctx *c, const bench_point *p, const is_session *s, cJSON *point,
+                        is_cost *cost_out) {
     is_cost cost;
     is_cost_compute(&c->m->cfg, (double)is_dtype_size(c->m->wdtype), (double)is_dtype_size(is_session_kv_dtype(s)),
                     p->batch, p->prompt, p->gen, p->depth, &cost);
+    *cost_out = cost;
     cJSON *mj = cJSON_AddObjectToObject(point, "model");
     cJSON_AddNumberToObject(mj, "weight_bytes", cost.weight_bytes);
     cJSON_AddNumberToObject(mj, "kv_bytes_per_token", cost.kv_bytes_per_token);
@@ -248,6 +257,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     }
 
     int rc = -1;
+    bool act_timed = false; // CUPTI activity on through the timed repetitions
     int32_t **prompts = is_xcalloc((size_t)p->batch, sizeof *prompts);
     int *lens = is_xmalloc((size_t)p->batch * sizeof *lens);
     int *seqs = NULL;
@@ -283,6 +293,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     is_strategy_gen_opts(&strat, ds, &go);
     int main_m = p->gen > 1 ? M_DECODE_TPS : M_PREFILL_TPS;
     const char *unit = "tok/s";
+    if (o->activity_timed && c->prof) act_timed = is_bench_prof_timed_begin(c->prof);
     double t0 = is_now_s();
     for (int w = 0; w < o->warmup; w++) {
         is_gen_result res;
@@ -328,6 +339,10 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         }
     }
     double elapsed = is_now_s() - t0;
+    if (act_timed) {
+        is_bench_prof_timed_end(c->prof, c->be, point);
+        act_timed = false;
+    }
     progress(c, p, reps, is_median(series[main_m].v, series[main_m].n), unit, isfinite(noise) ? noise : 0, true);
 
     cJSON_AddStringToObject(point, "status", "ok");
@@ -341,9 +356,16 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         if (series[k].n > 0)
             cJSON_AddItemToObject(samples, bench_metric_names[k], cJSON_CreateDoubleArray(series[k].v, series[k].n));
     is_results_point_finish(point, o->seed);
-    point_model(c, p, s, point);
+    is_cost cost;
+    point_model(c, p, s, point, &cost);
+    // after the timed repetitions, never inside them: the kernel table's extra
+    // repetition and (profile) the counter pass
+    is_bench_work work = {.s = s, .batch = p->batch, .prompts = prompts, .lens = lens, .go = &go, .cost = &cost,
+                          .prompt = p->prompt, .depth = p->depth, .gen = p->gen};
+    if (c->prof) is_bench_prof_point(c->prof, c->be, &work, point);
     rc = 0;
 done:
+    if (act_timed) is_bench_prof_timed_end(c->prof, c->be, NULL);
     for (int k = 0; k < M_COUNT; k++) free(series[k].v);
     for (int b = 0; b < p->batch; b++) free(prompts[b]);
     free(prompts);
@@ -372,6 +394,7 @@ static cJSON *int_array(const int *v, int n) {
 static cJSON *sweep_json(const bench_opts *o, const is_backend *be, const is_model *m) {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "model", o->model);
+    if (o->profile) cJSON_AddStringToObject(s, "command", "profile"); // the report's title
     cJSON *axes = cJSON_AddObjectToObject(s, "axes");
     cJSON_AddItemToObject(axes, "batch", int_array(o->batch, o->n_batch));
     cJSON_AddItemToObject(axes, "prompt", int_array(o->prompt, o->n_prompt));
@@ -477,12 +500,43 @@ static const char *bench_help =
     "  --no-probe              skip the bandwidth and matmul probes (no MBU, no MFU)\n"
     "profiling\n"
     IS_PROF_FLAGS_HELP
+    "  --no-kernel-table       cuda: no kernel table per phase (by default one extra, untimed repetition\n"
+    "                          per point runs under CUPTI activity after the timed ones)\n"
+    "  --activity-in-timed-reps cuda: CUPTI activity on through the warm-up and timed repetitions too,\n"
+    "                          to measure what it costs (bench/profile-overhead); the point says so\n"
     "\n"
     "Before the sweep the harness measures the peak memory bandwidth (multi-threaded read and copy)\n"
     "and the backend's matmul rate; MBU and MFU are taken against those. Progress goes to stderr.\n"
     "Exit status: 0 all points measured, 1 a point failed, 2 bad usage, 130 interrupted.\n";
 
-#define bench_usage(...) is_cli_usage_error("bench", __VA_ARGS__)
+static const char *bench_cmd = "bench"; // or "profile": names the command in messages
+static const char *profile_help =
+    "usage: inferscope profile --model MODEL [point] [options]\n"
+    "       inferscope profile --list-metrics --chip CHIP\n"
+    "\n"
+    "One point in full detail: timed repetitions (as bench), then the kernel table per phase from\n"
+    "one extra untimed repetition under CUPTI activity, then the DRAM counter pass (the CUPTI range\n"
+    "profiler replays the work: never inside the timed repetitions), then the trace (host and device\n"
+    "tracks). Where CUPTI cannot be used (the CPU backend, no libcupti, no permission, an\n"
+    "unsupported chip) the report says which and why, and the rest still runs.\n"
+    "\n"
+    "point (one value each)\n"
+    "  -b, --batch B  -p, --prompt-len P  -n, --gen-len N  -d, --depth D  --strategy S  --kernel K\n"
+    "  --backend cpu|cuda|auto  --device N  -t, --threads N  --dtype f32|bf16  --seed S  --no-graphs\n"
+    "options\n"
+    "  -r, --reps N            timed repetitions (default 5); --warmup N (default 1)\n"
+    "  --counters dram|none    DRAM bytes read and written per prefill and per decode step (default dram)\n"
+    "  --trace FILE            Chrome trace-event JSON: NVTX ranges per thread, kernels, copies and sets\n"
+    "                          per stream, each tagged with the range that launched it\n"
+    "  --nvtx-level N          0 none, 1 phases (default), 2 also every layer and backend op\n"
+    "  --out DIR               results.json (bench's schema plus the profile sections), results.csv,\n"
+    "                          report.md; --force replaces them\n"
+    "  --no-probe              skip the bandwidth and matmul probes (no MBU, no MFU)\n"
+    "  --list-metrics --chip CHIP  the DRAM counters CUPTI collects on CHIP, resolved on the host\n"
+    "\n"
+    "The report goes to stdout, progress to stderr. Exit status: 0, 1 the run failed, 2 bad usage.\n";
+
+#define bench_usage(...) is_cli_usage_error(bench_cmd, __VA_ARGS__)
 
 static int parse_int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
     long x;
@@ -516,9 +570,12 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             return -1;
         }
         bool is_switch = !strcmp(a, "--resume") || !strcmp(a, "--force") || !strcmp(a, "--no-probe") ||
-                         !strcmp(a, "--no-graphs");
+                         !strcmp(a, "--no-graphs") ||
+                         (!o->profile && (!strcmp(a, "--no-kernel-table") || !strcmp(a, "--activity-in-timed-reps")));
         if (is_switch) {
             if (!strcmp(a, "--resume")) o->resume = true;
+            else if (!strcmp(a, "--activity-in-timed-reps")) o->activity_timed = true;
+            else if (!strcmp(a, "--no-kernel-table")) o->no_kernel_table = true;
             else if (!strcmp(a, "--force")) o->force = true;
             else if (!strcmp(a, "--no-graphs")) o->no_graphs = true;
             else o->no_probe = true;
@@ -536,12 +593,17 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) o->model = v;
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) batch = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt-len")) prompt = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--gen")) gen = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--gen") || !strcmp(a, "--gen-len")) gen = v;
         else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) depth = v;
         else if (!strcmp(a, "--strategy")) strategy = v;
         else if (!strcmp(a, "--kernel")) kernel = v;
         else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) {
             if (parse_int_flag(a, v, 1, 100000, &o->reps_min)) return EXIT_USAGE;
+            if (o->profile) o->max_reps = o->reps_min; // profile: exactly N timed repetitions
+        } else if (o->profile && !strcmp(a, "--counters")) {
+            if (strcmp(v, "dram") && strcmp(v, "none"))
+                return bench_usage("--counters '%s': expected dram (DRAM bytes per phase) or none", v);
+            o->counters = v;
         } else if (!strcmp(a, "--warmup")) {
             if (parse_int_flag(a, v, 0, 1000, &o->warmup)) return EXIT_USAGE;
         } else if (!strcmp(a, "--max-reps")) {
@@ -612,6 +674,11 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
     }
     is_list_free(specs, n_specs);
     double n_points = (double)o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
+    if (o->profile && n_points != 1) {
+        const char *axis = o->n_batch > 1 ? "--batch" : o->n_prompt > 1 ? "--prompt-len" : o->n_gen > 1 ? "--gen-len"
+                           : o->n_depth > 1 ? "--depth" : o->n_strategy > 1 ? "--strategy" : "--kernel";
+        return bench_usage("profile measures one point: %s has several values (use bench for a sweep)", axis);
+    }
     if (n_points > 100000) return bench_usage("the sweep has %.0f points; at most 100000", n_points);
     return 0;
 }
@@ -643,9 +710,12 @@ static bool key_done(const cJSON *doc, const char *key) {
     return false;
 }
 
-int is_bench_main(int argc, char **argv) {
-    bench_opts o = {.dtype = -1, .backend = "auto", .reps_min = 5, .warmup = 1, .max_reps = 100,
-                    .max_time_s = 10, .max_noise = 0.01, .format = "md", .prof = IS_PROF_OPTS_INIT};
+// bench, or profile (one point, full detail): the same run.
+static int bench_run(int argc, char **argv, bool profile) {
+    bench_opts o = {.dtype = -1, .backend = "auto", .reps_min = 5, .warmup = 1, .max_reps = profile ? 5 : 100,
+                    .max_time_s = 10, .max_noise = 0.01, .format = "md", .prof = IS_PROF_OPTS_INIT,
+                    .profile = profile, .counters = "dram"};
+    bench_cmd = profile ? "profile" : "bench";
     int rc = bench_parse(argc - 2, argv + 2, &o);
     if (rc) {
         opts_free(&o);
@@ -662,12 +732,17 @@ int is_bench_main(int argc, char **argv) {
     cJSON *doc = NULL, *prev = NULL;
     bench_point *points = NULL;
     char why_cuda[512];
+    is_bench_prof bprof = {.tables = !o.no_kernel_table, .counters = o.profile && !strcmp(o.counters, "dram"),
+                           .keep_device = o.prof.trace != NULL, .device = o.device};
     if (out_prepare(&o, &prev, &err)) goto fail;
     is_prof_start(&o.prof);
     is_cli_backend_opts bo = {.which = o.backend, .threads = o.threads, .device = o.device,
                               .no_graphs = o.no_graphs};
     be = is_prof_wrap_backend(is_cli_open_backend(&bo, true, why_cuda, sizeof why_cuda, &err));
     if (!be) goto fail;
+    is_bench_prof_check(&bprof, be, why_cuda);
+    if (bprof.tables && *bprof.tables_why) fprintf(stderr, "%s: kernel tables: %s\n", bench_cmd, bprof.tables_why);
+    if (bprof.counters && *bprof.counters_why) fprintf(stderr, "%s: counters: %s\n", bench_cmd, bprof.counters_why);
     // every kernel spec must exist on this backend before anything runs
     for (int k = 0; k < o.n_kernel; k++)
         if (is_kernel_spec_check(be, o.kernel[k], &err)) {
@@ -727,7 +802,7 @@ int is_bench_main(int argc, char **argv) {
         if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
         cJSON_AddItemToArray(resumed, bench_env(argc, argv, be, why_cuda));
     } else {
-        fprintf(stderr, "bench: measuring peak bandwidth and matmul rate...\n");
+        fprintf(stderr, "%s: measuring peak bandwidth and matmul rate...\n", bench_cmd);
         cJSON *probes = probes_json(&o, be, m->wdtype, &err);
         if (!probes) {
             cJSON_Delete(sweep);
@@ -738,9 +813,9 @@ int is_bench_main(int argc, char **argv) {
     const cJSON *probes = cJSON_GetObjectItemCaseSensitive(doc, "probes");
     double peak = probe_value(probes, "mem", "peak_gbs"), mm = probe_value(probes, "matmul", "gflops");
     if (isfinite(peak))
-        fprintf(stderr, "bench: peak bandwidth %.1f GB/s (%s)\n", peak, is_json_str(is_json_get(probes, "mem"), "method"));
+        fprintf(stderr, "%s: peak bandwidth %.1f GB/s (%s)\n", bench_cmd, peak, is_json_str(is_json_get(probes, "mem"), "method"));
     if (isfinite(mm))
-        fprintf(stderr, "bench: matmul peak %.1f GFLOP/s (%s)\n", mm, is_json_str(is_json_get(probes, "matmul"), "method"));
+        fprintf(stderr, "%s: matmul peak %.1f GFLOP/s (%s)\n", bench_cmd, mm, is_json_str(is_json_get(probes, "matmul"), "method"));
     if (o.out && is_results_write_dir(o.out, doc, &err)) goto fail;
 
     int todo = 0;
@@ -755,14 +830,15 @@ int is_bench_main(int argc, char **argv) {
         todo += !skip[i];
         cJSON_Delete(probe_pt);
     }
-    fprintf(stderr, "bench: %d points (batch %d x prompt %d x gen %d x depth %d x strategy %d x kernel %d) on %s, "
-            "%s backend, %d threads, %s weights\n", total, o.n_batch, o.n_prompt, o.n_gen, o.n_depth,
+    fprintf(stderr, "%s: %d points (batch %d x prompt %d x gen %d x depth %d x strategy %d x kernel %d) on %s, "
+            "%s backend, %d threads, %s weights\n", bench_cmd, total, o.n_batch, o.n_prompt, o.n_gen, o.n_depth,
             o.n_strategy, o.n_kernel, o.model, be->name, be->n_threads, is_dtype_name(m->wdtype));
-    if (todo < total) fprintf(stderr, "bench: resuming: %d finished, %d to go\n", total - todo, todo);
+    if (todo < total) fprintf(stderr, "%s: resuming: %d finished, %d to go\n", bench_cmd, total - todo, todo);
 
     signal(SIGINT, bench_on_signal);
     signal(SIGTERM, bench_on_signal);
-    bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = probes, .total = total, .tty = isatty(2) == 1};
+    bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = probes, .total = total, .tty = isatty(2) == 1,
+                     .prof = &bprof};
     int failed = 0, done = total - todo;
     bool interrupted = false;
     for (int i = 0; i < total && !interrupted; i++) {
@@ -810,15 +886,16 @@ int is_bench_main(int argc, char **argv) {
                                             : is_results_to_md(doc);
     fputs(text, stdout);
     free(text);
-    if (o.out) fprintf(stderr, "bench: results in %s (results.json, results.csv, report.md)\n", o.out);
-    if (is_prof_finish(&o.prof, false, &err)) goto fail;
+    if (o.out) fprintf(stderr, "%s: results in %s (results.json, results.csv, report.md)\n", bench_cmd, o.out);
+    if (is_prof_finish_with(&o.prof, bprof.trace_dev.dev, bprof.trace_dev.n_dev, false, &err)) goto fail;
     rc = failed ? 1 : 0;
-    if (failed) fprintf(stderr, "bench: %d of %d points failed (see their error in the results)\n", failed, total);
+    if (failed) fprintf(stderr, "%s: %d of %d points failed (see their error in the results)\n", bench_cmd, failed, total);
     goto cleanup;
 fail:
-    fprintf(stderr, "inferscope bench: %s\n", err.msg);
+    fprintf(stderr, "inferscope %s: %s\n", bench_cmd, err.msg);
 cleanup:
     is_prof_abort(&o.prof); // nothing left to drop after a finished trace
+    is_bench_prof_free(&bprof);
     cJSON_Delete(doc);
     cJSON_Delete(prev);
     free(points);
@@ -826,4 +903,17 @@ cleanup:
     if (be) be->destroy(be);
     opts_free(&o);
     return rc;
+}
+
+int is_bench_main(int argc, char **argv) { return bench_run(argc, argv, false); }
+
+int is_bench_profile_main(int argc, char **argv) {
+    for (int i = 2; i < argc; i++) // the host-side listing: profiles/profile_cmd.c
+        if (!strcmp(argv[i], "--list-metrics") || !strcmp(argv[i], "--chip")) return is_profile_main(argc, argv);
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(profile_help, stdout);
+            return 0;
+        }
+    return bench_run(argc, argv, true);
 }

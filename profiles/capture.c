@@ -33,6 +33,7 @@ static atomic_bool cap_enabled;
 static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
 static is_prof_event *cap_events;
 static size_t cap_n, cap_cap, cap_dropped, cap_unbalanced;
+static _Atomic(is_prof_range_hook) cap_hook;
 
 int64_t is_prof_now_ns(void) {
     struct timespec ts;
@@ -51,6 +52,8 @@ void is_prof_capture_push(const char *domain, const char *name, uint32_t categor
     tl_stack[d] = (open_range){.name = name ? name : "", .domain = domain ? domain : "", .category = category,
                                .payload = payload, .t0_ns = is_prof_now_ns(),
                                .keep = atomic_load_explicit(&cap_enabled, memory_order_relaxed)};
+    is_prof_range_hook h = atomic_load_explicit(&cap_hook, memory_order_acquire);
+    if (h) h(tl_stack[d].name, true);
 }
 
 void is_prof_capture_pop(void) {
@@ -62,6 +65,8 @@ void is_prof_capture_pop(void) {
         return;
     }
     int d = --tl_depth;
+    is_prof_range_hook h = atomic_load_explicit(&cap_hook, memory_order_acquire);
+    if (h && d < IS_PROF_MAX_DEPTH) h(tl_stack[d].name, false);
     bool on = atomic_load_explicit(&cap_enabled, memory_order_relaxed);
     if (d >= IS_PROF_MAX_DEPTH || !tl_stack[d].keep || !on) {
         if (on && d >= IS_PROF_MAX_DEPTH) {
@@ -99,6 +104,21 @@ void is_prof_capture_take(is_prof_capture *out) {
     cap_n = cap_cap = cap_dropped = cap_unbalanced = 0;
     pthread_mutex_unlock(&cap_lock);
 }
+
+void is_prof_capture_copy_since(int64_t since_ns, is_prof_capture *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&cap_lock);
+    size_t n = 0;
+    for (size_t i = 0; i < cap_n; i++) n += cap_events[i].t0_ns >= since_ns;
+    out->events = is_xmalloc((n ? n : 1) * sizeof *out->events);
+    for (size_t i = 0; i < cap_n; i++)
+        if (cap_events[i].t0_ns >= since_ns) out->events[out->n++] = cap_events[i];
+    out->dropped = cap_dropped;
+    out->unbalanced = cap_unbalanced;
+    pthread_mutex_unlock(&cap_lock);
+}
+
+void is_prof_capture_set_hook(is_prof_range_hook hook) { atomic_store_explicit(&cap_hook, hook, memory_order_release); }
 
 void is_prof_capture_free(is_prof_capture *c) {
     free(c->events);

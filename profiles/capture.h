@@ -1,7 +1,8 @@
 // capture.h — in-process NVTX capture: inferscope registers itself as the NVTX
 // tool (a static injection) when a run asks for its own ranges (--trace, the
 // profile command, tests), and records every range with host timestamps.
-// Declares: is_prof_capture_begin, is_prof_capture_end, is_prof_capture_take.
+// Declares: is_prof_capture_begin, is_prof_capture_end, is_prof_capture_take,
+// is_prof_capture_copy_since, is_prof_capture_set_hook.
 //
 // When NVTX_INJECTION64_PATH names an external tool (Nsight Systems sets it),
 // NVTX hands the ranges to that tool and the capture stays off. The injection
@@ -41,6 +42,16 @@ bool is_prof_capture_active(void);
 // empties the store; recording goes on if active.
 void is_prof_capture_take(is_prof_capture *out);
 void is_prof_capture_free(is_prof_capture *c);
+// Copies the ranges recorded so far that started at or after since_ns into out
+// (free with is_prof_capture_free); the store keeps them.
+void is_prof_capture_copy_since(int64_t since_ns, is_prof_capture *out);
+
+// A function told of every range pushed and popped, on any thread, while set,
+// whether recording is on or not (the counter pass opens a CUPTI range around
+// each phase through it). Needs the capture attached (is_prof_capture_begin
+// succeeded once). NULL removes it.
+typedef void (*is_prof_range_hook)(const char *name, bool push);
+void is_prof_capture_set_hook(is_prof_range_hook hook);
 
 // The recording itself: what the NVTX callbacks call (and, in a build without
 // the NVTX headers, what the ranges call directly). name must stay valid.

@@ -1,41 +1,16 @@
 // cupti_metrics.cpp — host-side CUPTI profiler API (cupti_profiler_host.h, which
 // includes <string>, hence C++): for a chip name, find which DRAM byte counters
 // it has and build the range profiler's configuration image. Needs no GPU and
-// no driver. The C API is in cupti.h.
+// no driver. The C API is in cupti.h; cupti_host.hpp shares the pieces with the
+// range profiler (cupti_range.cpp).
 #include <cstdio>
 #include <cstring>
-#include <vector>
 
-#include <cupti_profiler_host.h>
-#include <cupti_result.h>
+#include "profiles/cupti_host.hpp"
 
-extern "C" {
-#include "engine/error.h" // a C header without its own extern "C"
-}
-#include "profiles/cupti.h"
+namespace is_cupti {
 
-namespace {
-
-// The functions used, looked up in the loaded library.
-struct host_api {
-    decltype(&cuptiProfilerHostInitialize) initialize;
-    decltype(&cuptiProfilerHostDeinitialize) deinitialize;
-    decltype(&cuptiProfilerHostGetBaseMetrics) base_metrics;
-    decltype(&cuptiProfilerHostConfigAddMetrics) add_metrics;
-    decltype(&cuptiProfilerHostGetConfigImageSize) image_size;
-    decltype(&cuptiProfilerHostGetConfigImage) image;
-    decltype(&cuptiProfilerHostGetNumOfPasses) passes;
-    decltype(&cuptiGetResultString) result_string;
-};
-
-template <typename F> bool load(F &f, const char *name, is_err *err) {
-    char why[512];
-    f = reinterpret_cast<F>(is_prof_cupti_sym(name, why, sizeof why));
-    if (!f) is_errf(err, "CUPTI unavailable: %s", why);
-    return f != nullptr;
-}
-
-bool load_api(host_api &a, is_err *err) {
+bool load_host_api(host_api &a, is_err *err) {
     return load(a.initialize, "cuptiProfilerHostInitialize", err) &&
            load(a.deinitialize, "cuptiProfilerHostDeinitialize", err) &&
            load(a.base_metrics, "cuptiProfilerHostGetBaseMetrics", err) &&
@@ -43,6 +18,7 @@ bool load_api(host_api &a, is_err *err) {
            load(a.image_size, "cuptiProfilerHostGetConfigImageSize", err) &&
            load(a.image, "cuptiProfilerHostGetConfigImage", err) &&
            load(a.passes, "cuptiProfilerHostGetNumOfPasses", err) &&
+           load(a.evaluate, "cuptiProfilerHostEvaluateToGpuValues", err) &&
            load(a.result_string, "cuptiGetResultString", err);
 }
 
@@ -51,6 +27,8 @@ int fail(const host_api &a, CUptiResult r, const char *what, const char *chip, i
     if (a.result_string(r, &s) != CUPTI_SUCCESS || !s) s = "unknown error";
     return is_errf(err, "CUPTI %s for chip %s: %s (%d)", what, chip, s, (int)r);
 }
+
+namespace {
 
 // Base counters of DRAM bytes read and written, in order of preference: chips
 // name them differently (GB202 has dram__bytes_op_read, not dram__bytes_read).
@@ -64,74 +42,85 @@ const char *pick(const char *const *cands, size_t n_cands, const char **names, s
     return nullptr;
 }
 
-// A parameter struct zeroed, with its size set (CUPTI checks it).
-template <typename T> T params(size_t size) {
-    T p{};
-    p.structSize = size;
-    return p;
+// The counters and the image, on an initialized host object.
+int configure(const host_api &a, CUpti_Profiler_Host_Object *obj, const char *chip, is_prof_dram_metrics *out,
+              std::vector<uint8_t> &image, is_err *err) {
+    auto bp = params<CUpti_Profiler_Host_GetBaseMetrics_Params>(CUpti_Profiler_Host_GetBaseMetrics_Params_STRUCT_SIZE);
+    bp.pHostObject = obj;
+    bp.metricType = CUPTI_METRIC_TYPE_COUNTER;
+    CUptiResult r = a.base_metrics(&bp);
+    if (r != CUPTI_SUCCESS) return fail(a, r, "listing counters", chip, err);
+    const char *rd = pick(read_candidates, 3, bp.ppMetricNames, bp.numMetrics);
+    const char *wr = pick(write_candidates, 3, bp.ppMetricNames, bp.numMetrics);
+    if (!rd || !wr)
+        return is_errf(err, "chip %s has no DRAM byte counter among %zu counters (looked for dram__bytes_read, "
+                            "dram__bytes_op_read, fbpa__dram_read_bytes and their write twins)", chip, bp.numMetrics);
+    std::snprintf(out->read, sizeof out->read, "%s.sum", rd);
+    std::snprintf(out->write, sizeof out->write, "%s.sum", wr);
+    const char *metrics[2] = {out->read, out->write};
+    auto ap = params<CUpti_Profiler_Host_ConfigAddMetrics_Params>(CUpti_Profiler_Host_ConfigAddMetrics_Params_STRUCT_SIZE);
+    ap.pHostObject = obj;
+    ap.ppMetricNames = metrics;
+    ap.numMetrics = 2;
+    if ((r = a.add_metrics(&ap)) != CUPTI_SUCCESS)
+        return fail(a, r, "adding the DRAM metrics to the configuration", chip, err);
+    auto sp = params<CUpti_Profiler_Host_GetConfigImageSize_Params>(CUpti_Profiler_Host_GetConfigImageSize_Params_STRUCT_SIZE);
+    sp.pHostObject = obj;
+    if ((r = a.image_size(&sp)) != CUPTI_SUCCESS || sp.configImageSize == 0)
+        return fail(a, r, "sizing the configuration image", chip, err);
+    image.resize(sp.configImageSize);
+    auto gp = params<CUpti_Profiler_Host_GetConfigImage_Params>(CUpti_Profiler_Host_GetConfigImage_Params_STRUCT_SIZE);
+    gp.pHostObject = obj;
+    gp.configImageSize = image.size();
+    gp.pConfigImage = image.data();
+    if ((r = a.image(&gp)) != CUPTI_SUCCESS) return fail(a, r, "building the configuration image", chip, err);
+    auto np = params<CUpti_Profiler_Host_GetNumOfPasses_Params>(CUpti_Profiler_Host_GetNumOfPasses_Params_STRUCT_SIZE);
+    np.configImageSize = image.size();
+    np.pConfigImage = image.data();
+    if ((r = a.passes(&np)) != CUPTI_SUCCESS) return fail(a, r, "counting the replay passes", chip, err);
+    out->config_image_bytes = image.size();
+    out->passes = np.numOfPasses;
+    return 0;
 }
 
 } // namespace
 
-extern "C" int is_prof_dram_metrics_resolve(const char *chip, is_prof_dram_metrics *out, is_err *err) {
+int host_open(const host_api &a, const char *chip, is_prof_dram_metrics *out, std::vector<uint8_t> &image,
+              CUpti_Profiler_Host_Object **obj, is_err *err) {
     std::memset(out, 0, sizeof *out);
-    host_api a{};
-    if (!load_api(a, err)) return -1;
+    *obj = nullptr;
     if (!chip || !*chip || std::strlen(chip) >= sizeof out->chip) return is_errf(err, "no chip name given");
     std::snprintf(out->chip, sizeof out->chip, "%s", chip);
-
     auto ip = params<CUpti_Profiler_Host_Initialize_Params>(CUpti_Profiler_Host_Initialize_Params_STRUCT_SIZE);
     ip.profilerType = CUPTI_PROFILER_TYPE_RANGE_PROFILER;
     ip.pChipName = chip;
     CUptiResult r = a.initialize(&ip);
     if (r != CUPTI_SUCCESS) return fail(a, r, "does not know the chip (host initialize failed)", chip, err);
-
-    int rc = -1;
-    auto bp = params<CUpti_Profiler_Host_GetBaseMetrics_Params>(CUpti_Profiler_Host_GetBaseMetrics_Params_STRUCT_SIZE);
-    bp.pHostObject = ip.pHostObject;
-    bp.metricType = CUPTI_METRIC_TYPE_COUNTER;
-    const char *rd = nullptr, *wr = nullptr;
-    std::vector<uint8_t> image;
-    if ((r = a.base_metrics(&bp)) != CUPTI_SUCCESS) {
-        fail(a, r, "listing counters", chip, err);
-    } else if (!(rd = pick(read_candidates, 3, bp.ppMetricNames, bp.numMetrics)) ||
-               !(wr = pick(write_candidates, 3, bp.ppMetricNames, bp.numMetrics))) {
-        is_errf(err, "chip %s has no DRAM byte counter among %zu counters (looked for dram__bytes_read, "
-                     "dram__bytes_op_read, fbpa__dram_read_bytes and their write twins)", chip, bp.numMetrics);
-    } else {
-        std::snprintf(out->read, sizeof out->read, "%s.sum", rd);
-        std::snprintf(out->write, sizeof out->write, "%s.sum", wr);
-        const char *metrics[2] = {out->read, out->write};
-        auto ap = params<CUpti_Profiler_Host_ConfigAddMetrics_Params>(CUpti_Profiler_Host_ConfigAddMetrics_Params_STRUCT_SIZE);
-        ap.pHostObject = ip.pHostObject;
-        ap.ppMetricNames = metrics;
-        ap.numMetrics = 2;
-        auto sp = params<CUpti_Profiler_Host_GetConfigImageSize_Params>(CUpti_Profiler_Host_GetConfigImageSize_Params_STRUCT_SIZE);
-        sp.pHostObject = ip.pHostObject;
-        auto gp = params<CUpti_Profiler_Host_GetConfigImage_Params>(CUpti_Profiler_Host_GetConfigImage_Params_STRUCT_SIZE);
-        auto np = params<CUpti_Profiler_Host_GetNumOfPasses_Params>(CUpti_Profiler_Host_GetNumOfPasses_Params_STRUCT_SIZE);
-        if ((r = a.add_metrics(&ap)) != CUPTI_SUCCESS) {
-            fail(a, r, "adding the DRAM metrics to the configuration", chip, err);
-        } else if ((r = a.image_size(&sp)) != CUPTI_SUCCESS || sp.configImageSize == 0) {
-            fail(a, r, "sizing the configuration image", chip, err);
-        } else {
-            image.resize(sp.configImageSize);
-            gp.pHostObject = ip.pHostObject;
-            gp.configImageSize = image.size();
-            gp.pConfigImage = image.data();
-            np.configImageSize = image.size();
-            np.pConfigImage = image.data();
-            if ((r = a.image(&gp)) != CUPTI_SUCCESS) fail(a, r, "building the configuration image", chip, err);
-            else if ((r = a.passes(&np)) != CUPTI_SUCCESS) fail(a, r, "counting the replay passes", chip, err);
-            else {
-                out->config_image_bytes = image.size();
-                out->passes = np.numOfPasses;
-                rc = 0;
-            }
-        }
+    if (configure(a, ip.pHostObject, chip, out, image, err)) {
+        is_err ignored;
+        host_close(a, ip.pHostObject, chip, &ignored); // the first error is the one reported
+        return -1;
     }
+    *obj = ip.pHostObject;
+    return 0;
+}
+
+int host_close(const host_api &a, CUpti_Profiler_Host_Object *obj, const char *chip, is_err *err) {
+    if (!obj) return 0;
     auto dp = params<CUpti_Profiler_Host_Deinitialize_Params>(CUpti_Profiler_Host_Deinitialize_Params_STRUCT_SIZE);
-    dp.pHostObject = ip.pHostObject;
-    if ((r = a.deinitialize(&dp)) != CUPTI_SUCCESS && rc == 0) rc = fail(a, r, "releasing the host object", chip, err);
-    return rc;
+    dp.pHostObject = obj;
+    CUptiResult r = a.deinitialize(&dp);
+    return r == CUPTI_SUCCESS ? 0 : fail(a, r, "releasing the host object", chip, err);
+}
+
+} // namespace is_cupti
+
+extern "C" int is_prof_dram_metrics_resolve(const char *chip, is_prof_dram_metrics *out, is_err *err) {
+    std::memset(out, 0, sizeof *out);
+    is_cupti::host_api a{};
+    if (!is_cupti::load_host_api(a, err)) return -1;
+    std::vector<uint8_t> image;
+    CUpti_Profiler_Host_Object *obj;
+    if (is_cupti::host_open(a, chip, out, image, &obj, err)) return -1;
+    return is_cupti::host_close(a, obj, chip, err);
 }

@@ -1,5 +1,6 @@
 // nocupti.c — CUPTI in a build without CUDA: every call says so.
 #include <stdio.h>
+#include <string.h>
 
 #include "profiles/cupti.h"
 
@@ -18,4 +19,18 @@ void *is_prof_cupti_lib(char *why, size_t why_len) {
 void *is_prof_cupti_sym(const char *name, char *why, size_t why_len) {
     (void)name;
     return is_prof_cupti_lib(why, why_len);
+}
+
+int is_prof_activity_start(char *why, size_t why_len) { return is_prof_cupti_lib(why, why_len) ? 0 : -1; }
+
+int is_prof_activity_stop(struct is_prof_activity *out, char *why, size_t why_len) {
+    (void)out;
+    return is_prof_cupti_lib(why, why_len) ? 0 : -1;
+}
+
+int is_prof_dram_collect(int device, int (*work)(void *user, is_err *err), void *user, size_t max_ranges,
+                         is_prof_dram_result *out, is_err *err) {
+    (void)device, (void)work, (void)user, (void)max_ranges;
+    memset(out, 0, sizeof *out);
+    return is_errf(err, "CUPTI unavailable: %s", no_cuda);
 }

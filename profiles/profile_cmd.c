@@ -13,7 +13,8 @@ static const char *profile_help =
     "\n"
     "Lists the DRAM byte counters the CUPTI range profiler collects on CHIP (GH100, AD102, GB100,\n"
     "GB202, ...: names differ between chips), resolved on the host with no GPU, and the size of\n"
-    "the configuration image and the replay passes they need.\n";
+    "the configuration image and the replay passes they need. (profile --model MODEL: see\n"
+    "'inferscope profile --help'.)\n";
 
 int is_profile_main(int argc, char **argv) {
     const char *cmd = "profile", *chip = NULL;

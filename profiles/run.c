@@ -47,16 +47,18 @@ void is_prof_start(is_prof_opts *o) {
     else fprintf(stderr, "trace: host ranges not captured: %s\n", why);
 }
 
-int is_prof_finish(is_prof_opts *o, bool quiet, is_err *err) {
+int is_prof_finish(is_prof_opts *o, bool quiet, is_err *err) { return is_prof_finish_with(o, NULL, 0, quiet, err); }
+
+int is_prof_finish_with(is_prof_opts *o, const is_prof_device_event *dev, size_t n_dev, bool quiet, is_err *err) {
     if (!o->trace) return 0;
     if (o->capturing) is_prof_capture_end();
     is_prof_capture host;
     is_prof_capture_take(&host);
     const char *note = o->capturing ? NULL : "host ranges were not captured (see the run's stderr)";
-    int rc = is_prof_trace_write(o->trace, &host, NULL, 0, note, err);
+    int rc = is_prof_trace_write(o->trace, &host, dev, n_dev, note, err);
     if (!rc && !quiet)
-        fprintf(stderr, "trace: %zu host ranges%s in %s\n", host.n,
-                host.dropped ? " (some dropped: the store was full)" : "", o->trace);
+        fprintf(stderr, "trace: %zu host ranges%s, %zu device records in %s\n", host.n,
+                host.dropped ? " (some dropped: the store was full)" : "", n_dev, o->trace);
     is_prof_capture_free(&host);
     o->capturing = false;
     return rc;

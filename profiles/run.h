@@ -1,6 +1,7 @@
 // run.h — what a command does to be profiled: the --nvtx-level and --trace
 // flags, starting the capture before the first NVTX call, writing the trace at
-// the end. Declares: is_prof_parse_flag, is_prof_start, is_prof_finish.
+// the end. Declares: is_prof_parse_flag, is_prof_start, is_prof_finish,
+// is_prof_finish_with.
 #ifndef IS_PROF_RUN_H
 #define IS_PROF_RUN_H
 
@@ -8,6 +9,7 @@
 #include <stddef.h>
 
 #include "engine/error.h"
+#include "profiles/trace.h" // defines: is_prof_device_event
 
 typedef struct is_prof_opts {
     const char *trace; // --trace FILE (NULL: none)
@@ -31,6 +33,9 @@ void is_prof_start(is_prof_opts *o);
 
 // With --trace: stops the capture and writes the trace (atomically). Returns 0 or -1.
 int is_prof_finish(is_prof_opts *o, bool quiet, is_err *err);
+// The same with CUPTI's device records (attributed: their range and phase set)
+// as device tracks beside the host ranges.
+int is_prof_finish_with(is_prof_opts *o, const is_prof_device_event *dev, size_t n_dev, bool quiet, is_err *err);
 // On a failed run: stops the capture this run started and drops what it holds;
 // no file is written. After is_prof_finish, or without --trace: nothing.
 void is_prof_abort(is_prof_opts *o);

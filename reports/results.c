@@ -5,6 +5,7 @@
 #include "bench/stats.h"   // defines: is_stats_compute, is_stats
 #include "engine/fileio.h" // defines: is_read_file, is_write_file_atomic
 #include "reports/text.h"   // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
+#include "reports/profile_md.h" // defines: is_results_profile_md
 
 #include <errno.h>
 #include <math.h>
@@ -623,8 +624,8 @@ char *is_results_to_md(const cJSON *doc) {
     if (is_results_is_kernels(doc)) return kernels_to_md(doc);
     is_strbuf b = {0};
     const cJSON *sweep = is_json_get(doc, "sweep");
-    const char *model = is_json_str(sweep, "model");
-    is_sb_printf(&b, "# inferscope bench%s%s\n\n", model ? ": " : "", model ? model : "");
+    const char *model = is_json_str(sweep, "model"), *cmd = is_json_str(sweep, "command");
+    is_sb_printf(&b, "# inferscope %s%s%s\n\n", cmd ? cmd : "bench", model ? ": " : "", model ? model : "");
     md_env(&b, is_json_get(doc, "env"));
     md_probes(&b, is_json_get(doc, "probes"));
     is_sb_puts(&b, "\n");
@@ -665,6 +666,7 @@ char *is_results_to_md(const cJSON *doc) {
         is_md_cell_text(msg, sizeof msg, e ? e : "unknown error");
         is_sb_printf(&b, "- row %d (%s): error: %s\n", i, key, msg);
     }
+    is_results_profile_md(&b, doc); // kernel tables and counters, when the points have them
     return is_sb_take(&b);
 }
 

@@ -32,6 +32,7 @@
 //                    "prefill_flops" },                       bench/costmodel.h
 //       "derived": { "decode_gbs", "mbu", "prefill_gflops", "mfu" }   from medians and probes;
 //                  mbu and mfu are fractions of the probed peak (0.5: 50%)
+//       "kernel_table": { ... }, "counters": { ... }   bench/profile.h (counters: profile only)
 //   } ]
 // }
 //

@@ -3,10 +3,13 @@
 // which names them differently), the configuration image builds, an unknown chip
 // is a clear error; `profile --list-metrics` prints them. Where CUPTI cannot be
 // loaded (a build without CUDA) each test is reported as skipped, with the reason.
+// Activity recording and the counter pass, with no device, fail with a reason.
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "kernels/cuda/cuda_probe.h"
 #include "profiles/cupti.h"
+#include "profiles/kernel_table.h"
 #include "support/testutil.h"
 
 static void need_cupti(void) {
@@ -76,4 +79,35 @@ Test(cupti_host, profile_list_metrics_command) {
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "--chip"), "%s", r.err);
     tu_run_free(&r);
+}
+
+// ---- activity and counters with no device ------------------------------------------------
+
+static int no_work(void *user, is_err *err) {
+    (void)user, (void)err;
+    return 0;
+}
+
+Test(cupti_host, activity_and_counters_give_a_reason_where_they_cannot_run) {
+    char probe[512], why[512] = "";
+    bool device = is_cuda_probe(probe, sizeof probe) > 0;
+    is_prof_activity a;
+    int rc = is_prof_activity_start(why, sizeof why);
+    if (device) { // a device: recording starts and stops (test_cuda_profile checks what it records)
+        cr_assert_eq(rc, 0, "%s", why);
+        cr_assert_eq(is_prof_activity_stop(&a, why, sizeof why), 0, "%s", why);
+        is_prof_activity_free(&a);
+        return;
+    }
+    // no device (or no CUDA in this build): a reason, never a crash
+    cr_assert_eq(rc, -1, "activity started with no device (%s)", probe);
+    cr_assert(why[0], "no reason given");
+    why[0] = 0;
+    cr_assert_eq(is_prof_activity_stop(&a, why, sizeof why), -1, "stopped what never started");
+    cr_assert(why[0]);
+    is_prof_dram_result r;
+    is_err err = {{0}};
+    cr_assert_eq(is_prof_dram_collect(0, no_work, NULL, 8, &r, &err), -1);
+    cr_assert(strstr(err.msg, "unavailable"), "the counters say they are unavailable: %s", err.msg);
+    cr_assert_null(r.ranges);
 }

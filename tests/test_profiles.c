@@ -1,8 +1,10 @@
 // test_profiles.c — NVTX ranges seen through the in-process capture: which
 // ranges generate and bench emit, how many, their payloads and nesting, on one
 // thread and on several; the capture staying off for an external tool; the
-// Chrome trace file (valid JSON, nesting and rising timestamps per track); the
-// profiling flags' bad values.
+// Chrome trace file (valid JSON, nesting and rising timestamps per track, device
+// tracks per stream tagged with their range); the profiling flags' bad values;
+// `inferscope profile` on the CPU (CUPTI unavailable, said why, the rest written)
+// and its usage errors.
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -14,7 +16,10 @@
 #include "bench/bench.h"
 #include "engine/cli.h"
 #include "profiles/capture.h"
+#include "profiles/cupti.h"
 #include "profiles/nvtx.h"
+#include "profiles/trace.h"
+#include "reports/results.h"
 #include "support/testutil.h"
 
 // ---- helpers ------------------------------------------------------------------------
@@ -159,7 +164,7 @@ Test(capture, bench_point_ranges_per_repetition) {
     // 1 warm-up + exactly 2 repetitions, batch 2, prompt 4, gen 3, a pre-filled depth of 4
     const char *args[] = {"inferscope", "bench", "--model", "preset:tiny", "-b", "2", "-p", "4", "-n", "3",
                           "-d", "4", "-r", "2", "--max-reps", "2", "--warmup", "1", "--no-probe", "--format",
-                          "csv", "-t", "2", NULL};
+                          "csv", "-t", "2", "--no-kernel-table", NULL}; // on CUDA: no extra repetition
     cr_assert_eq(run_main(is_bench_main, args), 0);
     is_prof_capture c;
     is_prof_capture_take(&c);
@@ -336,7 +341,7 @@ Test(trace, bench_trace_holds_every_repetition) {
     tu_mkdtemp(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/bench-trace.json", dir);
     const char *args[] = {"bench", "--model", "preset:tiny", "-b", "1,2", "-p", "4", "-n", "3", "-r", "2",
-                          "--max-reps", "2", "--warmup", "0", "--no-probe", "--trace", path, NULL};
+                          "--max-reps", "2", "--warmup", "0", "--no-probe", "--trace", path, "--no-kernel-table", NULL};
     tu_run r = tu_run_cli(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(check_trace(path, "request"), 2 * 2, "2 points x 2 repetitions");
@@ -368,4 +373,218 @@ Test(trace, bad_flags_and_unwritable_file) {
     cr_assert_neq(stat(path, &st), 0, "no file after a failed write");
     tu_run_free(&r);
     tu_rm_rf(dir);
+}
+
+// ---- device tracks --------------------------------------------------------------------------
+
+Test(trace, device_events_get_one_track_per_stream_tagged_with_their_range) {
+    // host: one thread, prefill [1000, 5000] holding a matmul [1500, 2500]
+    is_prof_event host_ev[] = {
+        {.name = "matmul", .domain = "inferscope", .category = IS_PROF_CAT_OP, .tid = 7, .depth = 1,
+         .t0_ns = 1500, .t1_ns = 2500},
+        {.name = "prefill", .domain = "inferscope", .category = IS_PROF_CAT_PREFILL, .tid = 7, .depth = 0,
+         .t0_ns = 1000, .t1_ns = 5000},
+    };
+    is_prof_capture host = {.events = host_ev, .n = 2};
+    // device: two streams, records given out of order
+    is_prof_device_event dev[] = {
+        {.name = "gemm", .kind = IS_PROF_DEV_KERNEL, .device = 0, .stream = 14, .t0_ns = 3000, .t1_ns = 3400,
+         .correlation = 9, .range = "matmul", .phase = "prefill"},
+        {.name = "memcpy HtoD", .kind = IS_PROF_DEV_MEMCPY, .device = 0, .stream = 7, .t0_ns = 1200, .t1_ns = 1300,
+         .correlation = 8, .range = "prefill", .phase = "prefill"},
+        {.name = "rmsnorm", .kind = IS_PROF_DEV_KERNEL, .device = 0, .stream = 14, .t0_ns = 1600, .t1_ns = 1700,
+         .correlation = 10, .range = "matmul", .phase = "prefill"},
+        {.name = "memset", .kind = IS_PROF_DEV_MEMSET, .device = 0, .stream = 7, .t0_ns = 1250, .t1_ns = 1260,
+         .correlation = 11, .range = "prefill", .phase = "prefill"},
+    };
+    char dir[256], path[512];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/dev.json", dir);
+    is_err err = {{0}};
+    cr_assert_eq(is_prof_trace_write(path, &host, dev, 4, NULL, &err), 0, "%s", err.msg);
+    // valid, every track's timestamps rising (check_trace), memcpy and memset on
+    // stream 7 after each other but overlapping: the memset lies inside the copy's span
+    cr_assert_eq(check_trace(path, NULL), 2 + 4);
+    size_t len;
+    char *text = tu_read_file(path, &len);
+    cJSON *doc = cJSON_Parse(text);
+    free(text);
+    int device_tracks = 0, tagged = 0, device_spans = 0;
+    cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "traceEvents")) {
+        const char *ph = cJSON_GetStringValue(cJSON_GetObjectItem(e, "ph"));
+        double pid = cJSON_GetNumberValue(cJSON_GetObjectItem(e, "pid"));
+        const char *nm = cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
+        if (!strcmp(ph, "M") && !strcmp(nm, "thread_name") && pid != 1) device_tracks++;
+        if (strcmp(ph, "X") || pid == 1) continue;
+        device_spans++;
+        cJSON *args = cJSON_GetObjectItem(e, "args");
+        const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(args, "launched_in"));
+        const char *phase = cJSON_GetStringValue(cJSON_GetObjectItem(args, "phase"));
+        double tid = cJSON_GetNumberValue(cJSON_GetObjectItem(e, "tid"));
+        cr_assert(in && phase, "%s has no range", nm);
+        cr_assert_str_eq(phase, "prefill");
+        cr_assert_str_eq(in, tid == 14 ? "matmul" : "prefill", "%s on stream %g", nm, tid);
+        tagged++;
+    }
+    cr_assert_eq(device_tracks, 2, "one track per stream");
+    cr_assert_eq(device_spans, 4);
+    cr_assert_eq(tagged, 4);
+    cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "otherData"), "device_records")), 4);
+    cJSON_Delete(doc);
+    tu_rm_rf(dir);
+}
+
+// ---- inferscope profile --------------------------------------------------------------------
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+// What the reports must say on the CPU backend: why CUPTI cannot load when it
+// cannot (a build without CUDA, no libcupti), else that the backend is the CPU.
+static void cpu_reason(char *buf, size_t n) {
+    char why[512];
+    if (is_prof_cupti_lib(why, sizeof why)) snprintf(buf, n, "CUPTI unavailable: backend is cpu");
+    else snprintf(buf, n, "CUPTI unavailable: %s", why);
+}
+
+static bool has_line(const char *text, const char *what, const char *reason) {
+    char line[800];
+    snprintf(line, sizeof line, "- %s: %s", what, reason);
+    return text && strstr(text, line);
+}
+
+Test(profile, cpu_run_says_why_cupti_is_off_and_writes_everything_else) {
+    char dir[256], out[512], trace[512], path[600];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(trace, sizeof trace, "%s/trace.json", dir);
+    const char *args[] = {"profile", "--model", "preset:tiny", "--backend", "cpu", "-p", "4", "--gen-len", "3",
+                          "-r", "2", "--warmup", "0", "--no-probe", "--trace", trace, "--out", out, NULL};
+    tu_run r = tu_run_cli(args);
+    char reason[600];
+    cpu_reason(reason, sizeof reason);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "# inferscope profile: preset:tiny"), "%s", r.out);
+    cr_assert(has_line(r.out, "kernel tables", reason), "the report says why (%s): %s", reason, r.out);
+    cr_assert(has_line(r.out, "DRAM counters", reason), "%s", r.out);
+    snprintf(path, sizeof path, "%s/results.json", out);
+    cJSON *doc;
+    is_err err = {{0}};
+    cr_assert_eq(is_results_load(path, &doc, &err), 0, "%s", err.msg);
+    cJSON *points = cJSON_GetObjectItem(doc, "points");
+    cr_assert_eq(cJSON_GetArraySize(points), 1);
+    cJSON *p = cJSON_GetArrayItem(points, 0);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(p, "status")), "ok");
+    cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "reps")), 2);
+    cJSON *kt = cJSON_GetObjectItem(p, "kernel_table"), *ct = cJSON_GetObjectItem(p, "counters");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(kt, "status")), "unavailable");
+    cr_assert(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(kt, "reason")), reason));
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(ct, "status")), "unavailable");
+    cJSON_Delete(doc);
+    snprintf(path, sizeof path, "%s/report.md", out);
+    char *md = tu_read_file(path, &(size_t){0});
+    cr_assert(has_line(md, "kernel tables", reason), "report.md says it too");
+    free(md);
+    cr_assert_eq(check_trace(trace, "request"), 2, "the two timed repetitions");
+    cr_assert_eq(check_trace(trace, "prefill"), 2);
+    cr_assert_eq(check_trace(trace, "decode_step"), 2 * 2);
+    tu_run_free(&r);
+    tu_rm_rf(dir);
+}
+
+Test(profile, bad_usage_is_a_clear_error_and_writes_nothing) {
+    char dir[256], out[512];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    struct {
+        const char *args[16];
+        const char *says;
+    } cases[] = {
+        {{"profile", "--model", "preset:tiny", "--backend", "cpu", "--counters", "bogus", "--out", out, NULL},
+         "--counters 'bogus'"},
+        {{"profile", "--backend", "cpu", "--out", out, NULL}, "--model is required"},
+        {{"profile", "--model", "preset:tiny", "--frobnicate", "--out", out, NULL}, "unknown flag '--frobnicate'"},
+        {{"profile", "--model", "preset:tiny", "-b", "1,2", "--out", out, NULL}, "one point: --batch"},
+        {{"profile", "--model", "preset:tiny", "--reps", "0", "--out", out, NULL}, "--reps '0'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tu_run r = tu_run_cli(cases[i].args);
+        cr_assert_eq(r.status, 2, "case %zu: status %d: %s", i, r.status, r.err);
+        cr_assert(strstr(r.err, "inferscope profile: ") && strstr(r.err, cases[i].says), "case %zu: %s", i, r.err);
+        cr_assert(!exists(out), "case %zu: %s was written", i, out);
+        tu_run_free(&r);
+    }
+    const char *list[] = {"profile", "--list-metrics", NULL};
+    tu_run r = tu_run_cli(list);
+    cr_assert_eq(r.status, 2, "--list-metrics without --chip");
+    cr_assert(strstr(r.err, "--chip"), "%s", r.err);
+    tu_run_free(&r);
+    tu_rm_rf(dir);
+}
+
+Test(profile, bench_on_the_cpu_notes_the_kernel_table_it_could_not_collect) {
+    char dir[256], out[512], path[600];
+    tu_mkdtemp(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *args[] = {"bench", "--model", "preset:tiny", "--backend", "cpu", "-p", "4", "-n", "2", "-r", "1",
+                          "--max-reps", "1", "--warmup", "0", "--no-probe", "--out", out, NULL};
+    tu_run r = tu_run_cli(args);
+    char reason[600];
+    cpu_reason(reason, sizeof reason);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(has_line(r.out, "kernel tables", reason), "%s", r.out);
+    cr_assert_null(strstr(r.out, "DRAM counters"), "bench runs no counter pass");
+    snprintf(path, sizeof path, "%s/results.json", out);
+    cJSON *doc;
+    is_err err = {{0}};
+    cr_assert_eq(is_results_load(path, &doc, &err), 0, "%s", err.msg);
+    cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "points"), 0);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "kernel_table"), "status")),
+                     "unavailable");
+    cr_assert_null(cJSON_GetObjectItem(p, "counters"));
+    cJSON_Delete(doc);
+    tu_run_free(&r);
+    const char *off[] = {"bench", "--model", "preset:tiny", "--backend", "cpu", "-p", "4", "-n", "2", "-r", "1",
+                         "--max-reps", "1", "--warmup", "0", "--no-probe", "--no-kernel-table", NULL};
+    r = tu_run_cli(off);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(has_line(r.out, "kernel tables", "off (--no-kernel-table)"), "%s", r.out);
+    tu_run_free(&r);
+    tu_rm_rf(dir);
+}
+
+// ---- the capture's hook and copies ---------------------------------------------------------
+
+static char hook_log[256];
+static void log_hook(const char *name, bool push) {
+    size_t n = strlen(hook_log);
+    snprintf(hook_log + n, sizeof hook_log - n, "%s%s ", push ? "+" : "-", name);
+}
+
+Test(capture, hook_sees_every_push_and_pop_and_copies_leave_the_store) {
+    start_capture();
+    is_prof_push(IS_PROF_REQUEST, 1);
+    int64_t mid = is_prof_now_ns();
+    is_prof_capture_set_hook(log_hook);
+    is_prof_push(IS_PROF_PREFILL, 4);
+    is_prof_pop(IS_PROF_PREFILL);
+    is_prof_push(IS_PROF_DECODE_STEP, 1);
+    is_prof_pop(IS_PROF_DECODE_STEP);
+    is_prof_capture_set_hook(NULL);
+    is_prof_push(IS_PROF_SAMPLE, 1);
+    is_prof_pop(IS_PROF_SAMPLE);
+    is_prof_pop(IS_PROF_REQUEST);
+    cr_assert_str_eq(hook_log, "+prefill -prefill +decode_step -decode_step ", "only while set, in order");
+    is_prof_capture since;
+    is_prof_capture_copy_since(mid, &since);
+    cr_assert_eq(since.n, 3, "prefill, decode_step and sample started after mid; request before");
+    cr_assert_eq(count_named(&since, "request"), 0);
+    is_prof_capture_free(&since);
+    is_prof_capture all;
+    is_prof_capture_take(&all);
+    cr_assert_eq(all.n, 4, "the copy left the store as it was");
+    is_prof_capture_free(&all);
 }
