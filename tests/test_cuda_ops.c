@@ -630,7 +630,10 @@ static void variant_schedule(is_model *m, const char *spec_a, const char *spec_b
 // (bit for bit: the same kernels with the same arguments in the same order), also
 // when the variant is selected after graphs of the default were recorded for the
 // same shapes: the schedule that switches then lies on its eager twin, which after
-// the switch differs from the default's (else the check could not tell).
+// the switch differs from the default's (else the check could not tell). Not so
+// attn_prefill=wide alone: it does tiled's fp32 operations in tiled's order (the
+// same dot products, softmax steps and V sums, only other warps), so its logits
+// equal the default's and only the count of graphs recorded anew shows the switch.
 Test(cuda, variants_under_graphs_equal_eager) {
     NEED_GPU();
     enum { STEPS = 12 };
@@ -641,6 +644,7 @@ Test(cuda, variants_under_graphs_equal_eager) {
     long rec;
     const char *specs[] = {"gemv=custom", "attn_decode=split_kv", "attn_prefill=wide",
                            "gemv=custom+attn_decode=split_kv+attn_prefill=wide"};
+    const bool changes[] = {true, true, false, true}; // the logits differ from the default's
     variant_schedule(m, "default", "default", false, STEPS, base, &rec);
     for (int i = 0; i < 4; i++) {
         variant_schedule(m, specs[i], specs[i], false, STEPS, eager, &rec);
@@ -650,8 +654,9 @@ Test(cuda, variants_under_graphs_equal_eager) {
         variant_schedule(m, "default", specs[i], false, STEPS, eager, &rec);
         variant_schedule(m, "default", specs[i], true, STEPS, graphed, &rec);
         cr_assert_geq(rec, 2, "%s: both shapes recorded anew after the switch (%ld graphs)", specs[i], rec);
-        cr_assert_gt(nmse(base + half, eager + half, nl - half), 0, "%s changes the logits after the switch",
-                     specs[i]);
+        if (changes[i])
+            cr_assert_gt(nmse(base + half, eager + half, nl - half), 0, "%s changes the logits after the switch",
+                         specs[i]);
         cr_assert_eq(memcmp(eager, graphed, nl * sizeof *eager), 0,
                      "%s selected after graphs were recorded: graph replay equals eager", specs[i]);
     }

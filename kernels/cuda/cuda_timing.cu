@@ -26,7 +26,9 @@ static __global__ void cuda_flush_kernel(uint4 *p, size_t n, unsigned v) {
 int cuda_timer_begin(is_backend *be, is_err *err) {
     cuda_backend *cb = cuda_impl(be);
     IS_ASSERT(!cb->capturing);
-    if (!cb->t_begin && (!CUDA_OK(cb, cudaEventCreate(&cb->t_begin)) || !CUDA_OK(cb, cudaEventCreate(&cb->t_end))))
+    // each made when missing: a failed second create must not leave t_begin alone for the next call
+    if ((!cb->t_begin && !CUDA_OK(cb, cudaEventCreate(&cb->t_begin))) ||
+        (!cb->t_end && !CUDA_OK(cb, cudaEventCreate(&cb->t_end))))
         return cuda_take_error(cb, err);
     CUDA_OK(cb, cudaEventRecord(cb->t_begin, cb->stream));
     return cuda_take_error(cb, err);
