@@ -50,6 +50,7 @@ static int64_t act_offset_ns;  // added to CUPTI timestamps (0 with our clock re
 static bool act_own_clock;
 static is_prof_activity act_store; // filled by the buffer callbacks
 static size_t act_enabled;     // kinds enabled by the current start
+static CUptiResult act_read_error; // the first failure reading a buffer (its later records are lost)
 
 static int fail(CUptiResult r, const char *what, char *why, size_t why_len) {
     const char *s = NULL;
@@ -125,13 +126,19 @@ static void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t *b
     (void)size;
     pthread_mutex_lock(&act_lock);
     CUpti_Activity *rec = NULL;
-    for (;;) {
+    while (buffer) {
         CUptiResult r = api.next_record(buffer, valid, &rec);
-        if (r != CUPTI_SUCCESS) break; // CUPTI_ERROR_MAX_LIMIT_REACHED: the end of the buffer
+        if (r == CUPTI_ERROR_MAX_LIMIT_REACHED) break; // the end of the buffer
+        if (r != CUPTI_SUCCESS) { // an invalid record: the rest of the buffer cannot be read; stop says so
+            if (act_read_error == CUPTI_SUCCESS) act_read_error = r;
+            break;
+        }
         take_record(rec);
     }
     size_t dropped = 0;
-    if (api.num_dropped(ctx, stream, &dropped) == CUPTI_SUCCESS) act_store.dropped += dropped;
+    CUptiResult r = api.num_dropped(ctx, stream, &dropped);
+    if (r == CUPTI_SUCCESS) act_store.dropped += dropped;
+    else if (act_read_error == CUPTI_SUCCESS) act_read_error = r;
     pthread_mutex_unlock(&act_lock);
     free(buffer);
 }
@@ -174,9 +181,15 @@ static int act_measure_offset(char *why, size_t why_len) {
     return 0;
 }
 
-static void act_disable_all(void) {
-    for (size_t k = 0; k < act_enabled; k++) api.disable(act_kinds[k]);
+// The first failure is returned; every kind is still disabled.
+static CUptiResult act_disable_all(void) {
+    CUptiResult first = CUPTI_SUCCESS;
+    for (size_t k = 0; k < act_enabled; k++) {
+        CUptiResult r = api.disable(act_kinds[k]);
+        if (r != CUPTI_SUCCESS && first == CUPTI_SUCCESS) first = r;
+    }
     act_enabled = 0;
+    return first;
 }
 
 int is_prof_activity_start(char *why, size_t why_len) {
@@ -187,13 +200,14 @@ int is_prof_activity_start(char *why, size_t why_len) {
     } else if (act_setup(why, why_len) == 0 && (act_own_clock || act_measure_offset(why, why_len) == 0)) {
         if (act_own_clock) act_offset_ns = 0;
         is_prof_activity_free(&act_store);
+        act_read_error = CUPTI_SUCCESS;
         rc = 0;
         for (size_t k = 0; k < N_ACT_KINDS && rc == 0; k++) {
             CUptiResult r = api.enable(act_kinds[k]);
             if (r != CUPTI_SUCCESS) rc = fail(r, "cuptiActivityEnable", why, why_len);
             else act_enabled = k + 1;
         }
-        if (rc) act_disable_all();
+        if (rc) (void)act_disable_all(); // the enable failure is the one reported
         else act_running = true;
     }
     pthread_mutex_unlock(&act_lock);
@@ -209,20 +223,35 @@ int is_prof_activity_stop(is_prof_activity *out, char *why, size_t why_len) {
         snprintf(why, why_len, "activity recording is not on");
         return -1;
     }
-    // the completion callback takes act_lock: flush without holding it
+    // the completion callback takes act_lock: no CUPTI call while holding it
+    // (act_enabled and act_running change only here and in start, on one thread)
     CUptiResult r = api.flush_all(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    CUptiResult rd = act_disable_all();
     pthread_mutex_lock(&act_lock);
-    act_disable_all();
     act_running = false;
     pthread_mutex_unlock(&act_lock);
     CUptiResult r2 = api.flush_all(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED); // what was in flight while disabling
+    size_t dropped = 0; // records dropped after the last buffer completed
+    CUptiResult r3 = api.num_dropped(NULL, 0, &dropped);
     pthread_mutex_lock(&act_lock);
     *out = act_store;
+    out->dropped += dropped;
+    CUptiResult rr = act_read_error;
     memset(&act_store, 0, sizeof act_store);
     pthread_mutex_unlock(&act_lock);
-    if (r != CUPTI_SUCCESS || r2 != CUPTI_SUCCESS) {
-        is_prof_activity_free(out);
-        return fail(r != CUPTI_SUCCESS ? r : r2, "cuptiActivityFlushAll", why, why_len);
-    }
+    const struct {
+        CUptiResult r;
+        const char *what;
+    } steps[] = {{r, "cuptiActivityFlushAll"},
+                 {rd, "cuptiActivityDisable"},
+                 {r2, "cuptiActivityFlushAll"},
+                 {r3, "cuptiActivityGetNumDroppedRecords"},
+                 {rr, "reading a completed activity buffer (cuptiActivityGetNextRecord, "
+                      "cuptiActivityGetNumDroppedRecords)"}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (steps[i].r != CUPTI_SUCCESS) {
+            is_prof_activity_free(out);
+            return fail(steps[i].r, steps[i].what, why, why_len);
+        }
     return 0;
 }

@@ -61,6 +61,7 @@ bool load_range_api(range_api &a, is_err *err) {
 range_api g_api;
 CUpti_RangeProfiler_Object *g_object;
 CUptiResult g_hook_error = CUPTI_SUCCESS;
+const char *g_hook_call; // the call that failed
 size_t g_open;
 
 bool is_counted(const char *name) { return !std::strcmp(name, "prefill") || !std::strcmp(name, "decode_step"); }
@@ -81,7 +82,10 @@ void range_hook(const char *name, bool push) {
         r = g_api.pop(&p);
         g_open--;
     }
-    if (r != CUPTI_SUCCESS) g_hook_error = r;
+    if (r != CUPTI_SUCCESS) {
+        g_hook_error = r;
+        g_hook_call = push ? "cuptiRangeProfilerPushRange" : "cuptiRangeProfilerPopRange";
+    }
 }
 
 const char *result_text(const is_cupti::host_api &h, CUptiResult r) {
@@ -90,11 +94,41 @@ const char *result_text(const is_cupti::host_api &h, CUptiResult r) {
     return s;
 }
 
-int cupti_fail(const is_cupti::host_api &h, CUptiResult r, const char *what, is_err *err) {
+// Codes that say the counters cannot be had here (permission, device kind,
+// another profiler attached), whichever call returned them.
+bool says_unavailable(CUptiResult r) {
+    switch (r) {
+    case CUPTI_ERROR_INSUFFICIENT_PRIVILEGES:
+    case CUPTI_ERROR_VIRTUALIZED_DEVICE_INSUFFICIENT_PRIVILEGES:
+    case CUPTI_ERROR_NOT_SUPPORTED:
+    case CUPTI_ERROR_NOT_COMPATIBLE:
+    case CUPTI_ERROR_HARDWARE_BUSY:
+    case CUPTI_ERROR_OLD_PROFILER_API_INITIALIZED:
+    case CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED:
+    case CUPTI_ERROR_VIRTUALIZED_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_CONFIDENTIAL_COMPUTING_NOT_SUPPORTED:
+    case CUPTI_ERROR_CMP_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_MIG_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_SLI_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_WSL_DEVICE_NOT_SUPPORTED: return true;
+    default: return false;
+    }
+}
+
+// "counters unavailable: ..." (the report's "unavailable", which GPU tests
+// skip) where the code says so, or where setup (the calls before the profiler
+// is enabled on the context: with no driver they give CUPTI_ERROR_UNKNOWN)
+// failed; any other failure is "counters: ..." (an error, which they fail on).
+int cupti_fail(const is_cupti::host_api &h, CUptiResult r, const char *what, bool setup, is_err *err) {
     if (r == CUPTI_ERROR_INSUFFICIENT_PRIVILEGES)
         return is_errf(err, "counters unavailable: no permission to profile (%s: CUPTI_ERROR_INSUFFICIENT_PRIVILEGES; "
                             "the driver restricts GPU performance counters to admin users)", what);
-    return is_errf(err, "counters unavailable: %s: %s (%d)", what, result_text(h, r), (int)r);
+    return is_errf(err, "counters%s: %s: %s (%d)", setup || says_unavailable(r) ? " unavailable" : "", what,
+                   result_text(h, r), (int)r);
+}
+
+int cupti_fail(const is_cupti::host_api &h, CUptiResult r, const char *what, is_err *err) {
+    return cupti_fail(h, r, what, false, err);
 }
 
 // The current CUDA context of this thread, through the runtime's driver entry
@@ -153,11 +187,12 @@ int run_passes(const is_cupti::host_api &h, CUpti_Profiler_Host_Object *host, co
     // one run of the work per pass, until CUPTI has every pass it needs
     bool all = false;
     for (size_t pass = 0; !all; pass++) {
-        if (pass >= 64) return is_errf(err, "counters unavailable: CUPTI asked for more than 64 replay passes");
+        if (pass >= 64) return is_errf(err, "counters: CUPTI asked for more than 64 replay passes");
         auto st = is_cupti::params<CUpti_RangeProfiler_Start_Params>(CUpti_RangeProfiler_Start_Params_STRUCT_SIZE);
         st.pRangeProfilerObject = g_object;
         if ((r = a.start(&st)) != CUPTI_SUCCESS) return cupti_fail(h, r, "cuptiRangeProfilerStart", err);
         g_hook_error = CUPTI_SUCCESS;
+        g_hook_call = nullptr;
         g_open = 0;
         is_prof_capture_set_hook(range_hook);
         int wrc = work(user, err);
@@ -166,7 +201,7 @@ int run_passes(const is_cupti::host_api &h, CUpti_Profiler_Host_Object *host, co
         sp2.pRangeProfilerObject = g_object;
         CUptiResult rs = a.stop(&sp2);
         if (wrc) return -1; // the work's own error
-        if (g_hook_error != CUPTI_SUCCESS) return cupti_fail(h, g_hook_error, "cuptiRangeProfilerPushRange", err);
+        if (g_hook_error != CUPTI_SUCCESS) return cupti_fail(h, g_hook_error, g_hook_call, err);
         if (rs != CUPTI_SUCCESS) return cupti_fail(h, rs, "cuptiRangeProfilerStop", err);
         all = sp2.isAllPassSubmitted != 0;
     }
@@ -222,11 +257,11 @@ extern "C" int is_prof_dram_collect(int device, int (*work)(void *user, is_err *
     if (max_ranges == 0) return is_errf(err, "counters: no range to collect");
     auto pi = is_cupti::params<CUpti_Profiler_Initialize_Params>(CUpti_Profiler_Initialize_Params_STRUCT_SIZE);
     CUptiResult r = g_api.initialize(&pi);
-    if (r != CUPTI_SUCCESS) return cupti_fail(h, r, "cuptiProfilerInitialize", err);
+    if (r != CUPTI_SUCCESS) return cupti_fail(h, r, "cuptiProfilerInitialize", true, err);
     auto cn = is_cupti::params<CUpti_Device_GetChipName_Params>(CUpti_Device_GetChipName_Params_STRUCT_SIZE);
     cn.deviceIndex = (size_t)device;
     if ((r = g_api.chip_name(&cn)) != CUPTI_SUCCESS || !cn.pChipName)
-        return cupti_fail(h, r, "cuptiDeviceGetChipName", err);
+        return cupti_fail(h, r, "cuptiDeviceGetChipName", true, err);
     CUcontext ctx = nullptr;
     if (current_context(device, &ctx, err)) return -1;
     std::vector<uint8_t> config;
