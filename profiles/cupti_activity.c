@@ -202,16 +202,24 @@ int is_prof_activity_start(char *why, size_t why_len) {
         is_prof_activity_free(&act_store);
         act_read_error = CUPTI_SUCCESS;
         rc = 0;
-        for (size_t k = 0; k < N_ACT_KINDS && rc == 0; k++) {
-            CUptiResult r = api.enable(act_kinds[k]);
-            if (r != CUPTI_SUCCESS) rc = fail(r, "cuptiActivityEnable", why, why_len);
-            else act_enabled = k + 1;
-        }
-        if (rc) (void)act_disable_all(); // the enable failure is the one reported
-        else act_running = true;
     }
     pthread_mutex_unlock(&act_lock);
-    return rc;
+    if (rc) return rc;
+    // enabling may hand CUPTI's worker a buffer to complete, and the completion
+    // callback takes act_lock: as in stop, no enable or disable while holding it
+    for (size_t k = 0; k < N_ACT_KINDS && rc == 0; k++) {
+        CUptiResult r = api.enable(act_kinds[k]);
+        if (r != CUPTI_SUCCESS) rc = fail(r, "cuptiActivityEnable", why, why_len);
+        else act_enabled = k + 1;
+    }
+    if (rc) {
+        (void)act_disable_all(); // the enable failure is the one reported
+        return rc;
+    }
+    pthread_mutex_lock(&act_lock);
+    act_running = true;
+    pthread_mutex_unlock(&act_lock);
+    return 0;
 }
 
 int is_prof_activity_stop(is_prof_activity *out, char *why, size_t why_len) {
