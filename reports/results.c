@@ -620,40 +620,52 @@ static void md_probes(is_strbuf *b, const cJSON *probes) {
     }
 }
 
-char *is_results_to_md(const cJSON *doc) {
-    if (is_results_is_kernels(doc)) return kernels_to_md(doc);
-    is_strbuf b = {0};
+// The title ("# inferscope CMD: MODEL", CMD from sweep.command, else default_cmd),
+// the environment and probe lines, then one table row per point (row fills the
+// ncols cells of a point). Returns doc's points.
+typedef void (*md_row_fn)(const cJSON *p, char (*cells)[MD_CELL]);
+static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char *default_cmd, const md_col *cols,
+                                      int ncols, md_row_fn row) {
     const cJSON *sweep = is_json_get(doc, "sweep");
     const char *model = is_json_str(sweep, "model"), *cmd = is_json_str(sweep, "command");
-    is_sb_printf(&b, "# inferscope %s%s%s\n\n", cmd ? cmd : "bench", model ? ": " : "", model ? model : "");
-    md_env(&b, is_json_get(doc, "env"));
-    md_probes(&b, is_json_get(doc, "probes"));
-    is_sb_puts(&b, "\n");
+    is_sb_printf(b, "# inferscope %s%s%s\n\n", cmd ? cmd : default_cmd, model ? ": " : "", model ? model : "");
+    md_env(b, is_json_get(doc, "env"));
+    md_probes(b, is_json_get(doc, "probes"));
+    is_sb_puts(b, "\n");
 
     const cJSON *points = is_json_get(doc, "points");
     int n = cJSON_GetArraySize(points);
-    char(*cells)[MD_NCOLS][MD_CELL] = is_xmalloc((size_t)(n ? n : 1) * sizeof *cells);
-    const char **grid = is_xmalloc((size_t)(n + 1) * MD_NCOLS * sizeof *grid);
-    bool right[MD_NCOLS];
-    for (int c = 0; c < MD_NCOLS; c++) {
-        grid[c] = md_cols[c].head;
-        right[c] = md_cols[c].right;
+    char(*cells)[MD_CELL] = is_xmalloc((size_t)(n ? n : 1) * (size_t)ncols * sizeof *cells);
+    const char **grid = is_xmalloc((size_t)(n + 1) * (size_t)ncols * sizeof *grid);
+    bool *right = is_xmalloc((size_t)ncols * sizeof *right);
+    for (int c = 0; c < ncols; c++) {
+        grid[c] = cols[c].head;
+        right[c] = cols[c].right;
     }
     int i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, points) {
-        md_row_cells(p, cells[i]);
-        for (int c = 0; c < MD_NCOLS; c++) grid[(i + 1) * MD_NCOLS + c] = cells[i][c];
+        row(p, cells + (size_t)i * ncols);
+        for (int c = 0; c < ncols; c++) grid[(i + 1) * ncols + c] = cells[(size_t)i * ncols + c];
         i++;
     }
-    is_md_table(&b, grid, n + 1, MD_NCOLS, right);
+    is_md_table(b, grid, n + 1, ncols, right);
+    free(right);
     free(grid);
     free(cells);
-    if (n == 0) is_sb_puts(&b, "\nNo points.\n");
+    if (n == 0) is_sb_puts(b, "\nNo points.\n");
+    return points;
+}
+
+char *is_results_to_md(const cJSON *doc) {
+    if (is_results_is_kernels(doc)) return kernels_to_md(doc);
+    is_strbuf b = {0};
+    const cJSON *points = md_head_and_table(&b, doc, "bench", md_cols, MD_NCOLS, md_row_cells);
 
     // failed points: one note line each, under the table
     bool first = true;
-    i = 0;
+    int i = 0;
+    const cJSON *p;
     cJSON_ArrayForEach(p, points) {
         i++;
         const char *status = is_json_str(p, "status");
@@ -795,32 +807,9 @@ static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL]) {
 // then a note per failed point (a validation failure gives its NMSE and tolerance).
 static char *kernels_to_md(const cJSON *doc) {
     is_strbuf b = {0};
-    const char *model = is_json_str(is_json_get(doc, "sweep"), "model");
-    is_sb_printf(&b, "# inferscope kernels%s%s\n\n", model ? ": " : "", model ? model : "");
-    md_env(&b, is_json_get(doc, "env"));
-    md_probes(&b, is_json_get(doc, "probes"));
-    is_sb_puts(&b, "\n");
-    const cJSON *points = is_json_get(doc, "points");
-    int n = cJSON_GetArraySize(points);
-    char(*cells)[KMD_NCOLS][MD_CELL] = is_xmalloc((size_t)(n ? n : 1) * sizeof *cells);
-    const char **grid = is_xmalloc((size_t)(n + 1) * KMD_NCOLS * sizeof *grid);
-    bool right[KMD_NCOLS];
-    for (int c = 0; c < KMD_NCOLS; c++) {
-        grid[c] = kmd_cols[c].head;
-        right[c] = kmd_cols[c].right;
-    }
+    const cJSON *points = md_head_and_table(&b, doc, "kernels", kmd_cols, KMD_NCOLS, kmd_row_cells);
     int i = 0;
     const cJSON *p;
-    cJSON_ArrayForEach(p, points) {
-        kmd_row_cells(p, cells[i]);
-        for (int c = 0; c < KMD_NCOLS; c++) grid[(i + 1) * KMD_NCOLS + c] = cells[i][c];
-        i++;
-    }
-    is_md_table(&b, grid, n + 1, KMD_NCOLS, right);
-    free(grid);
-    free(cells);
-    if (n == 0) is_sb_puts(&b, "\nNo points.\n");
-    i = 0;
     bool first = true;
     cJSON_ArrayForEach(p, points) {
         i++;
