@@ -432,6 +432,22 @@ static void csv_num(is_strbuf *b, double x) {
     is_sb_puts(b, buf);
 }
 
+// The first cells of a point's CSV row: its config fields (in the order of fields),
+// status and reps.
+static void csv_point_head(is_strbuf *b, const cJSON *p, const cfg_field *fields, int n_fields) {
+    const cJSON *config = is_json_get(p, "config");
+    for (int f = 0; f < n_fields; f++) {
+        char val[512];
+        cfg_text(config, &fields[f], val, sizeof val);
+        csv_field(b, val);
+        is_sb_puts(b, ",");
+    }
+    const char *status = is_json_str(p, "status");
+    csv_field(b, status ? status : "");
+    is_sb_puts(b, ",");
+    csv_num(b, is_json_num(p, "reps"));
+}
+
 static const char *const derived_fields[] = {"decode_gbs", "mbu", "prefill_gflops", "mfu"};
 
 char *is_results_to_csv(const cJSON *doc) {
@@ -450,17 +466,7 @@ char *is_results_to_csv(const cJSON *doc) {
 
     const cJSON *p;
     cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
-        const cJSON *config = is_json_get(p, "config");
-        for (int f = 0; f < N_CFG_FIELDS; f++) {
-            char val[512];
-            cfg_text(config, &cfg_fields[f], val, sizeof val);
-            csv_field(&b, val);
-            is_sb_puts(&b, ",");
-        }
-        const char *status = is_json_str(p, "status");
-        csv_field(&b, status ? status : "");
-        is_sb_puts(&b, ",");
-        csv_num(&b, is_json_num(p, "reps"));
+        csv_point_head(&b, p, cfg_fields, N_CFG_FIELDS);
         for (int m = 0; m < is_metric_n_defs; m++) {
             static const char *const cols[] = {"median", "ci_lo", "ci_hi", "p99"};
             int nc = is_metric_defs[m].per_request ? 4 : 3;
@@ -737,17 +743,7 @@ static char *kernels_to_csv(const cJSON *doc) {
                    "tolerance,winner,error\n");
     const cJSON *p;
     cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
-        const cJSON *config = is_json_get(p, "config");
-        for (int f = 0; f < N_KCFG_FIELDS; f++) {
-            char val[512];
-            cfg_text(config, &kcfg_fields[f], val, sizeof val);
-            csv_field(&b, val);
-            is_sb_puts(&b, ",");
-        }
-        const char *status = is_json_str(p, "status");
-        csv_field(&b, status ? status : "");
-        is_sb_puts(&b, ",");
-        csv_num(&b, is_json_num(p, "reps"));
+        csv_point_head(&b, p, kcfg_fields, N_KCFG_FIELDS);
         static const char *const cols[] = {"median", "ci_lo", "ci_hi"};
         for (int c = 0; c < 3; c++) {
             is_sb_puts(&b, ",");
