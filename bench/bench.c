@@ -5,62 +5,30 @@
 // after every point so an interrupted sweep resumes where it stopped.
 #include "bench/bench.h"
 
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bench/costmodel.h" // defines: is_cost_compute
-#include "bench/env.h"       // defines: is_env_capture
-#include "bench/metrics.h"   // defines: is_req_metrics_compute, is_itl_gaps
-#include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul, is_probe_mem_json
-#include "bench/profile.h"   // defines: is_bench_prof, is_bench_prof_point (kernel tables, counters)
-#include "bench/stats.h"     // defines: is_rel_noise, is_median
-#include "bench/sweep.h"     // defines: is_list_parse_ints, is_list_split*
-#include "engine/cli.h"      // defines: is_cli_open_backend, is_cli_usage_error, is_cli_parse_long, ...
+#include "base/nvtx.h"        // defines: is_prof_push, is_prof_pop
+#include "bench/sweep.h"      // defines: is_list_free
+#include "base/stats.h"       // defines: is_median
+#include "bench/costmodel.h"  // defines: is_cost_compute
+#include "bench/env.h"        // defines: is_env_capture
+#include "bench/metrics.h"    // defines: is_req_metrics_compute, is_itl_gaps
+#include "bench/probe.h"      // defines: is_probe_mem, is_probe_matmul, is_probe_mem_json
+#include "bench/profile.h"    // defines: is_bench_prof, is_bench_prof_point (kernel tables, counters)
 #include "engine/inferscope.h"
 #include "engine/strategy.h"
-#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop, is_prof_wrap_backend
-#include "profiles/profile_cmd.h" // defines: is_profile_main (profile --list-metrics)
-#include "profiles/run.h"  // defines: is_prof_parse_flag, is_prof_start, is_prof_finish_with
+#include "profiles/op_ranges.h" // defines: is_prof_wrap_backend
 #include "reports/results.h"
 #include "reports/text.h" // defines: is_json_get, is_json_num, is_json_str
 
 #define EXIT_USAGE 2
 #define EXIT_INTERRUPTED 130
-
-typedef struct bench_opts {
-    const char *model;
-    int dtype;              // -1: automatic
-    int threads;
-    const char *backend;
-    int device;             // CUDA device ordinal
-    uint64_t seed;
-    int *batch, n_batch;
-    int *prompt, n_prompt;
-    int *gen, n_gen;
-    int *depth, n_depth;
-    char **strategy;        // canonical specs
-    int n_strategy;
-    char **kernel;
-    int n_kernel;
-    int reps_min, warmup, max_reps;
-    double max_time_s, max_noise;
-    int block_size, max_batch_tokens;
-    const char *out;
-    const char *format;     // md, csv, json
-    bool resume, force, no_probe, no_graphs;
-    is_prof_opts prof;      // --nvtx-level, --trace
-    bool profile;           // `inferscope profile`: one point, counters, device tracks in the trace
-    bool no_kernel_table;   // --no-kernel-table
-    bool activity_timed;    // --activity-in-timed-reps (bench/profile-overhead)
-    const char *counters;   // profile --counters dram|none
-} bench_opts;
 
 typedef struct bench_point {
     int batch, prompt, gen, depth;
@@ -103,7 +71,7 @@ static const char *const bench_metric_names[M_COUNT] = {
 // ---- one point ------------------------------------------------------------------------
 
 typedef struct bench_ctx {
-    const bench_opts *o;
+    const is_bench_opts *o;
     is_backend *be;
     is_model *m;
     const cJSON *probes;  // mem.peak_gbs, matmul.gflops (may be absent)
@@ -223,35 +191,27 @@ static void progress(const bench_ctx *c, const bench_point *p, int reps, double 
 // Measures one point into point (config already set). Returns 0, -1 on an error
 // (message in err: the point is recorded as failed), or 1 when interrupted.
 static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *err) {
-    const bench_opts *o = c->o;
+    const is_bench_opts *o = c->o;
     const is_config *cfg = &c->m->cfg;
     is_strategy strat;
     if (is_strategy_parse(p->strategy, &strat, err)) return -1;
     if (!strat.seed_given) strat.sampler.seed = o->seed;
     if (is_kernel_spec_apply(c->be, p->kernel, err)) return -1;
 
-    int bs = o->block_size > 0 ? o->block_size : IS_DEFAULT_BLOCK_SIZE;
     int *plens = is_xmalloc((size_t)p->batch * sizeof *plens);
     for (int b = 0; b < p->batch; b++) plens[b] = p->prompt;
     // what the strategy needs, and one block per sequence to spare
-    double blocks = (double)is_strategy_kv_blocks(&strat, p->batch, plens, p->depth, p->gen, bs) + p->batch;
-    free(plens);
-    is_session_opts so = {.kv_budget_mib = blocks * is_kv_block_mib(cfg, bs, c->be->kv_dtype), .block_size = bs,
-                          .max_seqs = is_strategy_max_seqs(&strat, p->batch), .max_batch_tokens = o->max_batch_tokens};
+    is_strategy_need need = {.n = p->batch, .lens = plens, .held = p->depth, .n_gen = p->gen, .spare_blocks = p->batch};
+    is_session_opts so = {.block_size = o->block_size, .max_batch_tokens = o->max_batch_tokens};
     is_session *s = NULL, *ds = NULL;
     is_model *dm = NULL; // the spec draft (may be the target itself)
-    if (strat.kind == IS_STRATEGY_SPEC) {
-        if (is_strategy_open_draft(&strat, c->m, o->dtype, o->seed, c->be, &dm, err)) return -1;
-        is_session_opts dso = so;
-        dso.kv_budget_mib = blocks * is_kv_block_mib(&dm->cfg, bs, c->be->kv_dtype);
-        if (is_session_create(dm, &dso, &ds, err)) {
-            is_err_prefix(err, "spec draft");
-            if (dm != c->m) is_model_free(dm);
-            return -1;
-        }
+    if (strat.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&strat, c->m, o->dtype, o->seed, c->be, &dm, err)) {
+        free(plens);
+        return -1;
     }
-    if (is_session_create(c->m, &so, &s, err)) {
-        is_session_free(ds);
+    int src = is_strategy_sessions_open(&strat, c->m, dm, &so, &need, &s, &ds, err);
+    free(plens);
+    if (src) {
         if (dm != c->m) is_model_free(dm);
         return -1;
     }
@@ -309,9 +269,9 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     }
     double t_meas = is_now_s();
     int reps = 0;
-    const char *stop = "max_reps";
+    const char *stop = NULL;
     double noise = 0;
-    while (reps < o->max_reps) {
+    while (!stop) {
         is_gen_result res;
         is_prof_push(IS_PROF_REQUEST, (uint64_t)p->batch);
         int grc = is_generate(s, p->batch, (const int32_t *const *)prompts, lens, &go, NULL, NULL, &res, err);
@@ -324,19 +284,10 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
             rc = 1;
             goto done;
         }
-        // noise: relative standard error of the mean of the main metric
         const bench_series *ms = &series[main_m];
-        noise = ms->n >= 2 ? is_rel_noise(ms->v, ms->n) / sqrt((double)ms->n) : INFINITY;
+        noise = is_stop_noise(ms->v, ms->n);
         progress(c, p, reps, is_median(ms->v, ms->n), unit, isfinite(noise) ? noise : 0, false);
-        if (reps < o->reps_min) continue;
-        if (noise <= o->max_noise) {
-            stop = "noise";
-            break;
-        }
-        if (is_now_s() - t_meas >= o->max_time_s) {
-            stop = "max_time";
-            break;
-        }
+        stop = is_stop_rule_check(&o->rule, reps, noise, is_now_s() - t_meas);
     }
     double elapsed = is_now_s() - t0;
     if (act_timed) {
@@ -391,7 +342,7 @@ static cJSON *int_array(const int *v, int n) {
     return a;
 }
 
-static cJSON *sweep_json(const bench_opts *o, const is_backend *be, const is_model *m) {
+static cJSON *sweep_json(const is_bench_opts *o, const is_backend *be, const is_model *m) {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "model", o->model);
     if (o->profile) cJSON_AddStringToObject(s, "command", "profile"); // the report's title
@@ -405,11 +356,11 @@ static cJSON *sweep_json(const bench_opts *o, const is_backend *be, const is_mod
     cJSON_AddStringToObject(s, "backend", be->name);
     cJSON_AddStringToObject(s, "dtype", is_dtype_name(m->wdtype));
     cJSON_AddNumberToObject(s, "threads", be->n_threads);
-    cJSON_AddNumberToObject(s, "reps_min", o->reps_min);
-    cJSON_AddNumberToObject(s, "max_reps", o->max_reps);
+    cJSON_AddNumberToObject(s, "reps_min", o->rule.min_n);
+    cJSON_AddNumberToObject(s, "max_reps", o->rule.max_n);
     cJSON_AddNumberToObject(s, "warmup", o->warmup);
-    cJSON_AddNumberToObject(s, "max_time_s", o->max_time_s);
-    cJSON_AddNumberToObject(s, "max_noise", o->max_noise);
+    cJSON_AddNumberToObject(s, "max_time_s", o->rule.max_time_s);
+    cJSON_AddNumberToObject(s, "max_noise", o->rule.max_noise);
     cJSON_AddNumberToObject(s, "seed", (double)o->seed);
     cJSON_AddNumberToObject(s, "block_size", o->block_size > 0 ? o->block_size : IS_DEFAULT_BLOCK_SIZE);
     cJSON_AddStringToObject(s, "main_metric", "decode_tps (prefill_tps where gen = 1)");
@@ -426,7 +377,7 @@ static cJSON *bench_env(int argc, char **argv, is_backend *be, const char *why_c
     return env;
 }
 
-static cJSON *probes_json(const bench_opts *o, is_backend *be, is_dtype wdtype, is_err *err) {
+static cJSON *probes_json(const is_bench_opts *o, is_backend *be, is_dtype wdtype, is_err *err) {
     cJSON *p = cJSON_CreateObject();
     if (o->no_probe) {
         cJSON_AddStringToObject(p, "skipped", "--no-probe: MBU and MFU are not computed");
@@ -460,231 +411,8 @@ static const char *sweep_diff(const cJSON *a, const cJSON *b) {
     return NULL;
 }
 
-// ---- command line ---------------------------------------------------------------------------
-
-static const char *bench_help =
-    "usage: inferscope bench --model MODEL [axes] [options]\n"
-    "\n"
-    "Measures every combination of the axes. Lists: '1,8,32'; ranges 'A-B*F' (A, A*F, ... <= B)\n"
-    "and 'A-B+S' (A, A+S, ... <= B), mixed freely: '1,4-64*4'.\n"
-    "\n"
-    "axes\n"
-    "  -b, --batch LIST        sequences per batch (default 1)\n"
-    "  -p, --prompt-len LIST   prompt tokens per sequence, synthetic ids from --seed (default 512)\n"
-    "  -n, --gen LIST          tokens generated per sequence (default 128; 1 = prefill only)\n"
-    "  -d, --depth LIST        context already in the KV cache before the prompt, filled once per\n"
-    "                          point and not timed, as llama-bench -d (default 0)\n"
-    "  --strategy LIST         greedy, sample[:t=T,k=K,p=P,minp=M,rep=R,seed=S], beam[:w=W,lp=L],\n"
-    "                          spec:k=K,draft=MODEL[,dseed=S][,t=T,...] (default greedy; see README)\n"
-    "  --kernel LIST           kernel variants: default, or op=variant joined by '+' (see below)\n"
-    "repetitions\n"
-    "  -r, --reps N            at least N measured repetitions per point (default 5)\n"
-    "  --warmup N              unmeasured runs before them (default 1)\n"
-    "  --max-time S            stop repeating after S seconds of a point once -r is reached (default 10)\n"
-    "  --max-noise PCT         ... or once the relative standard error of the main metric (decode tok/s,\n"
-    "                          or prefill tok/s when -n 1) is under PCT percent (default 1)\n"
-    "  --max-reps N            never more than N repetitions (default 100)\n"
-    "model and backend\n"
-    "  -m, --model MODEL       a Hugging Face directory or preset:NAME\n"
-    "  --dtype f32|bf16        weight dtype (default: f32 for F32 files, else bf16)\n"
-    "  --backend cpu|cuda|auto (default auto: cuda when a device answers); --device N (default 0)\n"
-    "  --no-graphs             cuda: launch each step's kernels one by one, no graph replay\n"
-    "  -t, --threads N         CPU threads (default 0 = all online CPUs)\n"
-    "  --seed S                preset weights, prompts and sampling (default 0)\n"
-    "  --block-size N          KV cache block (default 16); --max-batch-tokens N (default 512)\n"
-    "output\n"
-    "  --out DIR               write results.json (every sample), results.csv and report.md, updated\n"
-    "                          after every point; refuses a DIR holding results.json unless --resume\n"
-    "                          (skip its finished points; the sweep must be the same) or --force\n"
-    "  --format md|csv|json    what is printed on stdout at the end (default md)\n"
-    "  --no-probe              skip the bandwidth and matmul probes (no MBU, no MFU)\n"
-    "profiling\n"
-    IS_PROF_FLAGS_HELP
-    "  --no-kernel-table       cuda: no kernel table per phase (by default one extra, untimed repetition\n"
-    "                          per point runs under CUPTI activity after the timed ones)\n"
-    "  --activity-in-timed-reps cuda: CUPTI activity on through the warm-up and timed repetitions too,\n"
-    "                          to measure what it costs (bench/profile-overhead); the point says so\n"
-    "\n"
-    "Before the sweep the harness measures the peak memory bandwidth (multi-threaded read and copy)\n"
-    "and the backend's matmul rate; MBU and MFU are taken against those. Progress goes to stderr.\n"
-    "Exit status: 0 all points measured, 1 a point failed, 2 bad usage, 130 interrupted.\n";
-
-static const char *bench_cmd = "bench"; // or "profile": names the command in messages
-static const char *profile_help =
-    "usage: inferscope profile --model MODEL [point] [options]\n"
-    "       inferscope profile --list-metrics --chip CHIP\n"
-    "\n"
-    "One point in full detail: timed repetitions (as bench), then the kernel table per phase from\n"
-    "one extra untimed repetition under CUPTI activity, then the DRAM counter pass (the CUPTI range\n"
-    "profiler replays the work: never inside the timed repetitions), then the trace (host and device\n"
-    "tracks). Where CUPTI cannot be used (the CPU backend, no libcupti, no permission, an\n"
-    "unsupported chip) the report says which and why, and the rest still runs.\n"
-    "\n"
-    "point (one value each)\n"
-    "  -b, --batch B  -p, --prompt-len P  -n, --gen-len N  -d, --depth D  --strategy S  --kernel K\n"
-    "  --backend cpu|cuda|auto  --device N  -t, --threads N  --dtype f32|bf16  --seed S  --no-graphs\n"
-    "options\n"
-    "  -r, --reps N            timed repetitions (default 5); --warmup N (default 1)\n"
-    "  --counters dram|none    DRAM bytes read and written per prefill and per decode step (default dram)\n"
-    "  --trace FILE            Chrome trace-event JSON: NVTX ranges per thread, kernels, copies and sets\n"
-    "                          per stream, each tagged with the range that launched it\n"
-    "  --nvtx-level N          0 none, 1 phases (default), 2 also every layer and backend op\n"
-    "  --out DIR               results.json (bench's schema plus the profile sections), results.csv,\n"
-    "                          report.md; --force replaces them\n"
-    "  --no-probe              skip the bandwidth and matmul probes (no MBU, no MFU)\n"
-    "  --list-metrics --chip CHIP  the DRAM counters CUPTI collects on CHIP, resolved on the host\n"
-    "\n"
-    "The report goes to stdout, progress to stderr. Exit status: 0, 1 the run failed, 2 bad usage.\n";
-
-#define bench_usage(...) is_cli_usage_error(bench_cmd, __VA_ARGS__)
-
-static int parse_int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
-    long x;
-    if (is_cli_parse_long(v, lo, hi, &x)) return bench_usage("%s '%s': expected an integer from %ld to %ld", flag, v, lo, hi);
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_double_flag(const char *flag, const char *v, double lo, double hi, double *out) {
-    if (is_cli_parse_double(v, lo, hi, out)) return bench_usage("%s '%s': expected a number from %g to %g", flag, v, lo, hi);
-    return 0;
-}
-
-static void opts_free(bench_opts *o) {
-    free(o->batch);
-    free(o->prompt);
-    free(o->gen);
-    free(o->depth);
-    is_list_free(o->strategy, o->n_strategy);
-    is_list_free(o->kernel, o->n_kernel);
-}
-
-// Parses argv into o; returns 0, or an exit status (help: -1 after printing it).
-static int bench_parse(int argc, char **argv, bench_opts *o) {
-    const char *batch = "1", *prompt = "512", *gen = "128", *depth = "0", *strategy = "greedy", *kernel = "default";
-    is_err err;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(bench_help, stdout);
-            return -1;
-        }
-        bool is_switch = !strcmp(a, "--resume") || !strcmp(a, "--force") || !strcmp(a, "--no-probe") ||
-                         !strcmp(a, "--no-graphs") ||
-                         (!o->profile && (!strcmp(a, "--no-kernel-table") || !strcmp(a, "--activity-in-timed-reps")));
-        if (is_switch) {
-            if (!strcmp(a, "--resume")) o->resume = true;
-            else if (!strcmp(a, "--activity-in-timed-reps")) o->activity_timed = true;
-            else if (!strcmp(a, "--no-kernel-table")) o->no_kernel_table = true;
-            else if (!strcmp(a, "--force")) o->force = true;
-            else if (!strcmp(a, "--no-graphs")) o->no_graphs = true;
-            else o->no_probe = true;
-            continue;
-        }
-        char pbad[256];
-        int pc = is_prof_parse_flag(argc, argv, &i, &o->prof, pbad, sizeof pbad);
-        if (pc < 0) return bench_usage("%s", pbad);
-        if (pc > 0) continue;
-        if (i + 1 >= argc) {
-            if (a[0] == '-') return bench_usage("flag %s needs a value", a);
-            return bench_usage("unexpected argument '%s'", a);
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--model") || !strcmp(a, "-m")) o->model = v;
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) batch = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt-len")) prompt = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--gen") || !strcmp(a, "--gen-len")) gen = v;
-        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) depth = v;
-        else if (!strcmp(a, "--strategy")) strategy = v;
-        else if (!strcmp(a, "--kernel")) kernel = v;
-        else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) {
-            if (parse_int_flag(a, v, 1, 100000, &o->reps_min)) return EXIT_USAGE;
-            if (o->profile) o->max_reps = o->reps_min; // profile: exactly N timed repetitions
-        } else if (o->profile && !strcmp(a, "--counters")) {
-            if (strcmp(v, "dram") && strcmp(v, "none"))
-                return bench_usage("--counters '%s': expected dram (DRAM bytes per phase) or none", v);
-            o->counters = v;
-        } else if (!strcmp(a, "--warmup")) {
-            if (parse_int_flag(a, v, 0, 1000, &o->warmup)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--max-reps")) {
-            if (parse_int_flag(a, v, 1, 1000000, &o->max_reps)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--max-time")) {
-            if (parse_double_flag(a, v, 0, 1e7, &o->max_time_s)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--max-noise")) {
-            double pct;
-            if (parse_double_flag(a, v, 0, 100, &pct)) return EXIT_USAGE;
-            o->max_noise = pct / 100;
-        } else if (!strcmp(a, "--dtype")) {
-            is_dtype d;
-            if (is_dtype_parse(v, &d) || d == IS_DTYPE_F16)
-                return bench_usage("--dtype '%s': expected f32 or bf16", v);
-            o->dtype = (int)d;
-        } else if (!strcmp(a, "--backend")) {
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
-                return bench_usage("--backend '%s': expected cpu, cuda or auto", v);
-            o->backend = v;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (parse_int_flag(a, v, 0, 1024, &o->threads)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--device")) {
-            if (parse_int_flag(a, v, 0, 1023, &o->device)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || !*v || v[0] == '-')
-                return bench_usage("--seed '%s': expected a non-negative integer", v);
-            o->seed = s;
-        } else if (!strcmp(a, "--block-size")) {
-            if (parse_int_flag(a, v, 1, 1 << 16, &o->block_size)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--max-batch-tokens")) {
-            if (parse_int_flag(a, v, 1, 1 << 20, &o->max_batch_tokens)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--out")) {
-            if (!*v) return bench_usage("--out needs a directory");
-            o->out = v;
-        } else if (!strcmp(a, "--format")) {
-            if (strcmp(v, "md") && strcmp(v, "csv") && strcmp(v, "json"))
-                return bench_usage("--format '%s': expected md, csv or json", v);
-            o->format = v;
-        } else {
-            return bench_usage("unknown flag '%s'", a);
-        }
-    }
-    if (!o->model) return bench_usage("--model is required (a model directory or preset:NAME)");
-    if (o->resume && !o->out) return bench_usage("--resume needs --out DIR (the sweep to continue)");
-    if (o->resume && o->force) return bench_usage("--resume and --force cannot be combined");
-    if (is_list_parse_ints("--batch", batch, 1, 1 << 16, &o->batch, &o->n_batch, &err) ||
-        is_list_parse_ints("--prompt-len", prompt, 1, 1 << 24, &o->prompt, &o->n_prompt, &err) ||
-        is_list_parse_ints("--gen", gen, 1, 1 << 24, &o->gen, &o->n_gen, &err) ||
-        is_list_parse_ints("--depth", depth, 0, 1 << 24, &o->depth, &o->n_depth, &err) ||
-        is_list_split("--kernel", kernel, &o->kernel, &o->n_kernel, &err))
-        return bench_usage("%s", err.msg);
-    char **specs;
-    int n_specs;
-    if (is_list_split_strategies("--strategy", strategy, &specs, &n_specs, &err)) return bench_usage("%s", err.msg);
-    o->strategy = is_xcalloc((size_t)n_specs, sizeof *o->strategy);
-    for (int i = 0; i < n_specs; i++) { // canonical form, so equal strategies match in compare
-        is_strategy st;
-        char buf[256];
-        if (is_strategy_parse(specs[i], &st, &err)) {
-            is_list_free(specs, n_specs);
-            return bench_usage("--strategy: %s", err.msg);
-        }
-        is_strategy_format(&st, buf, sizeof buf);
-        o->strategy[o->n_strategy++] = is_xstrdup(buf);
-    }
-    is_list_free(specs, n_specs);
-    double n_points = (double)o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
-    if (o->profile && n_points != 1) {
-        const char *axis = o->n_batch > 1 ? "--batch" : o->n_prompt > 1 ? "--prompt-len" : o->n_gen > 1 ? "--gen-len"
-                           : o->n_depth > 1 ? "--depth" : o->n_strategy > 1 ? "--strategy" : "--kernel";
-        return bench_usage("profile measures one point: %s has several values (use bench for a sweep)", axis);
-    }
-    if (n_points > 100000) return bench_usage("the sweep has %.0f points; at most 100000", n_points);
-    return 0;
-}
-
 // Refuses an --out that would be overwritten by accident; loads it for --resume.
-static int out_prepare(const bench_opts *o, cJSON **prev, is_err *err) {
+static int out_prepare(const is_bench_opts *o, cJSON **prev, is_err *err) {
     *prev = NULL;
     if (!o->out) return 0;
     char path[4096];
@@ -711,20 +439,20 @@ static bool key_done(const cJSON *doc, const char *key) {
 }
 
 // bench, or profile (one point, full detail): the same run.
-static int bench_run(int argc, char **argv, bool profile) {
-    bench_opts o = {.dtype = -1, .backend = "auto", .reps_min = 5, .warmup = 1, .max_reps = profile ? 5 : 100,
-                    .max_time_s = 10, .max_noise = 0.01, .format = "md", .prof = IS_PROF_OPTS_INIT,
-                    .profile = profile, .counters = "dram"};
-    bench_cmd = profile ? "profile" : "bench";
-    int rc = bench_parse(argc - 2, argv + 2, &o);
-    if (rc) {
-        opts_free(&o);
-        return rc < 0 ? 0 : rc;
-    }
-    if (o.max_reps < o.reps_min) {
-        opts_free(&o);
-        return bench_usage("--max-reps %d is below --reps %d", o.max_reps, o.reps_min);
-    }
+void is_bench_opts_free(is_bench_opts *o) {
+    free(o->batch);
+    free(o->prompt);
+    free(o->gen);
+    free(o->depth);
+    is_list_free(o->strategy, o->n_strategy);
+    is_list_free(o->kernel, o->n_kernel);
+    memset(o, 0, sizeof *o);
+}
+
+int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
+    is_bench_opts o = *in; // o.prof records whether the capture started
+    const char *bench_cmd = o.profile ? "profile" : "bench";
+    int rc;
     rc = 1;
     is_err err = {{0}};
     is_backend *be = NULL;
@@ -733,13 +461,14 @@ static int bench_run(int argc, char **argv, bool profile) {
     bench_point *points = NULL;
     char why_cuda[512];
     is_bench_prof bprof = {.tables = !o.no_kernel_table, .counters = o.profile && !strcmp(o.counters, "dram"),
-                           .keep_device = o.prof.trace != NULL, .device = o.device};
+                           .keep_device = o.prof.trace != NULL, .device = o.backend.device};
     if (out_prepare(&o, &prev, &err)) goto fail;
     is_prof_start(&o.prof);
-    is_cli_backend_opts bo = {.which = o.backend, .threads = o.threads, .device = o.device,
-                              .no_graphs = o.no_graphs};
-    be = is_prof_wrap_backend(is_cli_open_backend(&bo, true, why_cuda, sizeof why_cuda, &err));
-    if (!be) goto fail;
+    be = is_prof_wrap_backend(is_backend_open(&o.backend, true, why_cuda, sizeof why_cuda, &err));
+    if (!be) {
+        if (!strcmp(o.backend.which, "cuda")) is_err_prefix(&err, "--backend cuda");
+        goto fail;
+    }
     is_bench_prof_check(&bprof, be, why_cuda);
     if (bprof.tables && *bprof.tables_why) fprintf(stderr, "%s: kernel tables: %s\n", bench_cmd, bprof.tables_why);
     if (bprof.counters && *bprof.counters_why) fprintf(stderr, "%s: counters: %s\n", bench_cmd, bprof.counters_why);
@@ -901,19 +630,5 @@ cleanup:
     free(points);
     is_model_free(m);
     if (be) be->destroy(be);
-    opts_free(&o);
     return rc;
-}
-
-int is_bench_main(int argc, char **argv) { return bench_run(argc, argv, false); }
-
-int is_bench_profile_main(int argc, char **argv) {
-    for (int i = 2; i < argc; i++) // the host-side listing: profiles/profile_cmd.c
-        if (!strcmp(argv[i], "--list-metrics") || !strcmp(argv[i], "--chip")) return is_profile_main(argc, argv);
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(profile_help, stdout);
-            return 0;
-        }
-    return bench_run(argc, argv, true);
 }

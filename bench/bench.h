@@ -1,18 +1,52 @@
 // bench.h — `inferscope bench`: the static-batch sweep driver, and `inferscope
 // profile`: one point of it in full detail (kernel tables, DRAM counters, device
-// tracks). Declares: is_bench_main, is_bench_profile_main.
+// tracks). The flags are read by the command line (app/cmd_bench.c) into an
+// is_bench_opts. Declares: is_bench_opts, is_bench_run, is_bench_opts_free.
 #ifndef IS_BENCH_BENCH_H
 #define IS_BENCH_BENCH_H
 
-// argv[0] is the program, argv[1] "bench"; the full argv is recorded in the
-// results. Returns the exit status: 0 every point measured, 1 a point failed or
-// the run could not start, 2 a usage error, 130 interrupted (finished points are
-// in --out; --resume continues).
-int is_bench_main(int argc, char **argv);
+#include <stdbool.h>
+#include <stdint.h>
 
-// argv[1] "profile": --list-metrics --chip CHIP (profiles/profile_cmd.h), or one
-// point run as bench runs it, then the kernel table and the counter pass; the
-// report on stdout, --out as bench writes it. Exit status as bench's.
-int is_bench_profile_main(int argc, char **argv);
+#include "bench/stoprule.h"  // defines: is_stop_rule
+#include "kernels/backend.h" // defines: is_backend_opts
+#include "profiles/run.h"    // defines: is_prof_opts
+
+typedef struct is_bench_opts {
+    const char *model;
+    int dtype;              // an is_dtype, or -1: automatic
+    is_backend_opts backend;
+    uint64_t seed;
+    // the axes: every combination is a point
+    int *batch, n_batch;
+    int *prompt, n_prompt;
+    int *gen, n_gen;
+    int *depth, n_depth;
+    char **strategy;        // canonical specs (is_strategy_format)
+    int n_strategy;
+    char **kernel;
+    int n_kernel;
+    // repetitions: rule.min_n (--reps), rule.max_n (--max-reps), --max-time, --max-noise
+    is_stop_rule rule;
+    int warmup;
+    int block_size, max_batch_tokens; // <= 0: the engine's defaults
+    const char *out;        // NULL: no result files
+    const char *format;     // md, csv, json: what is printed on stdout at the end
+    bool resume, force, no_probe;
+    is_prof_opts prof;      // --nvtx-level, --trace
+    bool profile;           // `inferscope profile`: one point, counters, device tracks in the trace
+    bool no_kernel_table;   // --no-kernel-table
+    bool activity_timed;    // --activity-in-timed-reps (bench/profile-overhead)
+    const char *counters;   // profile --counters dram|none
+} is_bench_opts;
+
+void is_bench_opts_free(is_bench_opts *o);
+
+// Runs the sweep of o. argc/argv: the whole command line, recorded in the
+// results. Returns the exit status: 0 every point measured, 1 a point failed or
+// the run could not start, 2 a usage error found once the model is known (a
+// kernel spec the backend lacks, a point past the model's context), 130
+// interrupted (finished points are in o->out; --resume continues).
+int is_bench_run(const is_bench_opts *o, int argc, char **argv);
 
 #endif

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/error.h" // defines: IS_ASSERT, is_xmalloc
+#include "base/error.h" // defines: IS_ASSERT, is_xmalloc
 
 // The build defines these (IS_C_FLAGS for bench/ sources only); the fallbacks let
 // this file compile on its own.

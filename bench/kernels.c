@@ -25,32 +25,30 @@
 //   the reference 8 rows, not 128.
 #include "bench/kernels.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bench/env.h"   // defines: is_env_capture, is_env_set_gpu
-#include "bench/probe.h" // defines: is_probe_backend_mem, is_probe_mem_json
-#include "bench/stats.h" // defines: is_rel_noise, is_median
-#include "bench/sweep.h" // defines: is_list_parse_ints, is_list_split
-#include "engine/cli.h"  // defines: is_cli_open_backend, is_cli_usage_error, is_cli_parse_long, ...
+#include "base/rng.h"       // defines: is_rng_seed, is_rng_next
+#include "base/stats.h"     // defines: is_median
+#include "bench/env.h"      // defines: is_env_capture, is_env_set_gpu
+#include "bench/probe.h"    // defines: is_probe_backend_mem, is_probe_mem_json
+#include "bench/stoprule.h" // defines: is_stop_noise, is_stop_rule_check
 #include "engine/config.h"
 #include "engine/inferscope.h" // defines: is_now_s
 #include "engine/model.h"      // defines: is_preset_find
-#include "engine/rng.h"        // defines: is_rng_seed, is_rng_next
+#include "kernels/check.h"     // defines: is_nmse, is_check_of_kind, is_check_tolerance, is_check_accept
 #include "reports/results.h"
 #include "reports/text.h" // defines: is_json_get, is_json_num
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE 2 // a usage error found once the backend is known
 #define KERN_MAX_POINTS 10000   // a sweep past this is refused
 #define KERN_MAX_SHAPES 8       // distinct matmul shapes of a model: q, k, v, o, gate, up, down, lm_head
 #define KERN_MAX_VARIANTS 32
 #define KERN_BLOCK 16           // KV cache block size (tokens)
 #define KERN_WARMUP 3           // unmeasured runs before the samples
-#define KERN_MAX_SAMPLES 100000
 #define KERN_VAL_ROWS 8         // matmul: token rows compared
 #define KERN_VAL_COLS 4096      // matmul against the float64 loop: output columns compared
 #define KERN_VAL_TOKENS 32      // attention: queries compared
@@ -60,59 +58,7 @@
 #define KERN_STREAM_V 4
 #define KERN_STREAM_Q 5
 
-double is_kernels_nmse(const float *got, const float *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - (double)ref[i];
-        num += d * d;
-        den += (double)ref[i] * (double)ref[i];
-    }
-    if (den == 0) return num == 0 ? 0 : (isnan(num) ? NAN : INFINITY);
-    return num / den;
-}
-
-double is_kernels_tolerance(is_kernel_kind kind, bool bf16) {
-    bool attn = kind == IS_KOP_ATTN_DECODE || kind == IS_KOP_ATTN_PREFILL;
-    // The reference sees the very operands the variant sees (BF16 weights and K/V
-    // as stored, activations rounded to BF16 when the backend does), so what is
-    // left is fp32 summation in another order: NMSE ~1e-12 for sums of up to
-    // ~128k terms. The bounds leave room above that and stay far below what a
-    // wrong index, a missed block or a dropped tile gives (NMSE ~1).
-    if (attn) return 1e-6; // fp32 softmax and sums in another order (the CUDA tests see < 1e-9)
-    // matmul, BF16 operands: an extra BF16 rounding of the output or of partial
-    // sums (relative error 2^-9, NMSE ~1e-6) would pass at 1e-4; 1e-5 does not let it
-    if (bf16) return 1e-5;
-    // F32 against the float64 loop: fp32 sums of K <= 16k terms, relative error
-    // ~1e-6 at worst (NMSE ~1e-12); a BF16 rounding slip (NMSE ~1e-6) fails
-    return 1e-8;
-}
-
-bool is_kernels_accept(double nmse, double tol) { return nmse <= tol; }
-
 // ---- options -----------------------------------------------------------------
-
-typedef struct kern_opts {
-    const char *backend;
-    int device, threads;
-    const char *model_list;    // as given (the sweep's "model")
-    char **models;
-    int n_models;
-    char **ops;                // NULL: every op of the backend
-    int n_ops;
-    char **kernel;             // specs restricting the variants timed; NULL: all
-    int n_kernel;
-    int *batch, n_batch;       // NULL: the kind's default
-    int *context, n_context;   // attn_decode
-    int *prompt, n_prompt;     // attn_prefill
-    int reps;
-    double max_time_s, max_noise;
-    uint64_t seed;
-    bool no_probe, force;
-    const char *out, *format;
-} kern_opts;
-
-// default --batch per kind (--context and --prompt-len defaults: kernels_parse)
-#define KERN_OPTS_INIT {.backend = "auto", .reps = 20, .max_time_s = 1, .max_noise = 0.01, .format = "md"}
 
 static const int kern_batch_gemv[] = {1, 8}, kern_batch_matmul[] = {1, 8, 128}, kern_batch_decode[] = {1, 8},
                  kern_batch_prefill[] = {1};
@@ -184,7 +130,7 @@ typedef struct kern_group {
 } kern_group;
 
 typedef struct kern_ctx {
-    const kern_opts *o;
+    const is_kernels_opts *o;
     is_backend *be;
     is_backend *ref;     // the CPU backend results are checked against (NULL: be is the cpu, matmul only)
     const kern_model *models;
@@ -504,7 +450,7 @@ static int case_nmse(is_backend *be, kern_case *k, double *nmse, is_err *err) {
     for (int i = 0; i < k->n_rows; i++)
         for (int j = 0; j < k->n_cols; j++)
             got[(size_t)i * k->n_cols + j] = h[(size_t)k->rows[i] * k->out.cols + k->cols[j]];
-    *nmse = is_kernels_nmse(got, k->ref, (size_t)k->n_rows * k->n_cols);
+    *nmse = is_nmse(got, k->ref, (size_t)k->n_rows * k->n_cols);
     free(got);
     free(h);
     return 0;
@@ -540,9 +486,8 @@ static int case_time(const kern_ctx *c, kern_case *k, kern_samples *s, is_err *e
     for (int w = 0; w < KERN_WARMUP; w++) case_run(be, k);
     if (!dev_timer && be->sync(be, err)) return -1;
     double t_meas = is_now_s();
-    s->stop = "max_samples";
-    s->noise = INFINITY;
-    while (s->n < KERN_MAX_SAMPLES) {
+    s->stop = NULL;
+    while (!s->stop) {
         if (be->flush_cache && be->flush_cache(be, err)) return -1;
         double us;
         if (dev_timer) {
@@ -563,17 +508,8 @@ static int case_time(const kern_ctx *c, kern_case *k, kern_samples *s, is_err *e
             s->us = is_xrealloc(s->us, (size_t)s->cap * sizeof *s->us);
         }
         s->us[s->n++] = us;
-        // noise: relative standard error of the mean, as bench computes it
-        s->noise = s->n >= 2 ? is_rel_noise(s->us, s->n) / sqrt((double)s->n) : INFINITY;
-        if (s->n < c->o->reps) continue;
-        if (s->noise <= c->o->max_noise) {
-            s->stop = "noise";
-            break;
-        }
-        if (is_now_s() - t_meas >= c->o->max_time_s) {
-            s->stop = "max_time";
-            break;
-        }
+        s->noise = is_stop_noise(s->us, s->n);
+        s->stop = is_stop_rule_check(&c->o->rule, s->n, s->noise, is_now_s() - t_meas);
     }
     return case_end(be, k, err);
 }
@@ -610,10 +546,11 @@ static cJSON *variant_run(kern_ctx *c, const kern_group *g, int variant, kern_ca
     is_err err = {{0}};
     char msg[600];
     bool bf16 = kind_is_attn(k->kind) ? be->kv_dtype == IS_DTYPE_BF16 : be->bf16_gemm;
-    double tol = is_kernels_tolerance(k->kind, bf16), before = NAN, after = NAN;
+    is_check check = is_check_of_kind(k->kind, bf16);
+    double tol = is_check_tolerance(check), before = NAN, after = NAN;
     be->kernel_select(be, g->op, variant);
     if (case_validate(be, k, &before, &err)) return error_point(c, g, variant, err.msg);
-    if (!is_kernels_accept(before, tol)) {
+    if (!is_check_accept(before, check)) {
         snprintf(msg, sizeof msg, "validation failed: NMSE %.3g against the reference (%s), tolerance %.3g; not timed",
                  before, k->ref_how, tol);
         cJSON *p = error_point(c, g, variant, msg);
@@ -633,7 +570,7 @@ static cJSON *variant_run(kern_ctx *c, const kern_group *g, int variant, kern_ca
         free(s.us);
         return error_point(c, g, variant, err.msg);
     }
-    if (!is_kernels_accept(after, tol)) {
+    if (!is_check_accept(after, check)) {
         snprintf(msg, sizeof msg, "validation after the timed runs failed: NMSE %.3g (before: %.3g), tolerance %.3g",
                  after, before, tol);
         cJSON *p = error_point(c, g, variant, msg);
@@ -718,148 +655,10 @@ static int group_run(kern_ctx *c, const kern_group *g, cJSON *points, bool *any_
     return bad;
 }
 
-// ---- command line ----------------------------------------------------------------------------
-
-static const char *kernels_help =
-    "usage: inferscope kernels [axes] [options]\n"
-    "\n"
-    "Times every variant of each op with alternatives (--kernel op=variant) on the shapes of model\n"
-    "configs (no weights are loaded), each variant validated against a reference first and again\n"
-    "after its timed runs; a variant that fails is reported with its NMSE, not timed, and the exit\n"
-    "status is 1. Lists: '1,8,32'; ranges 'A-B*F' and 'A-B+S' as in bench.\n"
-    "\n"
-    "axes\n"
-    "  -m, --model LIST        preset:NAME, NAME or a directory with config.json, comma-separated\n"
-    "                          (default preset:llama-3.2-1b,preset:llama-3.1-8b)\n"
-    "  --ops LIST              the ops to time (default: every op of the backend with variants)\n"
-    "  --kernel LIST           the variants to time: items op=variant (or 'default', each op's\n"
-    "                          default) joined by '+', specs comma-separated; ops not named: all\n"
-    "  -b, --batch LIST        rows (matmul: tokens; attention: sequences) (default: 1,8 for gemv,\n"
-    "                          1,8,128 for matmul, 1,8 for attn_decode, 1 for attn_prefill)\n"
-    "  --context LIST          attn_decode: positions per sequence (default 512,4096)\n"
-    "  -p, --prompt-len LIST   attn_prefill: prompt tokens per sequence (default 512,2048)\n"
-    "repetitions\n"
-    "  -r, --reps N            at least N timed samples per variant (default 20), after 3 warm-up runs\n"
-    "  --max-time S            stop sampling after S seconds once -r is reached (default 1)\n"
-    "  --max-noise PCT         ... or once the relative standard error of the time is under PCT percent\n"
-    "                          (default 1)\n"
-    "backend\n"
-    "  --backend cpu|cuda|auto (default auto: cuda when a device answers); --device N (default 0)\n"
-    "  -t, --threads N         CPU threads (default 0 = all online CPUs)\n"
-    "  --seed S                input values (default 0)\n"
-    "output\n"
-    "  --out DIR               write results.json (every sample), results.csv and report.md; refuses a\n"
-    "                          DIR holding results.json unless --force\n"
-    "  --format md|csv|json    what is printed on stdout at the end (default md: a table per point\n"
-    "                          with the winner of each shape marked)\n"
-    "  --no-probe              skip the bandwidth probe (no % of peak)\n"
-    "\n"
-    "Each sample: the last-level cache flushed, then the op timed on the device (CUDA events) or on\n"
-    "the host from sync to sync. Reported: median time with its 95% bootstrap interval, bytes the op\n"
-    "moves (matmul: weights + activations in and out; attention: K and V of every position + q in\n"
-    "and out), GB/s, % of the peak the bench copy probe measures, GFLOP/s (matmul, prefill).\n"
-    "Compare two runs with 'inferscope compare BASE/results.json NEW/results.json' (time_us).\n"
-    "Exit status: 0 every variant validated and timed, 1 a variant failed, 2 bad usage.\n";
-
-#define kernels_usage(...) is_cli_usage_error("kernels", __VA_ARGS__)
-
-static int int_flag(const char *flag, const char *v, long lo, long hi, int *out) {
-    long x;
-    if (is_cli_parse_long(v, lo, hi, &x))
-        return kernels_usage("%s '%s': expected an integer from %ld to %ld", flag, v, lo, hi);
-    *out = (int)x;
-    return 0;
-}
-
-static void opts_free(kern_opts *o) {
-    is_list_free(o->models, o->n_models);
-    is_list_free(o->ops, o->n_ops);
-    is_list_free(o->kernel, o->n_kernel);
-    free(o->batch);
-    free(o->context);
-    free(o->prompt);
-}
-
-// Parses argv (after "kernels") into o; returns 0, or an exit status (help: -1).
-static int kernels_parse(int argc, char **argv, kern_opts *o) {
-    const char *models = "preset:llama-3.2-1b,preset:llama-3.1-8b", *ops = NULL, *kernel = NULL, *batch = NULL;
-    const char *context = "512,4096", *prompt = "512,2048";
-    is_err err = {{0}};
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(kernels_help, stdout);
-            return -1;
-        }
-        if (!strcmp(a, "--no-probe")) {
-            o->no_probe = true;
-            continue;
-        }
-        if (!strcmp(a, "--force")) {
-            o->force = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            if (a[0] == '-') return kernels_usage("flag %s needs a value", a);
-            return kernels_usage("unexpected argument '%s'", a);
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) models = v;
-        else if (!strcmp(a, "--ops")) ops = v;
-        else if (!strcmp(a, "--kernel")) kernel = v;
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) batch = v;
-        else if (!strcmp(a, "--context")) context = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt-len")) prompt = v;
-        else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) {
-            if (int_flag(a, v, 1, 100000, &o->reps)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--max-time")) {
-            if (is_cli_parse_double(v, 0, 1e7, &o->max_time_s))
-                return kernels_usage("%s '%s': expected a number from 0 to 1e7", a, v);
-        } else if (!strcmp(a, "--max-noise")) {
-            double pct;
-            if (is_cli_parse_double(v, 0, 100, &pct)) return kernels_usage("%s '%s': expected a number from 0 to 100", a, v);
-            o->max_noise = pct / 100;
-        } else if (!strcmp(a, "--backend")) {
-            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
-                return kernels_usage("--backend '%s': expected cpu, cuda or auto", v);
-            o->backend = v;
-        } else if (!strcmp(a, "--device")) {
-            if (int_flag(a, v, 0, 1023, &o->device)) return EXIT_USAGE;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (int_flag(a, v, 0, 1024, &o->threads)) return EXIT_USAGE;
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || !*v || v[0] == '-')
-                return kernels_usage("--seed '%s': expected a non-negative integer", v);
-            o->seed = s;
-        } else if (!strcmp(a, "--out")) {
-            if (!*v) return kernels_usage("--out needs a directory");
-            o->out = v;
-        } else if (!strcmp(a, "--format")) {
-            if (strcmp(v, "md") && strcmp(v, "csv") && strcmp(v, "json"))
-                return kernels_usage("--format '%s': expected md, csv or json", v);
-            o->format = v;
-        } else {
-            return kernels_usage("unknown flag '%s'", a);
-        }
-    }
-    o->model_list = models;
-    if (is_list_split("--model", models, &o->models, &o->n_models, &err) ||
-        (ops && is_list_split("--ops", ops, &o->ops, &o->n_ops, &err)) ||
-        (kernel && is_list_split("--kernel", kernel, &o->kernel, &o->n_kernel, &err)) ||
-        (batch && is_list_parse_ints("--batch", batch, 1, 1 << 16, &o->batch, &o->n_batch, &err)) ||
-        is_list_parse_ints("--context", context, 1, 1 << 24, &o->context, &o->n_context, &err) ||
-        is_list_parse_ints("--prompt-len", prompt, 1, 1 << 20, &o->prompt, &o->n_prompt, &err))
-        return kernels_usage("%s", err.msg);
-    return 0;
-}
-
 // Variants to time per op: sel[op][variant]. From the --kernel specs (each checked
 // against the backend first; named[op]: a spec names op); an op no spec names gets
 // all its variants.
-static int variants_select(const kern_opts *o, const is_backend *be, bool sel[][KERN_MAX_VARIANTS], bool *named,
+static int variants_select(const is_kernels_opts *o, const is_backend *be, bool sel[][KERN_MAX_VARIANTS], bool *named,
                            is_err *err) {
     for (int s = 0; s < o->n_kernel; s++) {
         if (is_kernel_spec_check(be, o->kernel[s], err)) {
@@ -890,7 +689,7 @@ static int variants_select(const kern_opts *o, const is_backend *be, bool sel[][
 }
 
 // The ops to time (indexes into be->kernel_ops), from --ops.
-static int ops_select(const kern_opts *o, const is_backend *be, bool *use, is_err *err) {
+static int ops_select(const is_kernels_opts *o, const is_backend *be, bool *use, is_err *err) {
     char avail[512] = "";
     for (int op = 0; op < be->n_kernel_ops; op++) {
         size_t n = strlen(avail);
@@ -913,7 +712,7 @@ static int ops_select(const kern_opts *o, const is_backend *be, bool *use, is_er
 
 // The groups of the sweep: ops x models x shapes x batch x context. *n_points:
 // groups x variants. Stops counting past KERN_MAX_POINTS.
-static kern_group *groups_build(const kern_opts *o, const is_backend *be, const kern_model *models, const bool *use,
+static kern_group *groups_build(const is_kernels_opts *o, const is_backend *be, const kern_model *models, const bool *use,
                                 bool sel[][KERN_MAX_VARIANTS], int *n_groups, long *n_points) {
     int cap = 64, n = 0;
     kern_group *g = is_xmalloc((size_t)cap * sizeof *g);
@@ -964,7 +763,7 @@ static kern_group *groups_build(const kern_opts *o, const is_backend *be, const 
     return g;
 }
 
-static cJSON *sweep_json(const kern_opts *o, const is_backend *be, const bool *use) {
+static cJSON *sweep_json(const is_kernels_opts *o, const is_backend *be, const bool *use) {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "command", "kernels");
     cJSON_AddStringToObject(s, "model", o->model_list);
@@ -979,10 +778,10 @@ static cJSON *sweep_json(const kern_opts *o, const is_backend *be, const bool *u
     if (o->kernel) cJSON_AddItemToObject(axes, "kernel", cJSON_CreateStringArray((const char *const *)o->kernel, o->n_kernel));
     cJSON_AddStringToObject(s, "backend", be->name);
     cJSON_AddNumberToObject(s, "threads", be->n_threads);
-    cJSON_AddNumberToObject(s, "reps_min", o->reps);
+    cJSON_AddNumberToObject(s, "reps_min", o->rule.min_n);
     cJSON_AddNumberToObject(s, "warmup", KERN_WARMUP);
-    cJSON_AddNumberToObject(s, "max_time_s", o->max_time_s);
-    cJSON_AddNumberToObject(s, "max_noise", o->max_noise);
+    cJSON_AddNumberToObject(s, "max_time_s", o->rule.max_time_s);
+    cJSON_AddNumberToObject(s, "max_noise", o->rule.max_noise);
     cJSON_AddNumberToObject(s, "seed", (double)o->seed);
     cJSON_AddNumberToObject(s, "block_size", KERN_BLOCK);
     cJSON_AddStringToObject(s, "main_metric", "time_us");
@@ -993,7 +792,7 @@ static cJSON *sweep_json(const kern_opts *o, const is_backend *be, const bool *u
     return s;
 }
 
-static cJSON *probes_json(const kern_opts *o, is_backend *be, double *peak, is_err *err) {
+static cJSON *probes_json(const is_kernels_opts *o, is_backend *be, double *peak, is_err *err) {
     cJSON *p = cJSON_CreateObject();
     *peak = NAN;
     if (o->no_probe) {
@@ -1013,8 +812,8 @@ static cJSON *probes_json(const kern_opts *o, is_backend *be, double *peak, is_e
 // The sweep of o on be: checks everything first (ops, specs, models, the point
 // count, --out), then measures. Returns 0, 1 (a point failed), EXIT_USAGE or -1
 // (err set); *out_doc: the document (also on 1), else NULL.
-static int kernels_run(const kern_opts *o, is_backend *be, const char *why_cuda, int argc, char **argv,
-                       cJSON **out_doc, is_err *err) {
+int is_kernels_run(const is_kernels_opts *o, is_backend *be, const char *why_cuda, int argc, char **argv,
+                   cJSON **out_doc, is_err *err) {
     *out_doc = NULL;
     int rc = EXIT_USAGE;
     kern_ctx ctx = {.o = o, .be = be};
@@ -1091,49 +890,5 @@ done:
     free(groups);
     free(models);
     if (ctx.ref) ctx.ref->destroy(ctx.ref);
-    return rc;
-}
-
-int is_kernels_sweep(is_backend *be, int argc, char **argv, cJSON **doc, is_err *err) {
-    kern_opts o = KERN_OPTS_INIT;
-    *doc = NULL;
-    int rc = kernels_parse(argc, argv, &o);
-    if (rc) {
-        opts_free(&o);
-        is_errf(err, "kernels: %s", rc < 0 ? "--help is not a sweep" : "bad arguments (the message is on stderr)");
-        return EXIT_USAGE;
-    }
-    rc = kernels_run(&o, be, NULL, argc, argv, doc, err);
-    opts_free(&o);
-    return rc;
-}
-
-int is_kernels_main(int argc, char **argv) {
-    kern_opts o = KERN_OPTS_INIT;
-    int rc = kernels_parse(argc - 2, argv + 2, &o);
-    if (rc) {
-        opts_free(&o);
-        return rc < 0 ? 0 : rc;
-    }
-    is_err err = {{0}};
-    char why_cuda[512] = "";
-    cJSON *doc = NULL;
-    is_cli_backend_opts bo = {.which = o.backend, .threads = o.threads, .device = o.device};
-    is_backend *be = is_cli_open_backend(&bo, true, why_cuda, sizeof why_cuda, &err);
-    rc = be ? kernels_run(&o, be, why_cuda, argc, argv, &doc, &err) : 1;
-    if (rc < 0 || rc == EXIT_USAGE || !be) {
-        fprintf(stderr, "inferscope kernels: %s\n", err.msg);
-        if (rc < 0) rc = 1;
-    } else {
-        char *text = !strcmp(o.format, "json") ? is_results_to_json(doc)
-                     : !strcmp(o.format, "csv") ? is_results_to_csv(doc)
-                                                : is_results_to_md(doc);
-        fputs(text, stdout);
-        free(text);
-        if (o.out) fprintf(stderr, "kernels: results in %s (results.json, results.csv, report.md)\n", o.out);
-    }
-    cJSON_Delete(doc);
-    if (be) be->destroy(be);
-    opts_free(&o);
     return rc;
 }

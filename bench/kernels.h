@@ -1,39 +1,48 @@
 // kernels.h — `inferscope kernels`: each op's kernel variants timed side by side
 // over shapes taken from model configs, each variant validated against a
-// reference first. Declares: is_kernels_main, is_kernels_sweep, is_kernels_nmse,
-// is_kernels_tolerance, is_kernels_accept.
+// reference first (kernels/check.h). The flags are read by the command line
+// (app/cmd_kernels.c) into an is_kernels_opts. Declares: is_kernels_opts,
+// is_kernels_run, is_kernels_opts_free.
 #ifndef IS_BENCH_KERNELS_H
 #define IS_BENCH_KERNELS_H
 
 #include <stdbool.h>
-#include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
-#include "kernels/backend.h" // defines: is_kernel_kind
+#include "bench/stoprule.h"  // defines: is_stop_rule
+#include "kernels/backend.h" // defines: is_backend
 
-// argv[0] is the program, argv[1] "kernels". Returns the exit status: 0 every
-// variant validated and was timed, 1 a variant failed validation (or a point
-// failed, or the run could not start), 2 a usage error.
-int is_kernels_main(int argc, char **argv);
+#define IS_KERNELS_MAX_SAMPLES 100000 // samples of one variant at most (rule.max_n)
 
-// The sweep that `inferscope kernels ARGS` runs, on be (a backend the caller
-// made; --backend, --device and --threads do not apply). argv: the flags after
-// "kernels". *doc: the result document (caller frees; NULL unless the return is
-// 0 or 1). Returns 0, 1 (a point failed: validation or an error), 2 bad usage or
-// -1 (message in err; usage messages also go to stderr).
-int is_kernels_sweep(is_backend *be, int argc, char **argv, cJSON **doc, is_err *err);
+typedef struct is_kernels_opts {
+    int threads;               // CPU threads of the reference backend (0: all)
+    const char *model_list;    // as given (the sweep's "model")
+    char **models;
+    int n_models;
+    char **ops;                // NULL: every op of the backend
+    int n_ops;
+    char **kernel;             // specs restricting the variants timed; NULL: all
+    int n_kernel;
+    int *batch, n_batch;       // NULL: the kind's default
+    int *context, n_context;   // attn_decode: positions per sequence (--depth)
+    int *prompt, n_prompt;     // attn_prefill: prompt tokens per sequence
+    is_stop_rule rule;         // samples per variant: --reps, --max-time, --max-noise
+    uint64_t seed;
+    bool no_probe, force;
+    const char *out, *format;
+} is_kernels_opts;
 
-// Normalized MSE: sum (got - ref)^2 / sum ref^2 over n values. When ref is all
-// zeros: 0 if got is too, else +inf. A NaN or inf in got gives NaN or inf.
-double is_kernels_nmse(const float *got, const float *ref, size_t n);
+void is_kernels_opts_free(is_kernels_opts *o);
 
-// The NMSE a variant of an op of this kind may reach against the reference;
-// bf16: the backend rounds operands to BF16 (be->bf16_gemm for matmul kinds,
-// a BF16 be->kv_dtype for attention). The reasons are beside the values.
-double is_kernels_tolerance(is_kernel_kind kind, bool bf16);
-
-// Whether nmse passes tol (NaN never does).
-bool is_kernels_accept(double nmse, double tol);
+// The sweep of o on be: checks everything first (ops, specs, models, the point
+// count, --out), then measures. why_cuda: why the CUDA backend is not used (NULL
+// or "" when it is, or it was not asked for); argc/argv: the command line, for
+// the results. Returns 0, 1 (a point failed: validation or an error), 2 (a usage
+// error found against the backend, message in err) or -1 (err set); *out_doc:
+// the result document (also on 1; caller frees), else NULL.
+int is_kernels_run(const is_kernels_opts *o, is_backend *be, const char *why_cuda, int argc, char **argv,
+                   cJSON **out_doc, is_err *err);
 
 #endif

@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 void is_req_metrics_compute(double t_submit, const double *t, int n, is_req_metrics *out) {
     IS_ASSERT(n >= 1);

@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "kernels/backend.h"
 
 typedef struct is_mem_probe {

@@ -9,7 +9,7 @@
 
 #include "profiles/capture.h" // defines: is_prof_capture_begin, is_prof_capture_copy_since
 #include "profiles/cupti.h"   // defines: is_prof_activity_start, is_prof_dram_collect
-#include "profiles/nvtx.h"    // defines: is_prof_push, is_prof_pop
+#include "base/nvtx.h"    // defines: is_prof_push, is_prof_pop
 #include "reports/text.h"     // defines: is_json_get, is_json_num
 
 void is_bench_prof_check(is_bench_prof *bp, const is_backend *be, const char *why_cuda) {

@@ -5,7 +5,7 @@
 #ifndef IS_BENCH_SWEEP_H
 #define IS_BENCH_SWEEP_H
 
-#include "engine/error.h"
+#include "base/error.h"
 
 // Parses s into *out (malloc'd, *n values, duplicates kept in order given). Every
 // value must lie in [lo, hi]. An empty list or item, a malformed number, a range

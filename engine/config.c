@@ -4,7 +4,7 @@
 // absent fields, null read as absent. Every error names the source, the field and
 // what was expected.
 #include "engine/config.h"
-#include "engine/fileio.h" // defines: is_read_file
+#include "base/fileio.h" // defines: is_read_file
 #include "kernels/backend.h" // defines: IS_MAX_HEAD_DIM
 
 #include <cjson/cJSON.h>

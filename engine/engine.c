@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "engine/inferscope.h"
-#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop (per layer at --nvtx-level 2)
+#include "base/nvtx.h" // defines: is_prof_push, is_prof_pop (per layer at --nvtx-level 2)
 
 #define IS_LOGIT_ROWS 32 // rows of logits computed per lm_head call
 #define IS_MAX_COPIES 8  // copy-on-write records one reserve can produce

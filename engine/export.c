@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/fileio.h" // defines: is_write_file_atomic
+#include "base/fileio.h" // defines: is_write_file_atomic
 #include "engine/model.h"
 
 typedef struct export_ctx {

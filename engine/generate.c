@@ -5,7 +5,7 @@
 
 #include "engine/decode.h" // defines: is_beam_generate, is_spec_generate
 #include "engine/inferscope.h"
-#include "profiles/nvtx.h" // defines: is_prof_push, is_prof_pop
+#include "base/nvtx.h" // defines: is_prof_push, is_prof_pop
 
 void is_gen_result_free(is_gen_result *res) {
     if (!res) return;

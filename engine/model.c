@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/fileio.h" // defines: is_read_file
-#include "engine/rng.h"
+#include "base/fileio.h" // defines: is_read_file
+#include "base/rng.h"
 
 #define IS_PRESET_STD 0.02f
 

@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 
 #define IS_ST_MAX_DIMS 8
 

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 // NaN counts as -inf everywhere.
 static inline float smp_key(const float *key, int32_t id) {

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 
 typedef struct is_sampler_params {
     float temperature; // <= 0: greedy (argmax, lowest id on ties)

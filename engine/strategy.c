@@ -279,3 +279,34 @@ void is_strategy_gen_opts(const is_strategy *st, is_session *draft, is_gen_opts 
     go->draft = st->kind == IS_STRATEGY_SPEC ? draft : NULL;
     go->spec_k = st->spec_k;
 }
+
+int is_strategy_sessions_open(const is_strategy *st, is_model *m, is_model *draft, const is_session_opts *so,
+                              const is_strategy_need *need, is_session **target, is_session **draft_session,
+                              is_err *err) {
+    *target = *draft_session = NULL;
+    int bs = so->block_size > 0 ? so->block_size : IS_DEFAULT_BLOCK_SIZE;
+    double blocks =
+        (double)is_strategy_kv_blocks(st, need->n, need->lens, need->held, need->n_gen, bs) + need->spare_blocks;
+    int max_seqs = is_strategy_max_seqs(st, need->n);
+    is_session_opts tso = *so;
+    if (tso.max_seqs < max_seqs) tso.max_seqs = max_seqs;
+    if (so->kv_budget_mib <= 0 && so->kv_mem_fraction <= 0)
+        tso.kv_budget_mib = blocks * is_kv_block_mib(&m->cfg, bs, m->be->kv_dtype);
+    if (draft && st->kind == IS_STRATEGY_SPEC) {
+        // the draft holds what it needs unless a budget is given; a fraction of free
+        // memory is the target's, taken from what the draft leaves
+        is_session_opts dso = tso;
+        dso.kv_mem_fraction = 0;
+        if (so->kv_budget_mib <= 0) dso.kv_budget_mib = blocks * is_kv_block_mib(&draft->cfg, bs, draft->be->kv_dtype);
+        if (is_session_create(draft, &dso, draft_session, err)) {
+            is_err_prefix(err, "spec draft");
+            return -1;
+        }
+    }
+    if (is_session_create(m, &tso, target, err)) {
+        is_session_free(*draft_session);
+        *draft_session = NULL;
+        return -1;
+    }
+    return 0;
+}

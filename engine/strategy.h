@@ -10,14 +10,14 @@
 // is greedy unless t > 0 is given, and then samples with the other keys (the
 // top-k key is spelled topk there, since k is taken). Values hold no commas.
 // Declares: is_strategy, is_strategy_parse, is_strategy_format, is_strategy_open_draft,
-// is_strategy_kv_blocks, is_strategy_max_seqs, is_strategy_gen_opts.
+// is_strategy_kv_blocks, is_strategy_max_seqs, is_strategy_sessions_open, is_strategy_gen_opts.
 #ifndef IS_STRATEGY_H
 #define IS_STRATEGY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/inferscope.h"
 #include "engine/sampler.h"
 
@@ -67,6 +67,26 @@ int is_strategy_open_draft(const is_strategy *st, is_model *target, int dtype, u
 long is_strategy_kv_blocks(const is_strategy *st, int n, const int *lens, long held, int n_gen, int block_size);
 // Sequences alive at once for n prompts.
 int is_strategy_max_seqs(const is_strategy *st, int n);
+// What a run asks of the KV cache: n prompts of lens tokens, each after held
+// tokens already in its sequence, and n_gen generated tokens; spare_blocks more.
+typedef struct is_strategy_need {
+    int n;
+    const int *lens;
+    long held;
+    int n_gen;
+    long spare_blocks;
+} is_strategy_need;
+
+// The sessions a run of st needs on m: for spec, the draft's session on draft
+// (is_strategy_open_draft) first, then the target's. so: the target's options;
+// its max_seqs is raised to what st needs; with no KV budget and no fraction of
+// free memory, the budget is what need takes. The draft holds what need takes
+// unless so gives a budget (a fraction is the target's alone). *draft_session is
+// NULL when st is not spec. On error nothing is left open.
+int is_strategy_sessions_open(const is_strategy *st, is_model *m, is_model *draft, const is_session_opts *so,
+                              const is_strategy_need *need, is_session **target, is_session **draft_session,
+                              is_err *err);
+
 // Sets the strategy's fields of go (sampler, beam, spec; draft: its session or NULL).
 void is_strategy_gen_opts(const is_strategy *st, is_session *draft, is_gen_opts *go);
 

@@ -16,7 +16,7 @@
 #include <pcre2.h>
 
 #include "engine/tokenizer.h"
-#include "engine/fileio.h" // defines: is_read_file, is_write_file_atomic
+#include "base/fileio.h" // defines: is_read_file, is_write_file_atomic
 
 #include <cjson/cJSON.h>
 #include <limits.h>

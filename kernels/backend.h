@@ -22,8 +22,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include <stddef.h>
+
+#include "base/dtype.h"
+#include "base/error.h"
 
 // Largest head_dim a backend's attention takes (models are checked against it on load).
 #define IS_MAX_HEAD_DIM 256
@@ -217,6 +219,20 @@ struct is_backend {
 int is_kernel_spec_apply(is_backend *be, const char *spec, is_err *err);
 // Checks a spec without applying it.
 int is_kernel_spec_check(const is_backend *be, const char *spec, is_err *err);
+
+// Which backend to open, as a user asks for it.
+typedef struct is_backend_opts {
+    const char *which; // "cpu", "cuda" or "auto" (cuda when a device answers and the backend starts)
+    int threads;       // CPU threads (0: all)
+    int device;        // CUDA device ordinal
+    bool no_graphs;    // cuda: no graph recording and replay
+} is_backend_opts;
+
+// Opens the backend bo->which (kernels/backend_open.c). verbose: says on stderr
+// which backend runs and, for auto, why CUDA is off. why_cuda (may be NULL): why
+// CUDA is not used ("" when it is). A cuda backend that cannot be used is an
+// error naming why.
+is_backend *is_backend_open(const is_backend_opts *bo, bool verbose, char *why_cuda, size_t why_len, is_err *err);
 
 // Creates the CPU backend with n_threads worker threads (0: all online CPUs).
 is_backend *is_cpu_backend_create(int n_threads, is_err *err);

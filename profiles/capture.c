@@ -12,7 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/error.h" // defines: is_xmalloc, is_xrealloc
+#include "base/error.h" // defines: is_xmalloc, is_xrealloc
+#include "base/nvtx.h"  // defines: is_prof_set_sink (a build without the NVTX headers)
 
 #define IS_PROF_MAX_DEPTH 64
 #define IS_PROF_MAX_EVENTS (1u << 21) // ~100 MB of ranges; more are counted as dropped
@@ -264,9 +265,10 @@ int is_prof_capture_begin(char *why, size_t why_len) {
     return 0;
 }
 #else
-// Built without the NVTX headers: the ranges call is_prof_capture_push directly.
+// Built without the NVTX headers: the ranges reach the capture through the sink.
 int is_prof_capture_begin(char *why, size_t why_len) {
     (void)why, (void)why_len;
+    is_prof_set_sink(is_prof_capture_push, is_prof_capture_pop);
     atomic_store(&cap_enabled, true);
     return 0;
 }

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 #ifdef __cplusplus
 extern "C" {

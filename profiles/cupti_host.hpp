@@ -12,7 +12,7 @@
 #include <cupti_result.h>
 
 extern "C" {
-#include "engine/error.h" // a C header without its own extern "C"
+#include "base/error.h" // a C header without its own extern "C"
 }
 #include "profiles/cupti.h"
 

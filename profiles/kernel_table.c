@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"  // defines: is_xmalloc, is_xrealloc, is_xstrdup
-#include "profiles/nvtx.h" // defines: is_prof_category
+#include "base/error.h"  // defines: is_xmalloc, is_xrealloc, is_xstrdup
+#include "base/nvtx.h" // defines: is_prof_category
 
 // ---- the collection ----------------------------------------------------------------
 

@@ -1,42 +1,13 @@
 // run.c — see run.h.
 #include "profiles/run.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "profiles/capture.h" // defines: is_prof_capture_begin, is_prof_capture_take
-#include "profiles/nvtx.h"    // defines: is_prof_set_level
+#include "base/nvtx.h"    // defines: is_prof_set_level
 #include "profiles/trace.h"   // defines: is_prof_trace_write
-
-int is_prof_parse_flag(int argc, char **argv, int *i, is_prof_opts *o, char *bad, size_t bad_len) {
-    const char *a = argv[*i];
-    bool trace = !strcmp(a, "--trace"), level = !strcmp(a, "--nvtx-level");
-    if (!trace && !level) return 0;
-    if (*i + 1 >= argc) {
-        snprintf(bad, bad_len, "flag %s needs a value", a);
-        return -1;
-    }
-    const char *v = argv[++*i];
-    if (trace) {
-        if (!*v) {
-            snprintf(bad, bad_len, "--trace needs a file name");
-            return -1;
-        }
-        o->trace = v;
-        return 1;
-    }
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || errno || n < 0 || n > IS_PROF_LEVEL_MAX) {
-        snprintf(bad, bad_len, "--nvtx-level '%s': expected 0 (none), 1 (phases) or 2 (layers and ops)", v);
-        return -1;
-    }
-    o->nvtx_level = (int)n;
-    return 1;
-}
 
 void is_prof_start(is_prof_opts *o) {
     is_prof_set_level(o->nvtx_level);

@@ -1,14 +1,14 @@
-// run.h — what a command does to be profiled: the --nvtx-level and --trace
-// flags, starting the capture before the first NVTX call, writing the trace at
-// the end. Declares: is_prof_parse_flag, is_prof_start, is_prof_finish,
-// is_prof_finish_with.
+// run.h — what a command does to be profiled: the NVTX level and the trace file
+// it was asked for (--nvtx-level, --trace: app/flags.c), starting the capture
+// before the first NVTX call, writing the trace at the end. Declares:
+// is_prof_opts, is_prof_start, is_prof_finish, is_prof_finish_with, is_prof_abort.
 #ifndef IS_PROF_RUN_H
 #define IS_PROF_RUN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "profiles/trace.h" // defines: is_prof_device_event
 
 typedef struct is_prof_opts {
@@ -18,14 +18,6 @@ typedef struct is_prof_opts {
 } is_prof_opts;
 
 #define IS_PROF_OPTS_INIT {.trace = NULL, .nvtx_level = 1, .capturing = false}
-
-#define IS_PROF_FLAGS_HELP                                                                              \
-    "  --nvtx-level N         NVTX ranges: 0 none, 1 phases (default), 2 also every layer and backend op\n" \
-    "  --trace FILE           write a Chrome trace-event JSON (Perfetto, chrome://tracing) of the run\n"
-
-// argv[*i] is one of our flags: consumes it (and its value) and returns 1; not
-// ours: 0; a bad value: -1 with the message in bad.
-int is_prof_parse_flag(int argc, char **argv, int *i, is_prof_opts *o, char *bad, size_t bad_len);
 
 // Sets the NVTX level and, with --trace, starts the capture (one line on stderr
 // when it cannot: which and why; the run goes on). Call before any NVTX range.

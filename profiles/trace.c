@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/fileio.h" // defines: is_write_file_atomic
-#include "profiles/nvtx.h" // defines: is_prof_category_name
+#include "base/fileio.h" // defines: is_write_file_atomic
+#include "base/nvtx.h" // defines: is_prof_category_name
 
 #define IS_PID_HOST 1
 #define IS_PID_DEVICE 2 // + device index

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "profiles/capture.h"
 
 typedef enum is_prof_device_kind { IS_PROF_DEV_KERNEL, IS_PROF_DEV_MEMCPY, IS_PROF_DEV_MEMSET } is_prof_device_kind;

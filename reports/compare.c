@@ -1,9 +1,8 @@
-// compare.c — `inferscope compare BASE NEW`: points of two result files matched
-// by configuration, the ratio NEW/BASE of one metric's median with a bootstrap
-// interval, a verdict under a noise threshold, a Markdown table and an exit
-// status a CI job can gate on.
+// compare.c — points of two result files matched by configuration, the ratio
+// NEW/BASE of one metric's median with a bootstrap interval, a verdict under a
+// noise threshold, and a Markdown table (the command: app/cmd_compare.c).
 #include "reports/compare.h"
-#include "bench/stats.h"      // defines: is_bootstrap_ratio_ci, is_median, IS_BOOTSTRAP_RESAMPLES
+#include "base/stats.h"      // defines: is_bootstrap_ratio_ci, is_median, IS_BOOTSTRAP_RESAMPLES
 #include "reports/results.h"  // defines: is_results_load, is_results_validate, is_metric_find, ...
 #include "reports/text.h"     // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
 
@@ -12,11 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-// The CLI's bootstrap seed: the same two files always give the same table.
-#define IS_COMPARE_SEED 0x1f2e3d4c5b6a7988ULL
-#define IS_COMPARE_DEFAULT_METRIC "decode_tps"
-#define IS_COMPARE_DEFAULT_THRESHOLD_PCT 5.0
 
 const char *is_verdict_name(is_verdict v) {
     switch (v) {
@@ -309,128 +303,4 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
               count[IS_VERDICT_FASTER], count[IS_VERDICT_SLOWER], count[IS_VERDICT_SAME],
               count[IS_VERDICT_UNCLEAR], count[IS_VERDICT_NONE]);
     return b.p;
-}
-
-// ---- the command -------------------------------------------------------------------
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]\n"
-               "  --threshold PCT  a change within PCT percent is \"same\" (default %g; 0 < PCT < 100)\n"
-               "  --metric M       the metric compared (default %s; for kernels results time_us); one of:\n",
-            IS_COMPARE_DEFAULT_THRESHOLD_PCT, IS_COMPARE_DEFAULT_METRIC);
-    for (int i = 0; i < is_metric_n_defs; i++)
-        fprintf(f, "                     %-12s %s, %s is better\n", is_metric_defs[i].name, is_metric_defs[i].unit,
-                is_metric_defs[i].higher_is_better ? "higher" : "lower");
-    fprintf(f, "                   of kernels results (the default for them: %s):\n", is_kernel_metric_defs[0].name);
-    for (int i = 0; i < is_kernel_metric_n_defs; i++)
-        fprintf(f, "                     %-12s %s, %s is better\n", is_kernel_metric_defs[i].name,
-                is_kernel_metric_defs[i].unit, is_kernel_metric_defs[i].higher_is_better ? "higher" : "lower");
-    fprintf(f, "exit status: 1 when a point is slower past the threshold, 0 otherwise, 2 on bad input\n");
-}
-
-// Prints "inferscope compare: MESSAGE" (and the usage when with_usage) on stderr; returns 2.
-static int fail_v(bool with_usage, const char *fmt, va_list ap) {
-    fprintf(stderr, "inferscope compare: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    if (with_usage) usage(stderr);
-    return 2;
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = fail_v(false, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-static int fail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail_usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = fail_v(true, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-int is_compare_main(int argc, char **argv) {
-    const char *files[2] = {NULL, NULL};
-    int n_files = 0;
-    double pct = IS_COMPARE_DEFAULT_THRESHOLD_PCT;
-    const char *metric = NULL; // default: by the kind of BASE (is_results_default_metric)
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--threshold") == 0 || strcmp(a, "--metric") == 0) {
-            if (i + 1 >= argc) {
-                return fail_usage("%s needs a value", a);
-            }
-            const char *v = argv[++i];
-            if (a[2] == 'm') {
-                metric = v;
-                continue;
-            }
-            char *end;
-            pct = strtod(v, &end);
-            if (end != v && *end == '%') end++;
-            if (end == v || *end || !(pct > 0 && pct < 100))
-                return fail("--threshold %s: expected a percentage greater than 0 and less than 100", v);
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
-            return fail_usage("unknown option %s", a);
-        }
-        if (n_files == 2) {
-            return fail_usage("unexpected argument %s: give two result files, BASE and NEW", a);
-        }
-        files[n_files++] = a;
-    }
-    if (n_files < 2) {
-        return fail_usage("two result files are needed, BASE and NEW");
-    }
-    if (metric && !is_metric_find(metric)) {
-        char known[512] = "";
-        for (int i = 0; i < is_metric_n_defs; i++) {
-            size_t k = strlen(known);
-            snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", is_metric_defs[i].name);
-        }
-        return fail("--metric %s: unknown metric (known: %s)", metric, known);
-    }
-
-    is_err err;
-    cJSON *base = NULL, *nw = NULL;
-    if (is_results_load(files[0], &base, &err)) return fail("%s", err.msg);
-    if (is_results_load(files[1], &nw, &err)) {
-        cJSON_Delete(base);
-        return fail("%s", err.msg);
-    }
-    if (!metric) metric = is_results_default_metric(base);
-    is_compare_opts o = {.metric = metric, .threshold = pct / 100, .seed = IS_COMPARE_SEED};
-    is_compare_row *rows;
-    int n;
-    int rc = is_compare(base, nw, &o, &rows, &n, &err);
-    if (rc) {
-        cJSON_Delete(base);
-        cJSON_Delete(nw);
-        return fail("%s", err.msg);
-    }
-    char *md = is_compare_to_md(rows, n, &o);
-    fputs(md, stdout);
-    fflush(stdout);
-    free(md);
-    bool any_match = false, any_slower = false;
-    for (int r = 0; r < n; r++) {
-        any_match |= rows[r].in_base && rows[r].in_new;
-        any_slower |= rows[r].verdict == IS_VERDICT_SLOWER;
-    }
-    free(rows);
-    cJSON_Delete(base);
-    cJSON_Delete(nw);
-    if (!any_match) return fail("no point of NEW matches a point of BASE");
-    return any_slower ? 1 : 0;
 }

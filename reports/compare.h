@@ -1,7 +1,7 @@
 // compare.h — two result files, points matched by configuration, the ratio
 // NEW/BASE of one metric's median with a bootstrap interval, and a verdict a CI
 // job can gate on. Declares: is_verdict, is_compare_row, is_compare,
-// is_compare_verdict, is_compare_to_md, is_compare_main.
+// is_compare_verdict, is_compare_to_md. The command is app/cmd_compare.c.
 #ifndef IS_REPORTS_COMPARE_H
 #define IS_REPORTS_COMPARE_H
 
@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 typedef enum {
     IS_VERDICT_SAME,     // |ratio - 1| within the threshold
@@ -31,6 +31,10 @@ typedef struct is_compare_row {
     is_verdict verdict;
     char note[160];          // "only in BASE", "failed in NEW: ...", ...
 } is_compare_row;
+
+#define IS_COMPARE_SEED 0x1f2e3d4c5b6a7988ULL // the bootstrap seed of the command: same files, same output
+#define IS_COMPARE_DEFAULT_METRIC "decode_tps"
+#define IS_COMPARE_DEFAULT_THRESHOLD_PCT 5.0
 
 typedef struct is_compare_opts {
     const char *metric;      // is_metric_find name; NULL: is_results_default_metric of base
@@ -58,15 +62,5 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
 // A Markdown table: configuration columns that differ between points, base and new
 // medians, ratio [lo, hi], verdict; then a summary line (counts per verdict).
 char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts *o);
-
-// `inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]`.
-// argv holds only the arguments after the word "compare": argv[0] is the first
-// of them ({"BASE.json", "NEW.json", "--threshold", "5"}). --threshold PCT: in
-// percent, 0 < PCT < 100 (default 5); --metric M: default decode_tps (time_us for
-// kernels results); --help.
-// Prints the table on stdout; exit 1 when any point is slower, 0 otherwise, 2 on
-// bad input (message "inferscope compare: ..." on stderr), and 2 after the table
-// when no point of NEW matches a point of BASE.
-int is_compare_main(int argc, char **argv);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 #define PMD_CELL 160
 #define PMD_MAX_ROWS 15 // kernels shown per phase; results.json holds them all

@@ -2,8 +2,8 @@
 // statistics of each point, validation of a loaded file, and the three text forms
 // (JSON with every raw sample, CSV with one row per point, a Markdown report).
 #include "reports/results.h"
-#include "bench/stats.h"   // defines: is_stats_compute, is_stats
-#include "engine/fileio.h" // defines: is_read_file, is_write_file_atomic
+#include "base/stats.h"   // defines: is_stats_compute, is_stats
+#include "base/fileio.h" // defines: is_read_file, is_write_file_atomic
 #include "reports/text.h"   // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
 #include "reports/profile_md.h" // defines: is_results_profile_md
 

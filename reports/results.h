@@ -63,7 +63,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 #define IS_RESULTS_SCHEMA "inferscope-bench"
 #define IS_RESULTS_SCHEMA_VERSION 1

@@ -1,7 +1,6 @@
-// text.h — what the report writers share: a growing string, JSON field readers
-// that tolerate absent members, and Markdown tables. Declares: is_strbuf,
-// is_sb_puts, is_sb_printf, is_sb_take, is_json_get, is_json_num, is_json_str,
-// is_md_cell_text, is_utf8_width, is_md_table.
+// text.h — what the report writers share: JSON field readers that tolerate
+// absent members, and Markdown tables. Declares: is_json_get, is_json_num,
+// is_json_str, is_md_cell_text, is_utf8_width, is_md_table.
 #ifndef IS_REPORTS_TEXT_H
 #define IS_REPORTS_TEXT_H
 
@@ -10,16 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-typedef struct is_strbuf {
-    char *p;
-    size_t n, cap;
-} is_strbuf;
-
-void is_sb_putn(is_strbuf *b, const char *s, size_t n);
-void is_sb_puts(is_strbuf *b, const char *s);
-void is_sb_printf(is_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-// The string (malloc'd, the caller frees), never NULL: "" when nothing was written.
-char *is_sb_take(is_strbuf *b);
+#include "base/strbuf.h" // defines: is_strbuf, is_sb_puts, is_sb_printf, is_sb_take
 
 // obj[key] when obj is an object, else NULL; a number member or NaN; a string member or NULL.
 const cJSON *is_json_get(const cJSON *obj, const char *key);

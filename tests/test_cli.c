@@ -114,6 +114,57 @@ Test(cli, missing_flag_value) { expect_fail(RUN("generate", "--model"), 2, "--mo
 Test(cli, malformed_number) {
     expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "-n", "12x"), 2, "-n '12x'");
 }
+// ---- the shared flags: one spelling and one check across commands ------------------
+
+// The flags every command shares are parsed in one place: a bad value is refused
+// before anything runs, with the same message, by every command that takes it.
+Test(cli, shared_flags_refused_alike_by_every_command) {
+    const char *cmds[][2] = {{"generate", "--prompt-ids"}, {"bench", "--no-probe"}, {"profile", "--no-probe"}};
+    for (int c = 0; c < 3; c++) {
+        const char *cmd = cmds[c][0], *extra = cmds[c][1], *v = c ? NULL : "1";
+        // f16 is not a dtype weights are held in: refused at parse time (exit 2), not after loading
+        tu_run r = v ? RUN(cmd, "--model", "preset:tiny", extra, v, "--dtype", "f16")
+                     : RUN(cmd, "--model", "preset:tiny", extra, "--dtype", "f16");
+        expect_fail(r, 2, "--dtype 'f16': expected f32 or bf16");
+        r = v ? RUN(cmd, "--model", "preset:tiny", extra, v, "--threads", "-3")
+              : RUN(cmd, "--model", "preset:tiny", extra, "--threads", "-3");
+        expect_fail(r, 2, "--threads '-3': expected an integer from 0 (all CPUs) to 1024");
+        r = v ? RUN(cmd, "--model", "preset:tiny", extra, v, "--seed", "x")
+              : RUN(cmd, "--model", "preset:tiny", extra, "--seed", "x");
+        expect_fail(r, 2, "--seed 'x': expected a non-negative integer");
+    }
+    // export writes F16 files: there f16 is a dtype
+    char out[512];
+    snprintf(out, sizeof out, "%s/f16", dir);
+    tu_run r = RUN("export", "--model", "preset:tiny", "--out", out, "--dtype", "f16");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    tu_run_free(&r);
+}
+
+// -n/--gen-len is the one spelling of the generated length; the old ones still
+// work for a release, each with one line saying what to use instead.
+Test(cli, old_spellings_work_with_a_deprecation_line) {
+    tu_run a = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,2", "--gen-len", "5", "--print-ids",
+                   "--quiet", "--ignore-eos");
+    tu_run b = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,2", "--n-gen", "5", "--print-ids",
+                   "--quiet", "--ignore-eos");
+    cr_assert_eq(a.status, 0, "stderr: %s", a.err);
+    cr_assert_eq(b.status, 0, "stderr: %s", b.err);
+    cr_assert_str_eq(a.out, b.out, "the old spelling means the same");
+    cr_assert_eq(count_ints(a.out), 5, "stdout: %s", a.out);
+    cr_assert_str_eq(a.err, "", "no deprecation line for --gen-len: %s", a.err);
+    cr_assert(strstr(b.err, "--n-gen is deprecated: use --gen-len"), "stderr: %s", b.err);
+    tu_run_free(&a);
+    tu_run_free(&b);
+    tu_run c = RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,2", "-n", "2", "--temp", "0",
+                   "--print-ids", "--quiet");
+    cr_assert_eq(c.status, 0, "stderr: %s", c.err);
+    cr_assert(strstr(c.err, "--temp is deprecated: use --temperature"), "stderr: %s", c.err);
+    tu_run_free(&c);
+    // bench's --gen is --gen-len too (a bad value names the spelling given)
+    expect_fail(RUN("bench", "--model", "preset:tiny", "--gen", "0"), 2, "--gen: 0 in '0' is outside 1..16777216");
+}
+
 Test(cli, malformed_ids) {
     expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1,two,3"), 2, "'two'");
 }

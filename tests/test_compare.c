@@ -11,8 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/rng.h"       // defines: is_rng_normal, is_rng_stream
-#include "reports/compare.h"  // defines: is_compare, is_compare_verdict, is_compare_to_md, is_compare_main
+#include "app/app.h"         // defines: is_compare_main
+#include "base/rng.h"       // defines: is_rng_normal, is_rng_stream
+#include "reports/compare.h"  // defines: is_compare, is_compare_verdict, is_compare_to_md
 #include "reports/results.h"  // defines: is_results_new, is_results_point_finish, is_results_to_json
 #include "support/testutil.h" // defines: tu_kernel_point
 
@@ -663,4 +664,27 @@ Test(compare, kernels_documents) {
     cJSON_Delete(base);
     cJSON_Delete(slow);
     cJSON_Delete(bench);
+}
+
+// The committed comparison of two CPU kernels runs (bench/results/2026-12-02-cpu)
+// comes out of compare as it was written, after its first line (the command that
+// made it): the same table, the same verdicts, the same exit status.
+Test(compare_cli, committed_comparison_renders_as_committed) {
+    const char *dir = IS_TEST_RESULTS_DIR "/2026-12-02-cpu";
+    char a[512], b[512], md[512];
+    snprintf(a, sizeof a, "%s/kernels-tinyllama-1/results.json", dir);
+    snprintf(b, sizeof b, "%s/kernels-tinyllama-2/results.json", dir);
+    snprintf(md, sizeof md, "%s/kernels-tinyllama-compare.md", dir);
+    size_t len;
+    char *want = tu_read_file(md, &len);
+    cr_assert_not_null(want, "%s", md);
+    const char *body = strchr(want, '\n');
+    cr_assert_not_null(body);
+    cr_assert(strstr(want, "(exit 1: points judged slower)"), "the committed header says exit 1: %.200s", want);
+    const char *args[] = {a, b, NULL};
+    run_out r = run_main(args);
+    cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+    cr_assert_str_eq(r.out, body + 1);
+    run_free(&r);
+    free(want);
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/rng.h"            // defines: is_rng_normal
+#include "base/rng.h"            // defines: is_rng_normal
 #include "kernels/backend.h"       // defines: is_backend, is_tensor, is_cpu_backend_create
 #include "kernels/cpu/cpu_internal.h" // defines: cpu_matmul_with, cpu_matmul_path
 

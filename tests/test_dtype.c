@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/dtype.h" // defines: is_f16_to_f32, is_f32_to_f16, is_f32_to_bf16, ...
+#include "base/dtype.h" // defines: is_f16_to_f32, is_f32_to_f16, is_f32_to_bf16, ...
 
 static float from_bits(uint32_t u) {
     float f;

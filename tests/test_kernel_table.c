@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "profiles/kernel_table.h"
-#include "profiles/nvtx.h"
+#include "base/nvtx.h"
 #include "reports/results.h"
 
 // ---- building synthetic captures -------------------------------------------------------

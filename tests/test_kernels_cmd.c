@@ -11,7 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bench/kernels.h"
+#include "app/app.h"          // defines: is_kernels_sweep
+#include "kernels/check.h"    // defines: is_nmse, is_check_of_kind, is_check_tolerance, is_check_accept
 #include "reports/compare.h"
 #include "reports/results.h"
 #include "support/testutil.h"
@@ -192,36 +193,48 @@ Test(kernels_cmd, validation_decision) {
     for (int i = 0; i < N; i++) ref[i] = got[i] = (float)sin(0.37 * i + 1) * 3.0f;
     const is_kernel_kind kinds[] = {IS_KOP_MATMUL, IS_KOP_GEMV, IS_KOP_ATTN_DECODE, IS_KOP_ATTN_PREFILL};
     // an exact copy: NMSE 0, passes every tolerance
-    cr_assert_eq(is_kernels_nmse(got, ref, N), 0);
+    cr_assert_eq(is_nmse(got, ref, N), 0);
     for (int k = 0; k < 4; k++)
         for (int bf = 0; bf < 2; bf++) {
-            double tol = is_kernels_tolerance(kinds[k], bf);
+            is_check c = is_check_of_kind(kinds[k], bf);
+            double tol = is_check_tolerance(c);
             cr_assert(tol > 0 && tol < 1e-3, "kind %d bf16 %d: %g", k, bf, tol);
-            cr_assert(is_kernels_accept(0, tol));
+            cr_assert(is_check_accept(0, c));
         }
     // every element off by a relative 1e-2: NMSE exactly 1e-4 (up to float rounding),
-    // above every tolerance
+    // above every tolerance of a variant
     for (int i = 0; i < N; i++) got[i] = ref[i] * 1.01f;
-    double e = is_kernels_nmse(got, ref, N);
+    double e = is_nmse(got, ref, N);
     cr_assert(fabs(e - 1e-4) < 1e-6, "nmse %g", e);
     for (int k = 0; k < 4; k++)
-        for (int bf = 0; bf < 2; bf++) cr_assert_not(is_kernels_accept(e, is_kernels_tolerance(kinds[k], bf)));
+        for (int bf = 0; bf < 2; bf++) cr_assert_not(is_check_accept(e, is_check_of_kind(kinds[k], bf)));
     // off by a relative 2^-12 (NMSE ~6e-8): passes the BF16 matmul bound, fails the F32 one
     for (int i = 0; i < N; i++) got[i] = ref[i] * (1.0f + 1.0f / 4096);
-    e = is_kernels_nmse(got, ref, N);
+    e = is_nmse(got, ref, N);
     cr_assert(e > 5e-8 && e < 7e-8, "nmse %g", e);
-    cr_assert(is_kernels_accept(e, is_kernels_tolerance(IS_KOP_MATMUL, true)));
-    cr_assert_not(is_kernels_accept(e, is_kernels_tolerance(IS_KOP_MATMUL, false)));
+    cr_assert(is_check_accept(e, is_check_of_kind(IS_KOP_MATMUL, true)));
+    cr_assert_not(is_check_accept(e, is_check_of_kind(IS_KOP_MATMUL, false)));
+    // an extra BF16 rounding of the output (relative error up to 2^-9: NMSE ~1e-6)
+    // fails even the BF16 matmul bound
+    for (int i = 0; i < N; i++) got[i] = is_bf16_to_f32(is_f32_to_bf16(ref[i]));
+    e = is_nmse(got, ref, N);
+    cr_assert(e > 1e-7 && e < 1e-5, "nmse %g", e);
+    cr_assert_not(is_check_accept(e, IS_CHECK_MATMUL_BF16), "nmse %g", e);
+    // every check has a reason, and only exact data movement tolerates nothing
+    for (int c = 0; c < IS_CHECK_COUNT; c++) {
+        cr_assert(strlen(is_check_reason((is_check)c)) > 10, "check %d has no reason", c);
+        cr_assert((is_check_tolerance((is_check)c) == 0) == (c == IS_CHECK_EXACT), "check %d", c);
+    }
     // one NaN or inf anywhere fails
     memcpy(got, ref, sizeof got);
     got[N / 2] = NAN;
-    cr_assert_not(is_kernels_accept(is_kernels_nmse(got, ref, N), 1.0));
+    cr_assert_not(is_check_accept(is_nmse(got, ref, N), IS_CHECK_FORWARD_BF16));
     got[N / 2] = INFINITY;
-    cr_assert_not(is_kernels_accept(is_kernels_nmse(got, ref, N), 1.0));
+    cr_assert_not(is_check_accept(is_nmse(got, ref, N), IS_CHECK_FORWARD_BF16));
     // an all-zero reference: 0 only for an all-zero output
     float zero[4] = {0, 0, 0, 0}, one[4] = {0, 0, 1e-20f, 0};
-    cr_assert_eq(is_kernels_nmse(zero, zero, 4), 0);
-    cr_assert_not(is_kernels_accept(is_kernels_nmse(one, zero, 4), 1.0));
+    cr_assert_eq(is_nmse(zero, zero, 4), 0);
+    cr_assert_not(is_check_accept(is_nmse(one, zero, 4), IS_CHECK_FORWARD_BF16));
 }
 
 // Bad input: exit 2, a message naming what was wrong, no --out directory.
@@ -304,7 +317,7 @@ Test(kernels_cmd, attention_and_rejected_variants) {
     wb.kernel_select = w_select;
     wb.attention = w_attention;
     wb.matmul = w_matmul;
-    char *args[] = {"--model", "preset:tiny", "-b", "1,2", "--context", "20,33", "--prompt-len", "17", "-r", "2",
+    char *args[] = {"--model", "preset:tiny", "-b", "1,2", "--depth", "20,33", "--prompt-len", "17", "-r", "2",
                     "--max-time", "0", "--no-probe", NULL};
     cJSON *doc = NULL;
     int rc = is_kernels_sweep(&wb, 13, args, &doc, &err);

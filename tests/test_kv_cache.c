@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "engine/kv_cache.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 
 // --- invariants --------------------------------------------------------------
 

@@ -13,11 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bench/bench.h"
-#include "engine/cli.h"
+#include "app/app.h" // defines: is_app_main
 #include "profiles/capture.h"
 #include "profiles/cupti.h"
-#include "profiles/nvtx.h"
+#include "base/nvtx.h"
 #include "profiles/trace.h"
 #include "reports/results.h"
 #include "support/testutil.h"
@@ -93,7 +92,7 @@ Test(capture, generate_phases_counts_payloads_and_nesting) {
     const char *args[] = {"inferscope", "generate", "--model", "preset:tiny", "--prompt-ids", "1,2,3",
                           "--prompt-ids", "4,5,6,7", "-n", "5", "--ignore-eos", "--print-ids", "--quiet",
                           "--threads", "2", NULL};
-    cr_assert_eq(run_main(is_cli_main, args), 0);
+    cr_assert_eq(run_main(is_app_main, args), 0);
     is_prof_capture c;
     is_prof_capture_take(&c);
     cr_assert_eq(c.unbalanced, 0);
@@ -130,7 +129,7 @@ Test(capture, level2_layers_and_ops_inside_the_phases) {
     start_capture();
     const char *args[] = {"inferscope", "generate", "--model", "preset:tiny", "--prompt-ids", "1,2,3,4",
                           "-n", "3", "--ignore-eos", "--print-ids", "--quiet", "--nvtx-level", "2", NULL};
-    cr_assert_eq(run_main(is_cli_main, args), 0);
+    cr_assert_eq(run_main(is_app_main, args), 0);
     is_prof_capture c;
     is_prof_capture_take(&c);
     const is_preset *tiny = is_preset_find("tiny");
@@ -165,7 +164,7 @@ Test(capture, bench_point_ranges_per_repetition) {
     const char *args[] = {"inferscope", "bench", "--model", "preset:tiny", "-b", "2", "-p", "4", "-n", "3",
                           "-d", "4", "-r", "2", "--max-reps", "2", "--warmup", "1", "--no-probe", "--format",
                           "csv", "-t", "2", "--no-kernel-table", NULL}; // on CUDA: no extra repetition
-    cr_assert_eq(run_main(is_bench_main, args), 0);
+    cr_assert_eq(run_main(is_app_main, args), 0);
     is_prof_capture c;
     is_prof_capture_take(&c);
     cr_assert_eq(c.unbalanced, 0);
@@ -263,7 +262,7 @@ Test(capture, stays_out_of_the_way_of_an_external_tool) {
     cr_assert(!is_prof_capture_active());
     const char *args[] = {"inferscope", "generate", "--model", "preset:tiny", "--prompt-ids", "1,2",
                           "-n", "2", "--print-ids", "--quiet", NULL};
-    cr_assert_eq(run_main(is_cli_main, args), 0, "the run goes on without the capture");
+    cr_assert_eq(run_main(is_app_main, args), 0, "the run goes on without the capture");
     is_prof_capture c;
     is_prof_capture_take(&c);
     cr_assert_eq(c.n, 0);

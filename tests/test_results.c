@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -720,4 +721,82 @@ Test(results, kernel_points) {
     cr_assert_str_eq(is_results_default_metric(bench), "decode_tps");
     cJSON_Delete(bench);
     cJSON_Delete(doc);
+}
+
+// ---- the committed result files (bench/results/) -------------------------------
+// Every results.json committed beside its report.md and results.csv renders to
+// those files: a change to the writers or the schema that would change how an old
+// run reads shows up here, not in a reader's diff. report.md byte for byte; the
+// CSV cell by cell, numbers to 14 significant digits (the run wrote its CSV from
+// the doubles in memory, while results.json keeps 15 significant digits where
+// they read back equal, so a re-rendered CSV may differ in the 16th or 17th).
+
+// Whether two CSV texts hold the same cells (text equal, or numbers equal to 1e-14 relative).
+static bool csv_same(const char *a, const char *b, char *where, size_t where_len) {
+    int line = 1;
+    while (*a || *b) {
+        size_t la = strcspn(a, ",\n"), lb = strcspn(b, ",\n");
+        char *ea, *eb;
+        double x = strtod(a, &ea), y = strtod(b, &eb);
+        bool numbers = la > 0 && lb > 0 && ea == a + la && eb == b + lb;
+        bool same = numbers ? (x == y || fabs(x - y) <= 1e-14 * fmax(fabs(x), fabs(y)))
+                            : la == lb && !memcmp(a, b, la);
+        if (!same || a[la] != b[lb]) {
+            snprintf(where, where_len, "line %d: '%.*s' vs '%.*s'", line, (int)la, a, (int)lb, b);
+            return false;
+        }
+        line += a[la] == '\n';
+        a += la + (a[la] != 0);
+        b += lb + (b[lb] != 0);
+    }
+    return true;
+}
+
+static int render_dir(const char *dir, int *n_files) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "cannot open %s", dir);
+    struct dirent *e;
+    int n_docs = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) || !S_ISDIR(st.st_mode)) continue;
+        n_docs += render_dir(path, n_files);
+    }
+    closedir(d);
+    char json[4096], md[4096], csv[4096];
+    snprintf(json, sizeof json, "%s/results.json", dir);
+    snprintf(md, sizeof md, "%s/report.md", dir);
+    snprintf(csv, sizeof csv, "%s/results.csv", dir);
+    struct stat st;
+    if (stat(json, &st)) return n_docs;
+    cJSON *doc = NULL;
+    is_err err = {{0}};
+    cr_assert_eq(is_results_load(json, &doc, &err), 0, "%s", err.msg);
+    const char *want_path[2] = {md, csv};
+    char *got[2] = {is_results_to_md(doc), is_results_to_csv(doc)};
+    for (int k = 0; k < 2; k++) {
+        size_t len;
+        char *want = tu_read_file(want_path[k], &len);
+        if (!want) continue;
+        char where[512] = "";
+        if (k == 0) cr_assert_str_eq(got[k], want, "%s renders differently from the committed file", want_path[k]);
+        else cr_assert(csv_same(got[k], want, where, sizeof where), "%s: %s", want_path[k], where);
+        (*n_files)++;
+        free(want);
+    }
+    free(got[0]);
+    free(got[1]);
+    cJSON_Delete(doc);
+    return n_docs + 1;
+}
+
+Test(results, committed_result_files_render_as_committed) {
+    int n_files = 0;
+    int n_docs = render_dir(IS_TEST_RESULTS_DIR, &n_files);
+    cr_assert_geq(n_docs, 3, "result documents found under %s: %d", IS_TEST_RESULTS_DIR, n_docs);
+    cr_assert_geq(n_files, 2 * n_docs, "each document has its report.md and results.csv: %d of %d", n_files,
+                  2 * n_docs);
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "engine/sampler.h"
 
 // Upper 0.999 quantiles of the chi-square distribution (standard chi-square

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/stats.h" // defines: is_stats, is_stats_compute, is_quantile_sorted, ...
-#include "engine/rng.h"  // defines: is_rng_normal, is_rng, is_rng_uniform
+#include "base/stats.h" // defines: is_stats, is_stats_compute, is_quantile_sorted, ...
+#include "base/rng.h"  // defines: is_rng_normal, is_rng, is_rng_uniform
 
 // Hand-computed results go through a handful of roundings of values below 1000:
 // a few ulp, ~1e-13 at most. 1e-12 relative is far below any real mistake

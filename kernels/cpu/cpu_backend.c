@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "engine/rng.h" // defines: is_rng_normal
+#include "base/rng.h" // defines: is_rng_normal
 
 // Per-thread scratch for BF16 weight blocks converted for sgemm (see cpu_matmul.c):
 // OpenBLAS repacks the input rows on every call, so the bigger the block of weight

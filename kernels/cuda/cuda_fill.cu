@@ -4,7 +4,7 @@
 #include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_LAUNCHED, cuda_grid
 
 extern "C" {
-#include "engine/rng.h" // defines: is_rng_normal_pair (host and device)
+#include "base/rng.h" // defines: is_rng_normal_pair (host and device)
 }
 
 #define FILL_THREADS 256

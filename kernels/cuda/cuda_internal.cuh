@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 extern "C" {
-#include "engine/error.h"
+#include "base/error.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_plan.h"
 }

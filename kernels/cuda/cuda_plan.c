@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 int is_cuda_plan_tiles(const int32_t *seq, int n_tokens, int tile_q, int32_t *tiles) {
     IS_ASSERT(tile_q >= 1 && n_tokens >= 0);

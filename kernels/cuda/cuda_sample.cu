@@ -18,7 +18,7 @@
 #include <string.h>
 
 extern "C" {
-#include "engine/rng.h" // defines: is_mix64 (host and device)
+#include "base/rng.h" // defines: is_mix64 (host and device)
 }
 
 #define SMP_THREADS 1024

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "ref/ref_forward.h"
 
 int main(int argc, char **argv) {

@@ -1,5 +1,5 @@
 // dtype.c — dtype names and F16 conversions.
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 #include <strings.h>
 

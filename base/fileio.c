@@ -1,5 +1,5 @@
 // fileio.c — see fileio.h.
-#include "engine/fileio.h"
+#include "base/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,11 @@
-// profile_cmd.c — see profile_cmd.h.
-#include "profiles/profile_cmd.h"
+// cmd_profile_metrics.c — see cmd_profile_metrics.h.
+#include "app/cmd_profile_metrics.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/cli.h"     // defines: is_cli_usage_error
+#include "app/app.h"         // defines: is_app_usage
 #include "profiles/cupti.h" // defines: is_prof_dram_metrics_resolve
 
 static const char *profile_help =
@@ -16,7 +16,7 @@ static const char *profile_help =
     "the configuration image and the replay passes they need. (profile --model MODEL: see\n"
     "'inferscope profile --help'.)\n";
 
-int is_profile_main(int argc, char **argv) {
+int is_profile_metrics_main(int argc, char **argv) {
     const char *cmd = "profile", *chip = NULL;
     bool list = false;
     for (int i = 2; i < argc; i++) {
@@ -27,14 +27,14 @@ int is_profile_main(int argc, char **argv) {
         } else if (!strcmp(a, "--list-metrics")) {
             list = true;
         } else if (!strcmp(a, "--chip")) {
-            if (i + 1 >= argc || !*argv[i + 1]) return is_cli_usage_error(cmd, "--chip needs a chip name (GH100, AD102, ...)");
+            if (i + 1 >= argc || !*argv[i + 1]) return is_app_usage(cmd, "--chip needs a chip name (GH100, AD102, ...)");
             chip = argv[++i];
         } else {
-            return is_cli_usage_error(cmd, "unknown flag '%s'", a);
+            return is_app_usage(cmd, "unknown flag '%s'", a);
         }
     }
-    if (!list) return is_cli_usage_error(cmd, "nothing to do: --list-metrics --chip CHIP is what this version runs");
-    if (!chip) return is_cli_usage_error(cmd, "--list-metrics needs --chip CHIP (GH100, AD102, GB100, ...)");
+    if (!list) return is_app_usage(cmd, "nothing to do: --list-metrics --chip CHIP is what this version runs");
+    if (!chip) return is_app_usage(cmd, "--list-metrics needs --chip CHIP (GH100, AD102, GB100, ...)");
     is_prof_dram_metrics m;
     is_err err = {{0}};
     if (is_prof_dram_metrics_resolve(chip, &m, &err)) {

@@ -1,5 +1,5 @@
 // error.c — is_err messages and the abort path for broken invariants.
-#include "engine/error.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

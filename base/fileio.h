@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 // Reads the whole of path into *out (malloc'd, NUL-terminated; length in *len).
 // A directory, or more than max_bytes, is an error naming the path.

@@ -8,14 +8,14 @@
 // comparisons) and walks the counts to the middle: the same result as sorting
 // the resample, at the cost of one pass over an int array that stays in cache
 // for the pooled sample sizes we see (n up to ~10^5).
-#include "bench/stats.h"
+#include "base/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h" // defines: IS_ASSERT, is_xmalloc
-#include "engine/rng.h"   // defines: is_rng, is_rng_seed, is_rng_next
+#include "base/error.h" // defines: IS_ASSERT, is_xmalloc
+#include "base/rng.h"   // defines: is_rng, is_rng_seed, is_rng_next
 
 // One call draws at most about this many indices (n * resamples); above it the
 // resample count is reduced so a call stays well under a second.

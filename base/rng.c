@@ -1,5 +1,5 @@
 // rng.c — xoshiro256** for samplers, seeded through splitmix64.
-#include "engine/rng.h"
+#include "base/rng.h"
 
 void is_rng_seed(is_rng *r, uint64_t seed) {
     uint64_t z = seed;

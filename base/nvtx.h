@@ -1,5 +1,6 @@
 // nvtx.h — NVTX ranges of the engine's phases in the `inferscope` domain.
-// Declares: is_prof_push, is_prof_pop, is_prof_set_level, is_prof_wrap_backend.
+// Declares: is_prof_push, is_prof_pop, is_prof_set_level, is_prof_range_name,
+// is_prof_range_category, is_prof_category_name, is_prof_set_sink.
 //
 // Level 0 emits nothing; level 1 (the default) the phases: request, tokenize,
 // prefill, decode_step, sample, detokenize; level 2 adds one range per layer
@@ -7,12 +8,10 @@
 // the batch size for request, the tokens it covers for the phase ranges, the
 // layer index for a layer, the rows for an op. Without a tool attached to NVTX
 // a range costs a level check and an indirect call that returns at once.
-#ifndef IS_PROF_NVTX_H
-#define IS_PROF_NVTX_H
+#ifndef IS_BASE_NVTX_H
+#define IS_BASE_NVTX_H
 
 #include <stdint.h>
-
-#include "kernels/backend.h"
 
 typedef enum is_prof_range {
     IS_PROF_REQUEST,
@@ -72,8 +71,10 @@ static inline void is_prof_pop(is_prof_range r) {
     if (is_prof_level >= is_prof_range_level(r)) is_prof_pop_impl();
 }
 
-// At level 2: a backend whose ops open a range each and call `inner`; destroying
-// it destroys inner. Below level 2: inner itself. NULL in, NULL out.
-is_backend *is_prof_wrap_backend(is_backend *inner);
+// In a build without the NVTX headers, ranges go to this sink (the in-process
+// capture sets it when it starts); with them, NVTX hands them to its tool.
+typedef void (*is_prof_sink_push)(const char *domain, const char *name, uint32_t category, uint64_t payload);
+typedef void (*is_prof_sink_pop)(void);
+void is_prof_set_sink(is_prof_sink_push push, is_prof_sink_pop pop);
 
 #endif
