@@ -39,7 +39,7 @@
 #include "engine/config.h"
 #include "engine/inferscope.h" // defines: is_now_s
 #include "engine/model.h"      // defines: is_preset_find
-#include "kernels/check.h"     // defines: is_nmse, is_check_of_kind, is_check_tolerance, is_check_accept
+#include "kernels/check.h"     // defines: is_nmse, is_check_tolerance, is_check_accept
 #include "reports/results.h"
 #include "reports/text.h" // defines: is_json_get, is_json_num
 
@@ -169,7 +169,7 @@ static cJSON *point_config(const kern_ctx *c, const kern_group *g, int variant) 
     cJSON_AddStringToObject(cfg, "shape", shape);
     cJSON_AddNumberToObject(cfg, "batch", g->batch);
     cJSON_AddNumberToObject(cfg, "context", g->context);
-    cJSON_AddStringToObject(cfg, "variant", op->variants[variant]);
+    cJSON_AddStringToObject(cfg, "variant", op->variants[variant].name);
     return cfg;
 }
 
@@ -179,7 +179,7 @@ static void point_label(const kern_ctx *c, const kern_group *g, int variant, cha
     shape_text(c, g, shape, sizeof shape);
     snprintf(buf, n, "%s %s %s %s b=%d%s%.0d %s", op->op, c->models[g->model].spec,
              kind_is_attn(op->kind) ? "attn" : g->shape.tensor, shape, g->batch, g->context ? " ctx=" : "",
-             g->context, op->variants[variant]);
+             g->context, op->variants[variant].name);
 }
 
 // ---- one group's inputs, run and reference ---------------------------------------------
@@ -545,8 +545,8 @@ static cJSON *variant_run(kern_ctx *c, const kern_group *g, int variant, kern_ca
     is_backend *be = c->be;
     is_err err = {{0}};
     char msg[600];
-    bool bf16 = kind_is_attn(k->kind) ? be->kv_dtype == IS_DTYPE_BF16 : be->bf16_gemm;
-    is_check check = is_check_of_kind(k->kind, bf16);
+    is_check check = be->kernel_ops[g->op].variants[variant].check; // the variant's row says
+
     double tol = is_check_tolerance(check), before = NAN, after = NAN;
     be->kernel_select(be, g->op, variant);
     if (case_validate(be, k, &before, &err)) return error_point(c, g, variant, err.msg);
@@ -675,8 +675,9 @@ static int variants_select(const is_kernels_opts *o, const is_backend *be, bool 
             for (int op = 0; op < be->n_kernel_ops; op++) {
                 const is_kernel_op *k = &be->kernel_ops[op];
                 if (strlen(k->op) != op_len || memcmp(k->op, p, op_len)) continue;
-                for (int v = 0; k->variants[v]; v++)
-                    if (strlen(k->variants[v]) == len - op_len - 1 && !memcmp(k->variants[v], eq + 1, len - op_len - 1))
+                for (int v = 0; k->variants[v].name; v++)
+                    if (strlen(k->variants[v].name) == len - op_len - 1 &&
+                        !memcmp(k->variants[v].name, eq + 1, len - op_len - 1))
                         named[op] = sel[op][v] = true;
             }
             p = end ? end + 1 : NULL;
@@ -684,7 +685,7 @@ static int variants_select(const is_kernels_opts *o, const is_backend *be, bool 
     }
     for (int op = 0; op < be->n_kernel_ops; op++)
         if (!named[op])
-            for (int v = 0; be->kernel_ops[op].variants[v] && v < KERN_MAX_VARIANTS; v++) sel[op][v] = true;
+            for (int v = 0; be->kernel_ops[op].variants[v].name && v < KERN_MAX_VARIANTS; v++) sel[op][v] = true;
     return 0;
 }
 
@@ -737,7 +738,7 @@ static kern_group *groups_build(const is_kernels_opts *o, const is_backend *be, 
         }
         int nv = 0;
         kern_group proto = {.op = op};
-        for (int v = 0; k->variants[v] && v < KERN_MAX_VARIANTS; v++)
+        for (int v = 0; k->variants[v].name && v < KERN_MAX_VARIANTS; v++)
             if (sel[op][v]) proto.variants[nv++] = v;
         proto.n_variants = nv;
         for (int m = 0; m < o->n_models && *n_points <= KERN_MAX_POINTS; m++) {

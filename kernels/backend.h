@@ -26,6 +26,7 @@
 
 #include "base/dtype.h"
 #include "base/error.h"
+#include "kernels/check.h" // defines: is_check
 
 // Largest head_dim a backend's attention takes (models are checked against it on load).
 #define IS_MAX_HEAD_DIM 256
@@ -95,13 +96,23 @@ typedef enum is_kernel_kind {
     IS_KOP_ATTN_PREFILL, // attention over a whole prompt per sequence
 } is_kernel_kind;
 
+// One variant of an op: its name (--kernel op=NAME), the check its output must
+// pass against the reference (kernels/check.h), and how the backend runs it
+// (its own data: launcher, workspace; NULL when it needs none).
+typedef struct is_kernel_variant {
+    const char *name;
+    is_check check;
+    const void *impl;
+} is_kernel_variant;
+
 // An op with alternative implementations (kernel variants), selected by name with
-// --kernel op=variant. variants[0] is the default.
+// --kernel op=variant. A variant is one row of its op's table, next to the op's
+// code; variants[0] is the default, and a row with a NULL name ends the table.
 typedef struct is_kernel_op {
-    const char *op;                // "matmul"
-    const char *const *variants;   // NULL-terminated
-    const char *doc;               // one line: what the variants are
-    is_kernel_kind kind;           // the call that runs it
+    const char *op;                    // "matmul"
+    const is_kernel_variant *variants; // ends with {NULL}
+    const char *doc;                   // one line: what the variants are
+    is_kernel_kind kind;               // the call that runs it
 } is_kernel_op;
 
 struct is_backend {
@@ -209,7 +220,7 @@ struct is_backend {
     // ---- kernel variants ----
     const is_kernel_op *kernel_ops; // [n_kernel_ops]; NULL when the backend has no alternatives
     int n_kernel_ops;
-    // Selects variant (a name from kernel_ops[op_index].variants) for that op.
+    // Selects variant (an index into kernel_ops[op_index].variants) for that op.
     void (*kernel_select)(is_backend *be, int op_index, int variant_index);
 };
 

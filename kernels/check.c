@@ -44,9 +44,4 @@ double is_check_tolerance(is_check c) { return (unsigned)c < IS_CHECK_COUNT ? ch
 
 const char *is_check_reason(is_check c) { return (unsigned)c < IS_CHECK_COUNT ? checks[c].reason : "?"; }
 
-is_check is_check_of_kind(is_kernel_kind kind, bool bf16) {
-    if (kind == IS_KOP_ATTN_DECODE || kind == IS_KOP_ATTN_PREFILL) return IS_CHECK_ATTENTION;
-    return bf16 ? IS_CHECK_MATMUL_BF16 : IS_CHECK_MATMUL_F32;
-}
-
 bool is_check_accept(double nmse, is_check c) { return nmse <= is_check_tolerance(c); }

@@ -2,14 +2,13 @@
 // MSE, and one tolerance per kind of op and operand dtype, with its reason.
 // `inferscope kernels` (every variant, before and after timing) and the CUDA op
 // tests use these and nothing else. Declares: is_nmse, is_check, is_check_tolerance,
-// is_check_reason, is_check_of_kind, is_check_accept.
+// is_check_reason, is_check_accept. Each kernel variant names its check in its
+// op's table (kernels/backend.h: is_kernel_variant).
 #ifndef IS_KERNELS_CHECK_H
 #define IS_KERNELS_CHECK_H
 
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "kernels/backend.h" // defines: is_kernel_kind
 
 // Normalized MSE: sum (got - ref)^2 / sum ref^2 over n values. When ref is all
 // zeros: 0 if got is too, else +inf. A NaN in got or ref gives NaN (which no
@@ -30,11 +29,6 @@ typedef enum is_check {
 // The largest NMSE the check accepts, and why (one line).
 double is_check_tolerance(is_check c);
 const char *is_check_reason(is_check c);
-
-// The check of a variant of an op of this kind; bf16: the backend rounds the
-// operands to BF16 (be->bf16_gemm for matmul kinds, a BF16 be->kv_dtype for
-// attention) and the reference sees the same rounded values.
-is_check is_check_of_kind(is_kernel_kind kind, bool bf16);
 
 // Whether nmse passes check c (NaN never does).
 bool is_check_accept(double nmse, is_check c);

@@ -12,8 +12,8 @@ static void variants_describe(const is_backend *be, char *buf, size_t n) {
     for (int i = 0; i < be->n_kernel_ops && len < n; i++) {
         const is_kernel_op *k = &be->kernel_ops[i];
         len += (size_t)snprintf(buf + len, n - len, "%s%s=", i ? ", " : "", k->op);
-        for (int v = 0; k->variants[v] && len < n; v++)
-            len += (size_t)snprintf(buf + len, n - len, "%s%s", v ? "|" : "", k->variants[v]);
+        for (int v = 0; k->variants[v].name && len < n; v++)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", v ? "|" : "", k->variants[v].name);
     }
     if (be->n_kernel_ops == 0) snprintf(buf, n, "none");
 }
@@ -43,8 +43,8 @@ static int variants_parse(const is_backend *be, const char *spec, int *chosen, i
         if (chosen[op] >= 0)
             return is_errf(err, "kernel spec '%s': op '%s' is named twice", spec, be->kernel_ops[op].op);
         const is_kernel_op *k = &be->kernel_ops[op];
-        for (int v = 0; k->variants[v]; v++)
-            if (strlen(k->variants[v]) == var_len && !memcmp(k->variants[v], eq + 1, var_len)) chosen[op] = v;
+        for (int v = 0; k->variants[v].name; v++)
+            if (strlen(k->variants[v].name) == var_len && !memcmp(k->variants[v].name, eq + 1, var_len)) chosen[op] = v;
         if (chosen[op] < 0) {
             variants_describe(be, avail, sizeof avail);
             return is_errf(err, "kernel spec '%s': op '%s' has no variant '%.*s' on the %s backend (it has: %s)",

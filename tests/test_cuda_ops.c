@@ -5,26 +5,29 @@
 // kernel variant (gemv, attn_decode, attn_prefill) is checked the same way, and
 // under graph record and replay.
 //
-// Comparisons are by normalized MSE, sum (gpu - cpu)^2 / sum cpu^2. Outputs are
-// poisoned with NaN before each op, so an element the op failed to write fails
-// the comparison. Tolerances, and why:
-// - pure data movement (embed, gather, KV store of BF16-exact values, block copy): exact;
-// - F32 elementwise and row ops (rmsnorm, rope, swiglu, add): 1e-10 (fp32 rounding
-//   in a different order, expf/sincos of the device library);
-// - matmul with F32 weights: 1e-10 (fp32 sums of up to 4096 terms, another order);
-// - matmul with BF16 weights: 1e-4 (the device rounds activations to BF16: relative
-//   error up to 2^-9 per product, NMSE about 1e-6);
-// - attention on BF16-exact K, V: 1e-9 (fp32 softmax and sums in another order),
-//   every variant (split_kv merges partitions by log-sum-exp: the same sums regrouped);
-// - gemv=custom: 1e-4 against the CPU as for BF16 matmul, 1e-9 against cuBLAS
-//   (the same BF16 products, fp32 sums in another order);
-// - the forward pass in BF16 (activations rounded before each GEMM, BF16 KV): 1e-3.
+// Comparisons are by normalized MSE (kernels/check.h: is_nmse), against the
+// tolerance of the check that fits each comparison, the one table that
+// `inferscope kernels` uses too (kernels/check.c gives each value and its
+// reason); a kernel variant is held to the check its row of its op's table
+// names. Outputs are poisoned with NaN before each op, so an element the op
+// failed to write fails the comparison. The checks used:
+// - data movement (embed, gather, KV store of BF16-exact values, block copy): exact;
+// - F32 row and elementwise ops (rmsnorm, rope, swiglu, add): IS_CHECK_ROW_F32;
+// - matmul with F32 weights: IS_CHECK_MATMUL_F32;
+// - matmul with BF16 weights: the device rounds activations to BF16, so the CPU
+//   is given the same rounded activations, and IS_CHECK_MATMUL_BF16 (only fp32
+//   summation order differs); the gemv variants as their rows say (the same), also
+//   against cuBLAS on the device;
+// - attention on BF16-exact K, V: IS_CHECK_ATTENTION, every variant;
+// - the forward pass in BF16 (activations rounded before each GEMM, BF16 KV):
+//   IS_CHECK_FORWARD_BF16.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/check.h"          // defines: is_nmse, is_check_tolerance
 #include "kernels/cuda/cuda_plan.h"  // defines: is_cuda_plan_gemv, is_cuda_plan_split_kv (the variants' plans)
 #include "kernels/cuda/cuda_probe.h"
 #include "support/testutil.h"
@@ -86,15 +89,13 @@ static float *download(is_backend *be, const is_tensor *t, int64_t rows) {
     return h;
 }
 
-static double nmse(const float *got, const float *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - (double)ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    if (isnan(num)) return INFINITY;
-    return den > 0 ? num / den : num;
+#define TOL(check) is_check_tolerance(IS_CHECK_##check)
+
+// x rounded to BF16, as the device rounds activations before a BF16 GEMM (malloc'd).
+static float *bf16_rounded(const float *x, size_t n) {
+    float *r = malloc((n ? n : 1) * sizeof *r);
+    for (size_t i = 0; i < n; i++) r[i] = is_bf16_to_f32(is_f32_to_bf16(x[i]));
+    return r;
 }
 
 // The same tensor on both backends from one host array.
@@ -111,7 +112,7 @@ static void pair_free(pair *p) {
 // NMSE of the first rows of p (gpu against cpu).
 static double pair_nmse(const pair *p, int64_t rows) {
     float *a = download(cpu, &p->c, rows), *b = download(gpu, &p->g, rows);
-    double e = nmse(b, a, (size_t)(rows * p->c.cols));
+    double e = is_nmse(b, a, (size_t)(rows * p->c.cols));
     free(a);
     free(b);
     return e;
@@ -155,29 +156,29 @@ Test(cuda, row_and_elementwise_ops) {
         pair w = pair_new(IS_DTYPE_F32, 1, D, hw), o = pair_new(IS_DTYPE_F32, rows, D, NULL);
         cpu->rmsnorm(cpu, &o.c, &x.c, &w.c, n, 1e-5f);
         gpu->rmsnorm(gpu, &o.g, &x.g, &w.g, n, 1e-5f);
-        cr_assert_leq(pair_nmse(&o, n), 1e-10, "rmsnorm D=%lld", (long long)D);
+        cr_assert_leq(pair_nmse(&o, n), TOL(ROW_F32), "rmsnorm D=%lld", (long long)D);
         // fused add + norm against the CPU's add then norm
         cpu->add(cpu, &x.c, &y.c, n);
         cpu->rmsnorm(cpu, &o.c, &x.c, &w.c, n, 1e-5f);
         gpu->add_rmsnorm(gpu, &o.g, &x.g, &y.g, &w.g, n, 1e-5f);
-        cr_assert_leq(pair_nmse(&o, n), 1e-10, "add_rmsnorm output D=%lld", (long long)D);
-        cr_assert_leq(pair_nmse(&x, rows), 1e-12, "add_rmsnorm residual (and rows past n untouched)");
+        cr_assert_leq(pair_nmse(&o, n), TOL(ROW_F32), "add_rmsnorm output D=%lld", (long long)D);
+        cr_assert_leq(pair_nmse(&x, rows), TOL(ROW_F32), "add_rmsnorm residual (and rows past n untouched)");
         cpu->swiglu(cpu, &o.c, &x.c, &y.c, n);
         gpu->swiglu(gpu, &o.g, &x.g, &y.g, n);
-        cr_assert_leq(pair_nmse(&o, n), 1e-10, "swiglu D=%lld", (long long)D);
+        cr_assert_leq(pair_nmse(&o, n), TOL(ROW_F32), "swiglu D=%lld", (long long)D);
         // embed (F32 and BF16 tables) and gather
         int32_t ids[7] = {0, 8, 3, 3, 5, 1, 7}, sel[3] = {6, 0, 2};
         for (int dt = 0; dt < 2; dt++) {
             pair tab = pair_new(dt ? IS_DTYPE_BF16 : IS_DTYPE_F32, rows, D, hx);
             cpu->embed(cpu, &o.c, &tab.c, ids, n);
             gpu->embed(gpu, &o.g, &tab.g, ids, n);
-            cr_assert_eq(pair_nmse(&o, n), 0, "embed D=%lld dtype %d", (long long)D, dt);
+            cr_assert_leq(pair_nmse(&o, n), TOL(EXACT), "embed D=%lld dtype %d", (long long)D, dt);
             pair_free(&tab);
         }
         pair g = pair_new(IS_DTYPE_F32, 3, D, NULL);
         cpu->gather_rows(cpu, &g.c, &o.c, sel, 3);
         gpu->gather_rows(gpu, &g.g, &o.g, sel, 3);
-        cr_assert_eq(pair_nmse(&g, 3), 0, "gather_rows");
+        cr_assert_leq(pair_nmse(&g, 3), TOL(EXACT), "gather_rows");
         pair_free(&g);
         pair *all[] = {&x, &y, &w, &o};
         for (int i = 0; i < 4; i++) pair_free(all[i]);
@@ -199,7 +200,7 @@ Test(cuda, rope_matches_cpu) {
         pair x = pair_new(IS_DTYPE_F32, n + 1, (int64_t)nh * hd, hx), f = pair_new(IS_DTYPE_F32, 1, half, inv);
         cpu->rope(cpu, &x.c, n, nh, hd, pos, &f.c);
         gpu->rope(gpu, &x.g, n, nh, hd, pos, &f.g);
-        cr_assert_leq(pair_nmse(&x, n + 1), 1e-12, "rope hd=%d", hd);
+        cr_assert_leq(pair_nmse(&x, n + 1), TOL(ROW_F32), "rope hd=%d", hd);
         pair_free(&x);
         pair_free(&f);
         free(hx);
@@ -213,12 +214,15 @@ Test(cuda, matmul_matches_cpu) {
         for (int dt = 0; dt < 2; dt++) {
             int n = shapes[s][0], K = shapes[s][1], M = shapes[s][2];
             float *hx = rand_host((size_t)(n + 1) * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f);
-            float *hb = rand_host((size_t)M, 1.0f);
-            pair x = pair_new(IS_DTYPE_F32, n + 1, K, hx), w = pair_new(dt ? IS_DTYPE_BF16 : IS_DTYPE_F32, M, K, hw);
+            float *hb = rand_host((size_t)M, 1.0f), *hxr = bf16_rounded(hx, (size_t)(n + 1) * K);
+            // BF16 weights: the device multiplies BF16-rounded activations; so does the CPU here
+            pair x = {upload(cpu, IS_DTYPE_F32, n + 1, K, dt ? hxr : hx), upload(gpu, IS_DTYPE_F32, n + 1, K, hx)};
+            pair w = pair_new(dt ? IS_DTYPE_BF16 : IS_DTYPE_F32, M, K, hw);
             pair b = pair_new(IS_DTYPE_F32, 1, M, hb), o = pair_new(IS_DTYPE_F32, n + 1, M, NULL);
             cpu->matmul(cpu, &o.c, &x.c, &w.c, s % 2 ? &b.c : NULL, n);
             gpu->matmul(gpu, &o.g, &x.g, &w.g, s % 2 ? &b.g : NULL, n);
-            double tol = dt ? 1e-4 : 1e-10;
+            free(hxr);
+            double tol = dt ? TOL(MATMUL_BF16) : TOL(MATMUL_F32);
             double e = pair_nmse(&o, n);
             cr_assert_leq(e, tol, "matmul n=%d K=%d M=%d %s: nmse %g", n, K, M, dt ? "bf16" : "f32", e);
             pair *all[] = {&x, &w, &b, &o};
@@ -293,7 +297,7 @@ static void attention_case_pad(int n_seqs, const int *lens, const int *n_query, 
     cpu->attention(cpu, &o.c, &q.c, &kc, &vc, &b, H, KV, hd);
     gpu->attention(gpu, &o.g, &q.g, &kg, &vg, &b, H, KV, hd);
     double e = pair_nmse(&o, nq);
-    cr_assert_leq(e, 1e-9, "attention %d seqs (first len %d, %d queries) H=%d KV=%d hd=%d bs=%d: nmse %g", n_seqs,
+    cr_assert_leq(e, TOL(ATTENTION), "attention %d seqs (first len %d, %d queries) H=%d KV=%d hd=%d bs=%d: nmse %g", n_seqs,
                   lens[0], nq, H, KV, hd, bs, e);
     // the pools: KV stored exactly (BF16-exact values) in the slots written
     float *pc = download(cpu, &kc, kc.rows), *pg = download(gpu, &kg, kg.rows);
@@ -424,6 +428,15 @@ static void select_variants(const char *spec) {
     cr_assert_eq(is_kernel_spec_apply(gpu, spec, &err), 0, "--kernel %s: %s", spec, err.msg);
 }
 
+// The row of op's table for variant name.
+static const is_kernel_variant *variant_row(const char *op, const char *name) {
+    for (int i = 0; i < gpu->n_kernel_ops; i++)
+        for (int v = 0; !strcmp(gpu->kernel_ops[i].op, op) && gpu->kernel_ops[i].variants[v].name; v++)
+            if (!strcmp(gpu->kernel_ops[i].variants[v].name, name)) return &gpu->kernel_ops[i].variants[v];
+    cr_assert_fail("no variant %s=%s", op, name);
+    return NULL;
+}
+
 static int device_sms(void) {
     is_device_info info;
     is_err err = {{0}};
@@ -443,9 +456,14 @@ Test(cuda, variants_are_registered_with_their_kinds) {
     for (int i = 0; i < 3; i++) {
         const is_kernel_op *k = &gpu->kernel_ops[i];
         cr_assert_str_eq(k->op, want[i].op);
-        cr_assert_str_eq(k->variants[0], want[i].v0, "%s: the default first", k->op);
-        cr_assert_str_eq(k->variants[1], want[i].v1);
-        cr_assert_null(k->variants[2]);
+        cr_assert_str_eq(k->variants[0].name, want[i].v0, "%s: the default first", k->op);
+        cr_assert_str_eq(k->variants[1].name, want[i].v1);
+        cr_assert_null(k->variants[2].name);
+        is_check c = want[i].kind == IS_KOP_GEMV ? IS_CHECK_MATMUL_BF16 : IS_CHECK_ATTENTION;
+        for (int v = 0; v < 2; v++) {
+            cr_assert_eq(k->variants[v].check, c, "%s=%s: its check", k->op, k->variants[v].name);
+            cr_assert_not_null(k->variants[v].impl, "%s=%s: how it runs", k->op, k->variants[v].name);
+        }
         cr_assert_eq(k->kind, want[i].kind);
         cr_assert(k->doc && strlen(k->doc) > 0 && !strchr(k->doc, '\n'), "%s: a one-line doc", k->op);
     }
@@ -454,20 +472,21 @@ Test(cuda, variants_are_registered_with_their_kinds) {
     cr_assert(strstr(err.msg, "custom"), "the message lists the variants: %s", err.msg);
 }
 
-// gemv=custom against the CPU (the BF16 matmul's tolerance, 1e-4: the CPU keeps
-// activations in F32, the device rounds them to BF16) and against cuBLAS on the
-// device (1e-9: both multiply the same BF16-rounded values with fp32 sums, only
-// the order of the sums differs: relative error ~ sqrt(K) x 2^-24 per element).
+// gemv=custom against the CPU (given the activations rounded to BF16, as the
+// device rounds them) and against cuBLAS on the device (the same BF16 products
+// with fp32 sums: only the order of the sums differs), by the check its row names.
 static void gemv_case(int n, int K, int M, bool with_bias) {
     float *hx = rand_host((size_t)(n + 1) * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f);
-    float *hb = rand_host((size_t)M, 1.0f);
-    pair x = pair_new(IS_DTYPE_F32, n + 1, K, hx), w = pair_new(IS_DTYPE_BF16, M, K, hw);
+    float *hb = rand_host((size_t)M, 1.0f), *hxr = bf16_rounded(hx, (size_t)(n + 1) * K);
+    pair x = {upload(cpu, IS_DTYPE_F32, n + 1, K, hxr), upload(gpu, IS_DTYPE_F32, n + 1, K, hx)};
+    pair w = pair_new(IS_DTYPE_BF16, M, K, hw);
     pair b = pair_new(IS_DTYPE_F32, 1, M, hb), o = pair_new(IS_DTYPE_F32, n + 1, M, NULL);
     cpu->matmul(cpu, &o.c, &x.c, &w.c, with_bias ? &b.c : NULL, n);
     select_variants("gemv=custom");
     gpu->matmul(gpu, &o.g, &x.g, &w.g, with_bias ? &b.g : NULL, n);
+    double tol = is_check_tolerance(variant_row("gemv", "custom")->check);
     double e = pair_nmse(&o, n);
-    cr_assert_leq(e, 1e-4, "gemv=custom n=%d K=%d M=%d bias %d: nmse %g against the CPU", n, K, M, with_bias, e);
+    cr_assert_leq(e, tol, "gemv=custom n=%d K=%d M=%d bias %d: nmse %g against the CPU", n, K, M, with_bias, e);
     float *custom = download(gpu, &o.g, n + 1);
     for (int64_t i = (int64_t)n * M; i < (int64_t)(n + 1) * M; i++)
         cr_assert(isnan(custom[i]), "row %d past n stays poisoned (element %lld)", n, (long long)i);
@@ -475,13 +494,14 @@ static void gemv_case(int n, int K, int M, bool with_bias) {
     gpu->tensor_fill_const(gpu, &o.g, NAN);
     gpu->matmul(gpu, &o.g, &x.g, &w.g, with_bias ? &b.g : NULL, n);
     float *cublas = download(gpu, &o.g, n);
-    e = nmse(custom, cublas, (size_t)n * M);
-    cr_assert_leq(e, 1e-9, "gemv=custom n=%d K=%d M=%d: nmse %g against cuBLAS", n, K, M, e);
+    e = is_nmse(custom, cublas, (size_t)n * M);
+    cr_assert_leq(e, tol, "gemv=custom n=%d K=%d M=%d: nmse %g against cuBLAS", n, K, M, e);
     free(custom);
     free(cublas);
     pair *all[] = {&x, &w, &b, &o};
     for (int i = 0; i < 4; i++) pair_free(all[i]);
     free(hx);
+    free(hxr);
     free(hw);
     free(hb);
 }
@@ -510,7 +530,7 @@ Test(cuda, gemv_custom_matches_cpu_and_cublas) {
     pair o = pair_new(IS_DTYPE_F32, 4, 200, NULL);
     cpu->matmul(cpu, &o.c, &x.c, &w.c, NULL, 4);
     gpu->matmul(gpu, &o.g, &x.g, &w.g, NULL, 4);
-    cr_assert_leq(pair_nmse(&o, 4), 1e-10, "F32 weights under gemv=custom: the F32 GEMM");
+    cr_assert_leq(pair_nmse(&o, 4), TOL(MATMUL_F32), "F32 weights under gemv=custom: the F32 GEMM");
     select_variants("default");
     pair_free(&x);
     pair_free(&w);
@@ -655,7 +675,7 @@ Test(cuda, variants_under_graphs_equal_eager) {
         variant_schedule(m, "default", specs[i], true, STEPS, graphed, &rec);
         cr_assert_geq(rec, 2, "%s: both shapes recorded anew after the switch (%ld graphs)", specs[i], rec);
         if (changes[i])
-            cr_assert_gt(nmse(base + half, eager + half, nl - half), 0, "%s changes the logits after the switch",
+            cr_assert_gt(is_nmse(base + half, eager + half, nl - half), 0, "%s changes the logits after the switch",
                          specs[i]);
         cr_assert_eq(memcmp(eager, graphed, nl * sizeof *eager), 0,
                      "%s selected after graphs were recorded: graph replay equals eager", specs[i]);
@@ -700,8 +720,8 @@ static void forward_case(const char *spec, int prompt_len, int steps, double gap
     cr_assert_eq(is_forward(sg, prompt_len, prompt, seqv, want, lg, &err), 0, "%s", err.msg);
     int checked = 0;
     for (int step = 0;; step++) {
-        double e = nmse(lg, lc, (size_t)V);
-        cr_assert_leq(e, 1e-3, "%s step %d: logits nmse %g", spec, step, e);
+        double e = is_nmse(lg, lc, (size_t)V);
+        cr_assert_leq(e, TOL(FORWARD_BF16), "%s step %d: logits nmse %g", spec, step, e);
         int32_t tc = is_argmax(lc, V), tg = is_argmax(lg, V);
         float top1 = lc[tc], top2 = -INFINITY;
         for (int i = 0; i < V; i++)

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "app/app.h"          // defines: is_kernels_sweep
-#include "kernels/check.h"    // defines: is_nmse, is_check_of_kind, is_check_tolerance, is_check_accept
+#include "kernels/check.h"    // defines: is_nmse, is_check_tolerance, is_check_accept
 #include "reports/compare.h"
 #include "reports/results.h"
 #include "support/testutil.h"
@@ -36,7 +36,7 @@ static int cpu_matmul_variants(void) {
     cr_assert_eq(be->n_kernel_ops, 1);
     cr_assert_str_eq(be->kernel_ops[0].op, "matmul");
     int n = 0;
-    while (be->kernel_ops[0].variants[n]) n++;
+    while (be->kernel_ops[0].variants[n].name) n++;
     be->destroy(be);
     return n;
 }
@@ -191,29 +191,27 @@ Test(kernels_cmd, validation_decision) {
     enum { N = 1000 };
     float ref[N], got[N];
     for (int i = 0; i < N; i++) ref[i] = got[i] = (float)sin(0.37 * i + 1) * 3.0f;
-    const is_kernel_kind kinds[] = {IS_KOP_MATMUL, IS_KOP_GEMV, IS_KOP_ATTN_DECODE, IS_KOP_ATTN_PREFILL};
+    // the checks kernel variants name (matmul with F32 or BF16 operands, attention)
+    const is_check checks[] = {IS_CHECK_MATMUL_F32, IS_CHECK_MATMUL_BF16, IS_CHECK_ATTENTION};
     // an exact copy: NMSE 0, passes every tolerance
     cr_assert_eq(is_nmse(got, ref, N), 0);
-    for (int k = 0; k < 4; k++)
-        for (int bf = 0; bf < 2; bf++) {
-            is_check c = is_check_of_kind(kinds[k], bf);
-            double tol = is_check_tolerance(c);
-            cr_assert(tol > 0 && tol < 1e-3, "kind %d bf16 %d: %g", k, bf, tol);
-            cr_assert(is_check_accept(0, c));
-        }
+    for (int k = 0; k < 3; k++) {
+        double tol = is_check_tolerance(checks[k]);
+        cr_assert(tol > 0 && tol < 1e-3, "check %d: %g", checks[k], tol);
+        cr_assert(is_check_accept(0, checks[k]));
+    }
     // every element off by a relative 1e-2: NMSE exactly 1e-4 (up to float rounding),
     // above every tolerance of a variant
     for (int i = 0; i < N; i++) got[i] = ref[i] * 1.01f;
     double e = is_nmse(got, ref, N);
     cr_assert(fabs(e - 1e-4) < 1e-6, "nmse %g", e);
-    for (int k = 0; k < 4; k++)
-        for (int bf = 0; bf < 2; bf++) cr_assert_not(is_check_accept(e, is_check_of_kind(kinds[k], bf)));
+    for (int k = 0; k < 3; k++) cr_assert_not(is_check_accept(e, checks[k]));
     // off by a relative 2^-12 (NMSE ~6e-8): passes the BF16 matmul bound, fails the F32 one
     for (int i = 0; i < N; i++) got[i] = ref[i] * (1.0f + 1.0f / 4096);
     e = is_nmse(got, ref, N);
     cr_assert(e > 5e-8 && e < 7e-8, "nmse %g", e);
-    cr_assert(is_check_accept(e, is_check_of_kind(IS_KOP_MATMUL, true)));
-    cr_assert_not(is_check_accept(e, is_check_of_kind(IS_KOP_MATMUL, false)));
+    cr_assert(is_check_accept(e, IS_CHECK_MATMUL_BF16));
+    cr_assert_not(is_check_accept(e, IS_CHECK_MATMUL_F32));
     // an extra BF16 rounding of the output (relative error up to 2^-9: NMSE ~1e-6)
     // fails even the BF16 matmul bound
     for (int i = 0; i < N; i++) got[i] = is_bf16_to_f32(is_f32_to_bf16(ref[i]));
@@ -277,8 +275,10 @@ Test(kernels_cmd, bad_input) {
 // the attention paths (paged cache, reference on a subsample of queries) and the
 // rejection of a variant run on the CPU.
 
-static const char *const w_attn_variants[] = {"plain", "off", NULL};
-static const char *const w_mm_variants[] = {"plain", "nan", NULL};
+static const is_kernel_variant w_attn_variants[] = {
+    {"plain", IS_CHECK_ATTENTION, NULL}, {"off", IS_CHECK_ATTENTION, NULL}, {NULL, IS_CHECK_EXACT, NULL}};
+static const is_kernel_variant w_mm_variants[] = {
+    {"plain", IS_CHECK_MATMUL_F32, NULL}, {"nan", IS_CHECK_MATMUL_F32, NULL}, {NULL, IS_CHECK_EXACT, NULL}};
 static const is_kernel_op w_ops[] = {
     {"attn_decode", w_attn_variants, "test: the CPU's attention, and one 1% off", IS_KOP_ATTN_DECODE},
     {"attn_prefill", w_attn_variants, "test: the CPU's attention, and one 1% off", IS_KOP_ATTN_PREFILL},

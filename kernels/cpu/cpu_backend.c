@@ -207,12 +207,16 @@ static int cpu_flush_cache(is_backend *be, is_err *err) {
 }
 
 // ---- kernel variants (--kernel matmul=...) ----
-// Indexes match cpu_matmul_path: auto by size, or one path for every size.
-static const char *const cpu_matmul_variants[] = {"auto", "gemv", "gemm",
+// Rows in the order of cpu_matmul_path: auto by size, or one path for every size;
+// each checked against a float64 matmul of the same operands (F32 activations).
+static const is_kernel_variant cpu_matmul_variants[] = {
+    {"auto", IS_CHECK_MATMUL_F32, NULL},
+    {"gemv", IS_CHECK_MATMUL_F32, NULL},
+    {"gemm", IS_CHECK_MATMUL_F32, NULL},
 #ifdef IS_HAVE_BLAS
-                                                  "blas",
+    {"blas", IS_CHECK_MATMUL_F32, NULL},
 #endif
-                                                  NULL};
+    {NULL, IS_CHECK_EXACT, NULL}};
 static const is_kernel_op cpu_kernel_ops[] = {
     {"matmul", cpu_matmul_variants,
      "auto: GEMV below 16 rows, own GEMM below 64, else BLAS; gemv, gemm, blas: that path at every size",

@@ -6,7 +6,7 @@
 // (the chunk's upload, stride L.stride). Scores, softmax and sums are fp32.
 //
 // The kernel is chosen by the shape of the chunk, then by the variant selected
-// (kernel_select, cuda_backend.cu):
+// (kernel_select, cuda_backend.cu; the variant tables are at the end of this file):
 // - decode (every tile is one token):
 //   naive: a block per (token, head); its 4 warps take interleaved runs of 32
 //     positions, each with an online softmax, and merge.
@@ -486,58 +486,101 @@ void cuda_kv_copy_blocks(is_backend *be, is_tensor *k_pool, is_tensor *v_pool, c
     }
 }
 
-// Decode attention (every tile one token): naive, or split_kv when its plan has
-// more than one partition. The plan is made for the longest context the chunk's
+// ---- the variants ----------------------------------------------------------------
+// Decode attention (every tile one token): naive, a block per (token, head).
+static void decode_naive(cuda_backend *cb, const cuda_attn_call *c) {
+    const is_cuda_layout *L = c->L;
+    dim3 grid((unsigned)c->b->n_tokens, (unsigned)c->n_heads);
+    attn_decode_kernel<false><<<grid, ATT_THREADS, 0, cb->stream>>>(
+        (float *)c->out->data, c->out->cols, NULL, (const float *)c->q->data, c->q->cols,
+        (const __nv_bfloat16 *)c->k_pool->data, (const __nv_bfloat16 *)c->v_pool->data, c->d + L->off_pos,
+        c->d + L->off_seq, c->d + L->off_bt, L->stride, c->b->block_size, c->n_heads / c->n_kv_heads, c->n_kv_heads,
+        c->head_dim, c->scale);
+    CUDA_LAUNCHED(cb, "attn_decode_kernel");
+}
+
+// split_kv: context partitions merged by log-sum-exp, when its plan has more than
+// one partition (else naive). The plan is made for the longest context the chunk's
 // block-table stride admits, so a graph recorded with it stays right as the
 // contexts grow; its workspace was reserved by kernel_select.
-static void attention_decode(cuda_backend *cb, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
-                             const is_tensor *v_pool, const is_attn_batch *b, const int32_t *d, const is_cuda_layout *L,
-                             int n_heads, int n_kv_heads, int head_dim, float scale) {
-    int group = n_heads / n_kv_heads;
+static void decode_split_kv(cuda_backend *cb, const cuda_attn_call *c) {
+    const is_cuda_layout *L = c->L;
+    const is_attn_batch *b = c->b;
     is_cuda_split_plan sp = {1, 0};
-    if (cb->decode_variant == CUDA_DECODE_SPLIT_KV) {
-        int64_t ctx = (int64_t)L->stride * b->block_size;
-        is_cuda_plan_split_kv(&sp, b->n_tokens, n_heads, ctx < (1 << 30) ? (int)ctx : (1 << 30), b->block_size,
-                              cb->info.sm_count);
-    }
+    int64_t ctx = (int64_t)L->stride * b->block_size;
+    is_cuda_plan_split_kv(&sp, b->n_tokens, c->n_heads, ctx < (1 << 30) ? (int)ctx : (1 << 30), b->block_size,
+                          cb->info.sm_count);
     if (sp.n_parts == 1) {
-        dim3 grid((unsigned)b->n_tokens, (unsigned)n_heads);
-        attn_decode_kernel<false><<<grid, ATT_THREADS, 0, cb->stream>>>(
-            (float *)out->data, out->cols, NULL, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
-            (const __nv_bfloat16 *)v_pool->data, d + L->off_pos, d + L->off_seq, d + L->off_bt, L->stride,
-            b->block_size, group, n_kv_heads, head_dim, scale);
-        CUDA_LAUNCHED(cb, "attn_decode_kernel");
+        decode_naive(cb, c);
         return;
     }
-    size_t need = is_cuda_plan_split_kv_work(&sp, b->n_tokens, n_heads, head_dim) * sizeof(float);
+    size_t need = is_cuda_plan_split_kv_work(&sp, b->n_tokens, c->n_heads, c->head_dim) * sizeof(float);
     if (need > cb->work_cap) {
         cuda_note_msg(cb, __FILE__, __LINE__, "attn_decode=split_kv: %d partitions need %zu bytes of workspace, "
                       "%zu reserved", sp.n_parts, need, cb->work_cap);
         return;
     }
     float *part = (float *)cb->d_work;
-    dim3 grid((unsigned)b->n_tokens, (unsigned)n_heads, (unsigned)sp.n_parts);
+    dim3 grid((unsigned)b->n_tokens, (unsigned)c->n_heads, (unsigned)sp.n_parts);
     attn_decode_kernel<true><<<grid, ATT_THREADS, 0, cb->stream>>>(
-        NULL, 0, part, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
-        (const __nv_bfloat16 *)v_pool->data, d + L->off_pos, d + L->off_seq, d + L->off_bt, L->stride, b->block_size,
-        group, n_kv_heads, head_dim, scale);
+        NULL, 0, part, (const float *)c->q->data, c->q->cols, (const __nv_bfloat16 *)c->k_pool->data,
+        (const __nv_bfloat16 *)c->v_pool->data, c->d + L->off_pos, c->d + L->off_seq, c->d + L->off_bt, L->stride,
+        b->block_size, c->n_heads / c->n_kv_heads, c->n_kv_heads, c->head_dim, c->scale);
     if (!CUDA_LAUNCHED(cb, "attn_decode_kernel (split_kv)")) return;
-    attn_decode_merge_kernel<<<dim3((unsigned)b->n_tokens, (unsigned)n_heads), ATT_THREADS, 0, cb->stream>>>(
-        (float *)out->data, out->cols, part, sp.n_parts, head_dim);
+    attn_decode_merge_kernel<<<dim3((unsigned)b->n_tokens, (unsigned)c->n_heads), ATT_THREADS, 0, cb->stream>>>(
+        (float *)c->out->data, c->out->cols, part, sp.n_parts, c->head_dim);
     CUDA_LAUNCHED(cb, "attn_decode_merge_kernel");
 }
 
+// Prefill attention, tiled: a block per (tile of IS_CUDA_TILE_Q queries, head).
+static void prefill_tiled(cuda_backend *cb, const cuda_attn_call *c) {
+    const is_cuda_layout *L = c->L;
+    dim3 grid((unsigned)L->n_tiles, (unsigned)c->n_heads);
+    attn_prefill_kernel<<<grid, ATT_THREADS, prefill_smem(c->head_dim), cb->stream>>>(
+        (float *)c->out->data, c->out->cols, (const float *)c->q->data, c->q->cols,
+        (const __nv_bfloat16 *)c->k_pool->data, (const __nv_bfloat16 *)c->v_pool->data, c->d + L->off_pos,
+        c->d + L->off_seq, c->d + L->off_tiles, c->d + L->off_bt, L->stride, c->b->block_size,
+        c->n_heads / c->n_kv_heads, c->n_kv_heads, c->head_dim, c->scale);
+    CUDA_LAUNCHED(cb, "attn_prefill_kernel");
+}
+
 template <int HD>
-static void prefill_wide(cuda_backend *cb, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
-                         const is_tensor *v_pool, const is_attn_batch *b, const int32_t *d, const is_cuda_layout *L,
-                         int n_heads, int n_kv_heads, float scale) {
-    dim3 grid((unsigned)((L->n_tiles + WIDE_SUB - 1) / WIDE_SUB), (unsigned)n_heads);
+static void prefill_wide_hd(cuda_backend *cb, const cuda_attn_call *c) {
+    const is_cuda_layout *L = c->L;
+    dim3 grid((unsigned)((L->n_tiles + WIDE_SUB - 1) / WIDE_SUB), (unsigned)c->n_heads);
     attn_prefill_wide_kernel<HD><<<grid, WIDE_THREADS, prefill_wide_smem<HD>(), cb->stream>>>(
-        (float *)out->data, out->cols, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
-        (const __nv_bfloat16 *)v_pool->data, d + L->off_pos, d + L->off_seq, d + L->off_tiles, L->n_tiles,
-        d + L->off_bt, L->stride, b->block_size, n_heads / n_kv_heads, n_kv_heads, scale);
+        (float *)c->out->data, c->out->cols, (const float *)c->q->data, c->q->cols,
+        (const __nv_bfloat16 *)c->k_pool->data, (const __nv_bfloat16 *)c->v_pool->data, c->d + L->off_pos,
+        c->d + L->off_seq, c->d + L->off_tiles, L->n_tiles, c->d + L->off_bt, L->stride, c->b->block_size,
+        c->n_heads / c->n_kv_heads, c->n_kv_heads, c->scale);
     CUDA_LAUNCHED(cb, "attn_prefill_wide_kernel");
 }
+
+// wide: 64 queries a block share each K/V tile; compiled for head_dim 64 and 128,
+// other head_dims run tiled.
+static void prefill_wide(cuda_backend *cb, const cuda_attn_call *c) {
+    if (c->head_dim == 64) prefill_wide_hd<64>(cb, c);
+    else if (c->head_dim == 128) prefill_wide_hd<128>(cb, c);
+    else prefill_tiled(cb, c);
+}
+
+// The tables. Every variant attends over the same BF16 K and V with fp32 softmax
+// and sums (split_kv regroups them by log-sum-exp): checked as attention.
+static const cuda_variant decode_naive_impl = {NULL, decode_naive, NULL};
+static const cuda_variant decode_split_kv_impl = {NULL, decode_split_kv, is_cuda_plan_split_kv_work_max};
+static const cuda_variant prefill_tiled_impl = {NULL, prefill_tiled, NULL};
+static const cuda_variant prefill_wide_impl = {NULL, prefill_wide, NULL};
+
+const is_kernel_variant cuda_attn_decode_variants[] = {
+    {"naive", IS_CHECK_ATTENTION, &decode_naive_impl},
+    {"split_kv", IS_CHECK_ATTENTION, &decode_split_kv_impl},
+    {NULL, IS_CHECK_EXACT, NULL},
+};
+const is_kernel_variant cuda_attn_prefill_variants[] = {
+    {"tiled", IS_CHECK_ATTENTION, &prefill_tiled_impl},
+    {"wide", IS_CHECK_ATTENTION, &prefill_wide_impl},
+    {NULL, IS_CHECK_EXACT, NULL},
+};
 
 void cuda_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is_tensor *k_pool,
                     const is_tensor *v_pool, const is_attn_batch *b, int n_heads, int n_kv_heads, int head_dim) {
@@ -553,20 +596,6 @@ void cuda_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is
     is_cuda_layout L;
     const int32_t *d = cuda_dev_batch(cb, b, &L);
     if (!d) return;
-    float scale = 1.0f / sqrtf((float)head_dim);
-    int group = n_heads / n_kv_heads;
-    if (L.decode) {
-        attention_decode(cb, out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, head_dim, scale);
-    } else if (cb->prefill_variant == CUDA_PREFILL_WIDE && head_dim == 64) {
-        prefill_wide<64>(cb, out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, scale);
-    } else if (cb->prefill_variant == CUDA_PREFILL_WIDE && head_dim == 128) {
-        prefill_wide<128>(cb, out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, scale);
-    } else { // tiled, or wide at a head_dim it is not compiled for
-        dim3 grid((unsigned)L.n_tiles, (unsigned)n_heads);
-        attn_prefill_kernel<<<grid, ATT_THREADS, prefill_smem(head_dim), cb->stream>>>(
-            (float *)out->data, out->cols, (const float *)q->data, q->cols, (const __nv_bfloat16 *)k_pool->data,
-            (const __nv_bfloat16 *)v_pool->data, d + L.off_pos, d + L.off_seq, d + L.off_tiles, d + L.off_bt,
-            L.stride, b->block_size, group, n_kv_heads, head_dim, scale);
-        CUDA_LAUNCHED(cb, "attn_prefill_kernel");
-    }
+    cuda_attn_call c = {out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, head_dim, 1.0f / sqrtf((float)head_dim)};
+    cuda_variant_of(cb, L.decode ? CUDA_OP_ATTN_DECODE : CUDA_OP_ATTN_PREFILL)->attention(cb, &c);
 }

@@ -200,6 +200,13 @@ static bool batch_reserve(cuda_backend *cb, size_t total) {
     return true;
 }
 
+// The chosen variants as a graph key's bits: 4 per op.
+static uint32_t variants_key(const cuda_backend *cb) {
+    uint32_t key = 0;
+    for (int op = 0; op < CUDA_OP_COUNT; op++) key |= (uint32_t)cb->variant[op] << (4 * op);
+    return key;
+}
+
 static is_batch_mode cuda_batch_begin(is_backend *be, const int32_t *tok, const is_attn_batch *b,
                                       const int32_t *rows, int n_rows, const void *owner) {
     cuda_backend *cb = cuda_impl(be);
@@ -217,8 +224,7 @@ static is_batch_mode cuda_batch_begin(is_backend *be, const int32_t *tok, const 
     cb->h_b = b;
     cb->in_batch = true;
     if (owner && be->graphs && L.n_tokens <= CUDA_GRAPH_MAX_TOKENS) {
-        is_graph_key key = is_cuda_plan_key(owner, &L, cb->gemv_variant | cb->decode_variant << 1 |
-                                                              cb->prefill_variant << 2);
+        is_graph_key key = is_cuda_plan_key(owner, &L, variants_key(cb));
         is_graph_entry *e = is_graph_cache_find(&cb->graphs, &key);
         if (e && e->exec) {
             if (CUDA_OK(cb, cudaGraphLaunch((cudaGraphExec_t)e->exec, cb->stream))) cb->graphs.n_replayed++;
@@ -355,37 +361,39 @@ static int cuda_probe_copy(is_backend *be, double *gbs, char *method, size_t met
 }
 
 // ---- kernel variants (--kernel op=variant) ------------------------------------------
-// Indexes match CUDA_GEMV_*, CUDA_DECODE_*, CUDA_PREFILL_* (cuda_internal.cuh).
-static const char *const cuda_gemv_variants[] = {"cublas", "custom", NULL};
-static const char *const cuda_decode_variants[] = {"naive", "split_kv", NULL};
-static const char *const cuda_prefill_variants[] = {"tiled", "wide", NULL};
+// The ops in CUDA_OP_* order; each op's table of variants (name, check, launcher,
+// workspace) is in the op's file.
 static const is_kernel_op cuda_kernel_ops[] = {
-    {"gemv", cuda_gemv_variants,
+    {"gemv", cuda_gemv_variants, // CUDA_OP_GEMV
      "matmul at n <= 8 rows, BF16 weights: cublas (GemmEx), custom (our 16-byte-load kernel, split-K when short and "
      "wide); F32 weights or more rows always cuBLAS", IS_KOP_GEMV},
-    {"attn_decode", cuda_decode_variants,
+    {"attn_decode", cuda_attn_decode_variants, // CUDA_OP_ATTN_DECODE
      "decode attention: naive (a block per token x head), split_kv (flash-decoding: context partitions merged by "
      "log-sum-exp, when the grid would under-fill the device)", IS_KOP_ATTN_DECODE},
-    {"attn_prefill", cuda_prefill_variants,
+    {"attn_prefill", cuda_attn_prefill_variants, // CUDA_OP_ATTN_PREFILL
      "prefill attention: tiled (16 queries a block), wide (64 queries a block share each K/V tile; head_dim 64 and "
      "128, others run tiled)", IS_KOP_ATTN_PREFILL},
 };
+static_assert(sizeof cuda_kernel_ops / sizeof cuda_kernel_ops[0] == CUDA_OP_COUNT, "one row per CUDA_OP_*");
+
+const cuda_variant *cuda_variant_of(const cuda_backend *cb, int op) {
+    return (const cuda_variant *)cuda_kernel_ops[op].variants[cb->variant[op]].impl;
+}
 
 // Stores the choice, drops recorded graphs (they hold the old variant's kernels)
 // and reserves the workspace the chosen variants need at most on this device.
 static void cuda_kernel_select(is_backend *be, int op_index, int variant_index) {
     cuda_backend *cb = cuda_impl(be);
     IS_ASSERT(!cb->capturing);
-    IS_ASSERT(op_index >= 0 && op_index < (int)(sizeof cuda_kernel_ops / sizeof cuda_kernel_ops[0]));
-    IS_ASSERT(variant_index >= 0 && variant_index <= 1);
-    int *slot[] = {&cb->gemv_variant, &cb->decode_variant, &cb->prefill_variant};
-    if (*slot[op_index] != variant_index) cuda_graphs_invalidate(cb);
-    *slot[op_index] = variant_index;
-    int sms = cb->info.sm_count;
+    IS_ASSERT(op_index >= 0 && op_index < CUDA_OP_COUNT && variant_index >= 0 && variant_index < 16);
+    for (int v = 0; v <= variant_index; v++) IS_ASSERT(cuda_kernel_ops[op_index].variants[v].name);
+    if (cb->variant[op_index] != variant_index) cuda_graphs_invalidate(cb);
+    cb->variant[op_index] = variant_index;
     size_t need = 0;
-    if (cb->gemv_variant == CUDA_GEMV_CUSTOM) need = is_cuda_plan_gemv_work_max(sms);
-    if (cb->decode_variant == CUDA_DECODE_SPLIT_KV && is_cuda_plan_split_kv_work_max(sms) > need)
-        need = is_cuda_plan_split_kv_work_max(sms);
+    for (int op = 0; op < CUDA_OP_COUNT; op++) {
+        const cuda_variant *v = cuda_variant_of(cb, op);
+        if (v->work_max && v->work_max(cb->info.sm_count) > need) need = v->work_max(cb->info.sm_count);
+    }
     if (need) cuda_grow(cb, &cb->d_work, &cb->work_cap, need * sizeof(float), "kernel variant workspace");
 }
 
@@ -504,7 +512,7 @@ extern "C" is_backend *is_cuda_backend_create(int device, is_err *err) {
     be->timer_end = cuda_timer_end;
     be->flush_cache = cuda_flush_cache;
     be->kernel_ops = cuda_kernel_ops;
-    be->n_kernel_ops = (int)(sizeof cuda_kernel_ops / sizeof cuda_kernel_ops[0]);
+    be->n_kernel_ops = CUDA_OP_COUNT;
     be->kernel_select = cuda_kernel_select;
     return be;
 fail:

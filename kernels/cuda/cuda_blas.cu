@@ -5,7 +5,7 @@
 // matmul: out[n, M] = x[n, K] . w[M, K]^T (+ bias). BF16 weights: x is rounded to
 // BF16 (one pass) and cublasGemmEx multiplies BF16 x BF16 with fp32 accumulation
 // and an F32 result. F32 weights: an F32 GEMM (no TF32), for tight checks.
-// Under gemv=custom a BF16 matmul at n <= IS_CUDA_GEMV_MAX_N rows goes to cuda_gemv.cu.
+// A BF16 matmul at n <= IS_CUDA_GEMV_MAX_N rows goes to the gemv variant chosen (cuda_gemv.cu).
 #include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_OK, cuda_round_bf16
 
 #include <cublas_v2.h>
@@ -95,10 +95,12 @@ void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_te
     IS_ASSERT(x->cols == w->cols && out->cols == w->rows && n >= 0 && n <= x->rows && n <= out->rows);
     IS_ASSERT(!bias || (bias->dtype == IS_DTYPE_F32 && bias->rows * bias->cols == w->rows));
     if (cb->failed || n == 0) return;
-    if (cb->gemv_variant == CUDA_GEMV_CUSTOM && w->dtype == IS_DTYPE_BF16 && n <= IS_CUDA_GEMV_MAX_N) {
-        cuda_gemv(cb, out, x, w, bias, n);
-        return;
-    }
+    if (w->dtype == IS_DTYPE_BF16 && n <= IS_CUDA_GEMV_MAX_N) cuda_variant_of(cb, CUDA_OP_GEMV)->matmul(cb, out, x, w, bias, n);
+    else cuda_gemm(cb, out, x, w, bias, n);
+}
+
+void cuda_gemm(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias, int n) {
+    if (cb->failed || n == 0) return;
     int M = (int)w->rows, K = (int)w->cols;
     const float alpha = 1.0f, beta = 0.0f;
     const void *b_ptr = x->data;

@@ -1,6 +1,6 @@
-// cuda_gemv.cu — gemv=custom: matmul at few rows (n <= IS_CUDA_GEMV_MAX_N) with
-// BF16 weights, a kernel of our own aimed at memory bandwidth (the default path,
-// cuBLAS, is in cuda_blas.cu).
+// cuda_gemv.cu — the gemv variants (matmul at few rows, n <= IS_CUDA_GEMV_MAX_N,
+// with BF16 weights) and their table at the end: cublas (the default, cuda_blas.cu)
+// and custom, a kernel of our own aimed at memory bandwidth.
 //
 // out[n, M] = x[n, K] . w[M, K]^T (+ bias[M]). Every weight is read once: a lane
 // loads 8 BF16 weights (16 bytes) of each of its warp's rows and multiplies them
@@ -144,8 +144,9 @@ static void gemv_launch(cuda_backend *cb, const is_cuda_gemv_plan *p, float *out
     CUDA_LAUNCHED(cb, VEC ? "gemv_kernel (16-byte loads)" : "gemv_kernel (scalar loads)");
 }
 
-void cuda_gemv(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
-               int n) {
+// gemv=custom: out[n, w.rows] = x . w^T (+ bias), BF16 w, 1 <= n <= IS_CUDA_GEMV_MAX_N.
+static void gemv_custom(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
+                        int n) {
     IS_ASSERT(w->dtype == IS_DTYPE_BF16 && x->dtype == IS_DTYPE_F32 && out->dtype == IS_DTYPE_F32);
     IS_ASSERT(n >= 1 && n <= IS_CUDA_GEMV_MAX_N && w->rows <= 0x7fffffff);
     if (cb->failed) return;
@@ -179,3 +180,15 @@ void cuda_gemv(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_te
         CUDA_LAUNCHED(cb, "gemv_reduce_kernel");
     }
 }
+
+// ---- the gemv variants: a BF16 matmul at n <= IS_CUDA_GEMV_MAX_N rows -----------------
+// Both round the activations to BF16 and sum the exact BF16 products in fp32, as
+// the CPU reference of the same rounded operands does.
+static const cuda_variant gemv_cublas_impl = {cuda_gemm, NULL, NULL};
+static const cuda_variant gemv_custom_impl = {gemv_custom, NULL, is_cuda_plan_gemv_work_max};
+
+const is_kernel_variant cuda_gemv_variants[] = {
+    {"cublas", IS_CHECK_MATMUL_BF16, &gemv_cublas_impl},
+    {"custom", IS_CHECK_MATMUL_BF16, &gemv_custom_impl},
+    {NULL, IS_CHECK_EXACT, NULL},
+};

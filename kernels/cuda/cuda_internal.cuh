@@ -4,10 +4,12 @@
 // The backend lives in one file per op family:
 //   cuda_backend.cu    create/destroy, memory, uploads, sync, batches and graphs, probes
 //   cuda_blas.cu       cuBLAS, loaded at run time; matmul (BF16 or F32 weights, fp32 accumulation)
-//   cuda_gemv.cu       gemv=custom: our matmul at n <= 8 rows with BF16 weights (split-K when short and wide)
+//   cuda_gemv.cu       the gemv variants: cublas, custom (our matmul at n <= 8 rows with BF16 weights,
+//                      split-K when short and wide)
 //   cuda_fill.cu       seeded normal and constant fills, dtype conversion
 //   cuda_ops.cu        embed, gather_rows, rmsnorm (+ fused residual add), rope, swiglu, add
-//   cuda_attention.cu  kv_store, kv_copy_blocks, decode (naive, split_kv) and prefill (tiled, wide) attention
+//   cuda_attention.cu  kv_store, kv_copy_blocks, decode (naive, split_kv) and prefill (tiled, wide) attention,
+//                      with their variant tables
 //   cuda_sample.cu     argmax and temperature / top-k / top-p sampling on the device
 //   cuda_timing.cu     timer_begin/timer_end (events) and flush_cache (an L2 flush kernel)
 //
@@ -30,10 +32,9 @@ extern "C" {
 
 struct cuda_blas; // cuda_blas.cu
 
-// Kernel variants (kernel_select): indexes into each op's variant list, [0] the default.
-enum { CUDA_GEMV_CUBLAS, CUDA_GEMV_CUSTOM };
-enum { CUDA_DECODE_NAIVE, CUDA_DECODE_SPLIT_KV };
-enum { CUDA_PREFILL_TILED, CUDA_PREFILL_WIDE };
+// The ops with kernel variants, in the order of the backend's kernel_ops; each
+// op's table of variants lives in the op's file (cuda_variant below).
+enum { CUDA_OP_GEMV, CUDA_OP_ATTN_DECODE, CUDA_OP_ATTN_PREFILL, CUDA_OP_COUNT };
 
 typedef struct cuda_backend {
     int device;
@@ -62,10 +63,10 @@ typedef struct cuda_backend {
     __nv_bfloat16 *d_act16;
     size_t act16_cap;
     struct cuda_blas *blas;
-    // kernel variants chosen (CUDA_GEMV_*, CUDA_DECODE_*, CUDA_PREFILL_*), and the
+    // the kernel variant chosen per op (an index into its table), and the
     // workspace they share (split-K partials, split-KV partials), reserved by
     // kernel_select for the largest plan on this device: never grown inside a batch
-    int gemv_variant, decode_variant, prefill_variant;
+    int variant[CUDA_OP_COUNT];
     void *d_work;
     size_t work_cap;
     // sampling: requests and ids, pinned and on the device
@@ -103,6 +104,38 @@ int cuda_take_error(cuda_backend *cb, is_err *err);
 // Makes a device buffer hold at least bytes (grown x1.5); false on failure (noted).
 bool cuda_grow(cuda_backend *cb, void **p, size_t *cap_bytes, size_t bytes, const char *what);
 
+// ---- kernel variants ----
+// What attention hands its variants: the call's tensors and the chunk's upload.
+typedef struct cuda_attn_call {
+    is_tensor *out;
+    const is_tensor *q, *k_pool, *v_pool;
+    const is_attn_batch *b;
+    const int32_t *d;          // the chunk's upload on the device (cuda_dev_batch)
+    const is_cuda_layout *L;   // and its layout
+    int n_heads, n_kv_heads, head_dim;
+    float scale;
+} cuda_attn_call;
+
+// How a CUDA kernel variant runs: the is_kernel_variant.impl of each row of an
+// op's table. One launcher per op family (the one its op calls), and the
+// workspace the variant needs at most on a device with sm_count SMs (floats;
+// NULL: none), reserved by kernel_select so no launch ever allocates.
+typedef struct cuda_variant {
+    void (*matmul)(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
+                   int n);                                  // gemv variants: a BF16 matmul at n <= IS_CUDA_GEMV_MAX_N rows
+    void (*attention)(cuda_backend *cb, const cuda_attn_call *c); // attention variants
+    size_t (*work_max)(int sm_count);
+} cuda_variant;
+
+// The tables (one row per variant, [0] the default, a NULL name last): gemv in
+// cuda_gemv.cu, attn_decode and attn_prefill in cuda_attention.cu.
+extern const is_kernel_variant cuda_gemv_variants[];
+extern const is_kernel_variant cuda_attn_decode_variants[];
+extern const is_kernel_variant cuda_attn_prefill_variants[];
+
+// The chosen variant of op (CUDA_OP_*) of the backend.
+const cuda_variant *cuda_variant_of(const cuda_backend *cb, int op);
+
 // ---- the ops (one file each family) ----
 void cuda_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stream, float std);
 void cuda_fill_const(is_backend *be, is_tensor *t, float value);
@@ -138,11 +171,12 @@ int cuda_sample(is_backend *be, const is_tensor *logits, int n, const is_sample_
 // cuBLAS (cuda_blas.cu): loaded with dlopen, so a CPU-only machine never needs it.
 int cuda_blas_open(cuda_backend *cb, is_err *err);
 void cuda_blas_close(cuda_backend *cb);
+// The backend's matmul: a BF16 matmul at few rows goes to the gemv variant chosen,
+// everything else to cuda_gemm.
 void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
                  int n);
-// gemv=custom (cuda_gemv.cu): out[n, w.rows] = x . w^T (+ bias), BF16 w, 1 <= n <= IS_CUDA_GEMV_MAX_N.
-void cuda_gemv(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
-               int n);
+// out[n, w.rows] = x . w^T (+ bias) through cublasGemmEx (gemv=cublas, and every matmul gemv does not take).
+void cuda_gemm(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias, int n);
 
 // Timing and the cache flush (cuda_timing.cu); cuda_timing_free in destroy.
 int cuda_timer_begin(is_backend *be, is_err *err);
