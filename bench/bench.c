@@ -85,18 +85,10 @@ static void point_label(const bench_point *p, char *buf, size_t n) {
 }
 
 static cJSON *point_config(const bench_ctx *c, const bench_point *p) {
-    cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddStringToObject(cfg, "model", c->o->model);
-    cJSON_AddStringToObject(cfg, "backend", c->be->name);
-    cJSON_AddStringToObject(cfg, "dtype", is_dtype_name(c->m->wdtype));
-    cJSON_AddNumberToObject(cfg, "threads", c->be->n_threads);
-    cJSON_AddNumberToObject(cfg, "batch", p->batch);
-    cJSON_AddNumberToObject(cfg, "prompt", p->prompt);
-    cJSON_AddNumberToObject(cfg, "gen", p->gen);
-    cJSON_AddNumberToObject(cfg, "depth", p->depth);
-    cJSON_AddStringToObject(cfg, "strategy", p->strategy);
-    cJSON_AddStringToObject(cfg, "kernel", p->kernel);
-    return cfg;
+    is_bench_config cfg = {.model = c->o->model, .backend = c->be->name, .dtype = is_dtype_name(c->m->wdtype),
+                           .threads = c->be->n_threads, .batch = p->batch, .prompt = p->prompt, .gen = p->gen,
+                           .depth = p->depth, .strategy = p->strategy, .kernel = p->kernel};
+    return is_schema_config_json(is_schema_bench_fields, is_schema_n_bench_fields, &cfg);
 }
 
 // Token ids drawn uniformly from the vocabulary, one stream per (purpose, sequence).
@@ -140,11 +132,6 @@ static double probe_value(const cJSON *probes, const char *probe, const char *fi
     return is_json_num(is_json_get(probes, probe), field);
 }
 
-static void add_number_or_null(cJSON *o, const char *key, double v) {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
-    else cJSON_AddNullToObject(o, key);
-}
-
 // The analytic model and what follows from it with the medians and the probes.
 static void point_model(const bench_ctx *c, const bench_point *p, const is_session *s, cJSON *point,
                         is_cost *cost_out) {
@@ -167,10 +154,11 @@ static void point_model(const bench_ctx *c, const bench_point *p, const is_sessi
     double gbs = cost.decode_steps > 0 && decode_s > 0 ? cost.decode_bytes_per_step * cost.decode_steps / decode_s / 1e9
                                                        : NAN;
     double gflops = prefill_s > 0 ? cost.prefill_flops / prefill_s / 1e9 : NAN;
-    add_number_or_null(d, "decode_gbs", gbs);
-    add_number_or_null(d, "mbu", gbs / probe_value(c->probes, "mem", "peak_gbs"));
-    add_number_or_null(d, "prefill_gflops", gflops);
-    add_number_or_null(d, "mfu", gflops / probe_value(c->probes, "matmul", "gflops"));
+    const char *const *key = is_schema_bench_derived;
+    is_schema_number(d, key[IS_DERIVED_DECODE_GBS], gbs);
+    is_schema_number(d, key[IS_DERIVED_MBU], gbs / probe_value(c->probes, "mem", "peak_gbs"));
+    is_schema_number(d, key[IS_DERIVED_PREFILL_GFLOPS], gflops);
+    is_schema_number(d, key[IS_DERIVED_MFU], gflops / probe_value(c->probes, "matmul", "gflops"));
 }
 
 static void progress(const bench_ctx *c, const bench_point *p, int reps, double main_median, const char *unit,
@@ -296,13 +284,8 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     }
     progress(c, p, reps, is_median(series[main_m].v, series[main_m].n), unit, isfinite(noise) ? noise : 0, true);
 
-    cJSON_AddStringToObject(point, "status", "ok");
-    cJSON_AddNumberToObject(point, "warmup", o->warmup);
-    cJSON_AddNumberToObject(point, "reps", reps);
-    cJSON_AddStringToObject(point, "stop", stop);
-    add_number_or_null(point, "noise", noise);
-    cJSON_AddNumberToObject(point, "elapsed_s", elapsed);
-    cJSON *samples = cJSON_AddObjectToObject(point, "samples");
+    is_schema_run run = {.warmup = o->warmup, .reps = reps, .stop = stop, .noise = noise, .elapsed_s = elapsed};
+    cJSON *samples = is_schema_point_ok(point, &run);
     for (int k = 0; k < M_COUNT; k++)
         if (series[k].n > 0)
             cJSON_AddItemToObject(samples, bench_metric_names[k], cJSON_CreateDoubleArray(series[k].v, series[k].n));
@@ -587,10 +570,7 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
             point_label(&points[i], label, sizeof label);
             fprintf(stderr, "%s[%d/%d] %s: failed: %s\n", ctx.tty ? "\r\033[K" : "", ctx.index, total, label, perr.msg);
             cJSON_Delete(point);
-            point = cJSON_CreateObject();
-            cJSON_AddItemToObject(point, "config", point_config(&ctx, &points[i]));
-            cJSON_AddStringToObject(point, "status", "error");
-            cJSON_AddStringToObject(point, "error", perr.msg);
+            point = is_schema_point_error(false, point_config(&ctx, &points[i]), perr.msg);
             failed++;
         }
         cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(doc, "points"), point);

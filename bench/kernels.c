@@ -159,18 +159,11 @@ static cJSON *point_config(const kern_ctx *c, const kern_group *g, int variant) 
     const is_kernel_op *op = &c->be->kernel_ops[g->op];
     char shape[128];
     shape_text(c, g, shape, sizeof shape);
-    cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddStringToObject(cfg, "op", op->op);
-    cJSON_AddStringToObject(cfg, "model", c->models[g->model].spec);
-    cJSON_AddStringToObject(cfg, "backend", c->be->name);
-    cJSON_AddStringToObject(cfg, "dtype", is_dtype_name(group_dtype(c, g)));
-    cJSON_AddNumberToObject(cfg, "threads", c->be->n_threads);
-    cJSON_AddStringToObject(cfg, "tensor", kind_is_attn(op->kind) ? "attn" : g->shape.tensor);
-    cJSON_AddStringToObject(cfg, "shape", shape);
-    cJSON_AddNumberToObject(cfg, "batch", g->batch);
-    cJSON_AddNumberToObject(cfg, "context", g->context);
-    cJSON_AddStringToObject(cfg, "variant", op->variants[variant].name);
-    return cfg;
+    is_kernel_config cfg = {.op = op->op, .model = c->models[g->model].spec, .backend = c->be->name,
+                            .dtype = is_dtype_name(group_dtype(c, g)), .threads = c->be->n_threads,
+                            .tensor = kind_is_attn(op->kind) ? "attn" : g->shape.tensor, .shape = shape,
+                            .batch = g->batch, .context = g->context, .variant = op->variants[variant].name};
+    return is_schema_config_json(is_schema_kernel_fields, is_schema_n_kernel_fields, &cfg);
 }
 
 static void point_label(const kern_ctx *c, const kern_group *g, int variant, char *buf, size_t n) {
@@ -516,27 +509,17 @@ static int case_time(const kern_ctx *c, kern_case *k, kern_samples *s, is_err *e
 
 // ---- one group ----------------------------------------------------------------------------
 
-static void add_number_or_null(cJSON *o, const char *key, double v) {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
-    else cJSON_AddNullToObject(o, key);
-}
-
 static cJSON *validation_json(const kern_case *k, double before, double after, double tol) {
     cJSON *v = cJSON_CreateObject();
-    add_number_or_null(v, "nmse", before);
-    if (!isnan(after)) add_number_or_null(v, "nmse_after", after);
+    is_schema_number(v, "nmse", before);
+    if (!isnan(after)) is_schema_number(v, "nmse_after", after);
     cJSON_AddNumberToObject(v, "tolerance", tol);
     cJSON_AddStringToObject(v, "reference", k->ref_how);
     return v;
 }
 
 static cJSON *error_point(const kern_ctx *c, const kern_group *g, int variant, const char *msg) {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "kind", "kernel");
-    cJSON_AddItemToObject(p, "config", point_config(c, g, variant));
-    cJSON_AddStringToObject(p, "status", "error");
-    cJSON_AddStringToObject(p, "error", msg);
-    return p;
+    return is_schema_point_error(true, point_config(c, g, variant), msg);
 }
 
 // Validates, times and re-validates one variant on the group's inputs. Returns
@@ -582,26 +565,22 @@ static cJSON *variant_run(kern_ctx *c, const kern_group *g, int variant, kern_ca
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "kind", "kernel");
     cJSON_AddItemToObject(p, "config", point_config(c, g, variant));
-    cJSON_AddStringToObject(p, "status", "ok");
-    cJSON_AddNumberToObject(p, "warmup", KERN_WARMUP);
-    cJSON_AddNumberToObject(p, "reps", s.n);
-    cJSON_AddStringToObject(p, "stop", s.stop);
-    add_number_or_null(p, "noise", s.noise);
-    cJSON_AddNumberToObject(p, "elapsed_s", elapsed);
-    cJSON *samples = cJSON_AddObjectToObject(p, "samples");
+    is_schema_run run = {.warmup = KERN_WARMUP, .reps = s.n, .stop = s.stop, .noise = s.noise, .elapsed_s = elapsed};
+    cJSON *samples = is_schema_point_ok(p, &run);
     cJSON_AddItemToObject(samples, "time_us", cJSON_CreateDoubleArray(s.us, s.n));
     free(s.us);
     is_results_point_finish(p, c->o->seed);
     cJSON_AddItemToObject(p, "validation", validation_json(k, before, after, tol));
     cJSON *mj = cJSON_AddObjectToObject(p, "model");
     cJSON_AddNumberToObject(mj, "bytes", k->bytes);
-    add_number_or_null(mj, "flops", k->flops);
+    is_schema_number(mj, "flops", k->flops);
     double sec = is_json_num(is_json_get(is_json_get(p, "stats"), "time_us"), "median") / 1e6;
     cJSON *d = cJSON_AddObjectToObject(p, "derived");
     double gbs = sec > 0 ? k->bytes / sec / 1e9 : NAN;
-    add_number_or_null(d, "gbs", gbs);
-    add_number_or_null(d, "peak_frac", gbs / c->peak_gbs);
-    add_number_or_null(d, "gflops", sec > 0 ? k->flops / sec / 1e9 : NAN);
+    const char *const *key = is_schema_kernel_derived;
+    is_schema_number(d, key[IS_KDERIVED_GBS], gbs);
+    is_schema_number(d, key[IS_KDERIVED_PEAK_FRAC], gbs / c->peak_gbs);
+    is_schema_number(d, key[IS_KDERIVED_GFLOPS], sec > 0 ? k->flops / sec / 1e9 : NAN);
     return p;
 }
 
@@ -627,7 +606,8 @@ static int group_run(kern_ctx *c, const kern_group *g, cJSON *points, bool *any_
             const cJSON *d = is_json_get(p, "derived");
             fprintf(stderr, "[%d/%d] %s: %d samples, %.2f us, %.1f GB/s, NMSE %.2g\n", c->index, c->total, label,
                     (int)is_json_num(p, "reps"),
-                    is_json_num(is_json_get(is_json_get(p, "stats"), "time_us"), "median"), is_json_num(d, "gbs"),
+                    is_json_num(is_json_get(is_json_get(p, "stats"), "time_us"), "median"),
+                    is_json_num(d, is_schema_kernel_derived[IS_KDERIVED_GBS]),
                     is_json_num(is_json_get(p, "validation"), "nmse"));
         } else {
             fprintf(stderr, "[%d/%d] %s: %s\n", c->index, c->total, label, is_json_str(p, "error"));

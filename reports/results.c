@@ -56,25 +56,6 @@ const is_metric_def *is_metric_find(const char *name) {
 
 // ---- the configuration of a point --------------------------------------------
 
-typedef struct cfg_field {
-    const char *name;
-    bool is_string; // else a non-negative integer
-} cfg_field;
-
-// The fields of point["config"], in key order (is_results_point_key).
-static const cfg_field cfg_fields[] = {
-    {"model", true}, {"backend", true}, {"dtype", true},    {"threads", false}, {"batch", false},
-    {"prompt", false}, {"gen", false},  {"depth", false},   {"strategy", true}, {"kernel", true},
-};
-#define N_CFG_FIELDS ((int)(sizeof cfg_fields / sizeof cfg_fields[0]))
-
-// The fields of a kernel point's config ("kind": "kernel"), in key order.
-static const cfg_field kcfg_fields[] = {
-    {"op", true},      {"model", true}, {"backend", true}, {"dtype", true},   {"threads", false},
-    {"tensor", true},  {"shape", true}, {"batch", false},  {"context", false}, {"variant", true},
-};
-#define N_KCFG_FIELDS ((int)(sizeof kcfg_fields / sizeof kcfg_fields[0]))
-
 static bool point_is_kernel(const cJSON *point) {
     const char *k = is_json_str(point, "kind");
     return k && strcmp(k, "kernel") == 0;
@@ -122,7 +103,7 @@ static void fmt_num(char *buf, size_t n, double x) {
 }
 
 // A config value as text ("" when absent).
-static void cfg_text(const cJSON *config, const cfg_field *f, char *buf, size_t n) {
+static void cfg_text(const cJSON *config, const is_schema_field *f, char *buf, size_t n) {
     const cJSON *v = is_json_get(config, f->name);
     if (cJSON_IsString(v)) snprintf(buf, n, "%s", v->valuestring);
     else if (cJSON_IsNumber(v)) fmt_num(buf, n, v->valuedouble);
@@ -192,8 +173,8 @@ void is_results_point_finish(cJSON *point, uint64_t seed) {
 int is_results_point_key(const cJSON *point, char *buf, size_t n) {
     const cJSON *config = is_json_get(point, "config");
     bool kernel = point_is_kernel(point);
-    const cfg_field *fields = kernel ? kcfg_fields : cfg_fields;
-    int n_fields = kernel ? N_KCFG_FIELDS : N_CFG_FIELDS;
+    const is_schema_field *fields = kernel ? is_schema_kernel_fields : is_schema_bench_fields;
+    int n_fields = kernel ? is_schema_n_kernel_fields : is_schema_n_bench_fields;
     size_t used = 0;
     if (n) buf[0] = 0;
     for (int i = 0; i < n_fields; i++) {
@@ -237,8 +218,8 @@ static int validate_config(const cJSON *config, bool kernel, const char *src, in
     if (!cJSON_IsObject(config))
         return is_errf(err, "%s: points[%d].config: expected an object, got %s", src, i,
                        describe(config, got, sizeof got));
-    const cfg_field *fields = kernel ? kcfg_fields : cfg_fields;
-    for (int f = 0; f < (kernel ? N_KCFG_FIELDS : N_CFG_FIELDS); f++) {
+    const is_schema_field *fields = kernel ? is_schema_kernel_fields : is_schema_bench_fields;
+    for (int f = 0; f < (kernel ? is_schema_n_kernel_fields : is_schema_n_bench_fields); f++) {
         const cJSON *v = is_json_get(config, fields[f].name);
         bool ok = fields[f].is_string ? cJSON_IsString(v) : is_count(v);
         if (!ok)
@@ -434,7 +415,7 @@ static void csv_num(is_strbuf *b, double x) {
 
 // The first cells of a point's CSV row: its config fields (in the order of fields),
 // status and reps.
-static void csv_point_head(is_strbuf *b, const cJSON *p, const cfg_field *fields, int n_fields) {
+static void csv_point_head(is_strbuf *b, const cJSON *p, const is_schema_field *fields, int n_fields) {
     const cJSON *config = is_json_get(p, "config");
     for (int f = 0; f < n_fields; f++) {
         char val[512];
@@ -448,25 +429,22 @@ static void csv_point_head(is_strbuf *b, const cJSON *p, const cfg_field *fields
     csv_num(b, is_json_num(p, "reps"));
 }
 
-static const char *const derived_fields[] = {"decode_gbs", "mbu", "prefill_gflops", "mfu"};
-
 char *is_results_to_csv(const cJSON *doc) {
     if (is_results_is_kernels(doc)) return kernels_to_csv(doc);
     is_strbuf b = {0};
-    for (int f = 0; f < N_CFG_FIELDS; f++) is_sb_printf(&b, "%s,", cfg_fields[f].name);
+    for (int f = 0; f < is_schema_n_bench_fields; f++) is_sb_printf(&b, "%s,", is_schema_bench_fields[f].name);
     is_sb_puts(&b, "status,reps");
     for (int m = 0; m < is_metric_n_defs; m++) {
         const char *nm = is_metric_defs[m].name;
         is_sb_printf(&b, ",%s_median,%s_ci_lo,%s_ci_hi", nm, nm, nm);
         if (is_metric_defs[m].per_request) is_sb_printf(&b, ",%s_p99", nm);
     }
-    for (size_t d = 0; d < sizeof derived_fields / sizeof derived_fields[0]; d++)
-        is_sb_printf(&b, ",%s", derived_fields[d]);
+    for (int d = 0; d < IS_DERIVED_COUNT; d++) is_sb_printf(&b, ",%s", is_schema_bench_derived[d]);
     is_sb_puts(&b, ",error\n");
 
     const cJSON *p;
     cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
-        csv_point_head(&b, p, cfg_fields, N_CFG_FIELDS);
+        csv_point_head(&b, p, is_schema_bench_fields, is_schema_n_bench_fields);
         for (int m = 0; m < is_metric_n_defs; m++) {
             static const char *const cols[] = {"median", "ci_lo", "ci_hi", "p99"};
             int nc = is_metric_defs[m].per_request ? 4 : 3;
@@ -476,9 +454,9 @@ char *is_results_to_csv(const cJSON *doc) {
             }
         }
         const cJSON *derived = is_json_get(p, "derived");
-        for (size_t d = 0; d < sizeof derived_fields / sizeof derived_fields[0]; d++) {
+        for (int d = 0; d < IS_DERIVED_COUNT; d++) {
             is_sb_puts(&b, ",");
-            csv_num(&b, is_json_num(derived, derived_fields[d]));
+            csv_num(&b, is_json_num(derived, is_schema_bench_derived[d]));
         }
         is_sb_puts(&b, ",");
         const char *e = is_json_str(p, "error");
@@ -540,8 +518,8 @@ static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL]) {
     const cJSON *config = is_json_get(p, "config");
     for (int c = 0; c < 10; c++) {
         char val[MD_CELL];
-        for (int f = 0; f < N_CFG_FIELDS; f++)
-            if (strcmp(cfg_fields[f].name, cfg_order[c]) == 0) cfg_text(config, &cfg_fields[f], val, sizeof val);
+        for (int f = 0; f < is_schema_n_bench_fields; f++)
+            if (strcmp(is_schema_bench_fields[f].name, cfg_order[c]) == 0) cfg_text(config, &is_schema_bench_fields[f], val, sizeof val);
         is_md_cell_text(cells[c], MD_CELL, val);
     }
     const char *status = is_json_str(p, "status");
@@ -557,9 +535,9 @@ static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL]) {
     md_median_ci(cells[13], MD_CELL, p, "prefill_tps");
     md_median_ci(cells[14], MD_CELL, p, "decode_tps");
     const cJSON *derived = is_json_get(p, "derived");
-    md_value(cells[15], MD_CELL, is_json_num(derived, "decode_gbs"), 1);
-    md_value(cells[16], MD_CELL, is_json_num(derived, "mbu"), 100);
-    md_value(cells[17], MD_CELL, is_json_num(derived, "mfu"), 100);
+    md_value(cells[15], MD_CELL, is_json_num(derived, is_schema_bench_derived[IS_DERIVED_DECODE_GBS]), 1);
+    md_value(cells[16], MD_CELL, is_json_num(derived, is_schema_bench_derived[IS_DERIVED_MBU]), 100);
+    md_value(cells[17], MD_CELL, is_json_num(derived, is_schema_bench_derived[IS_DERIVED_MFU]), 100);
 }
 
 static void md_env(is_strbuf *b, const cJSON *env) {
@@ -738,20 +716,22 @@ int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err) {
 // the winner mark (1: lowest median of its shape's variants), error.
 static char *kernels_to_csv(const cJSON *doc) {
     is_strbuf b = {0};
-    for (int f = 0; f < N_KCFG_FIELDS; f++) is_sb_printf(&b, "%s,", kcfg_fields[f].name);
+    for (int f = 0; f < is_schema_n_kernel_fields; f++) is_sb_printf(&b, "%s,", is_schema_kernel_fields[f].name);
     is_sb_puts(&b, "status,reps,time_us_median,time_us_ci_lo,time_us_ci_hi,bytes,gbs,peak_frac,gflops,nmse,"
                    "tolerance,winner,error\n");
     const cJSON *p;
     cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
-        csv_point_head(&b, p, kcfg_fields, N_KCFG_FIELDS);
+        csv_point_head(&b, p, is_schema_kernel_fields, is_schema_n_kernel_fields);
         static const char *const cols[] = {"median", "ci_lo", "ci_hi"};
         for (int c = 0; c < 3; c++) {
             is_sb_puts(&b, ",");
             csv_num(&b, stat_get(p, "time_us", cols[c]));
         }
         const cJSON *derived = is_json_get(p, "derived"), *val = is_json_get(p, "validation");
-        const double nums[] = {is_json_num(is_json_get(p, "model"), "bytes"), is_json_num(derived, "gbs"),
-                               is_json_num(derived, "peak_frac"), is_json_num(derived, "gflops"),
+        const double nums[] = {is_json_num(is_json_get(p, "model"), "bytes"),
+                               is_json_num(derived, is_schema_kernel_derived[IS_KDERIVED_GBS]),
+                               is_json_num(derived, is_schema_kernel_derived[IS_KDERIVED_PEAK_FRAC]),
+                               is_json_num(derived, is_schema_kernel_derived[IS_KDERIVED_GFLOPS]),
                                is_json_num(val, "nmse"), is_json_num(val, "tolerance")};
         for (size_t d = 0; d < sizeof nums / sizeof nums[0]; d++) {
             is_sb_puts(&b, ",");
@@ -777,8 +757,8 @@ static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL]) {
     const cJSON *config = is_json_get(p, "config");
     for (int c = 0; c < 8; c++) {
         char val[MD_CELL] = "";
-        for (int f = 0; f < N_KCFG_FIELDS; f++)
-            if (strcmp(kcfg_fields[f].name, cfg_order[c]) == 0) cfg_text(config, &kcfg_fields[f], val, sizeof val);
+        for (int f = 0; f < is_schema_n_kernel_fields; f++)
+            if (strcmp(is_schema_kernel_fields[f].name, cfg_order[c]) == 0) cfg_text(config, &is_schema_kernel_fields[f], val, sizeof val);
         is_md_cell_text(cells[c], MD_CELL, val);
     }
     const cJSON *val = is_json_get(p, "validation"), *derived = is_json_get(p, "derived");
@@ -793,9 +773,9 @@ static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL]) {
         return;
     }
     md_median_ci(cells[8], MD_CELL, p, "time_us");
-    md_value(cells[9], MD_CELL, is_json_num(derived, "gbs"), 1);
-    md_value(cells[10], MD_CELL, is_json_num(derived, "peak_frac"), 100);
-    md_value(cells[11], MD_CELL, is_json_num(derived, "gflops"), 1);
+    md_value(cells[9], MD_CELL, is_json_num(derived, is_schema_kernel_derived[IS_KDERIVED_GBS]), 1);
+    md_value(cells[10], MD_CELL, is_json_num(derived, is_schema_kernel_derived[IS_KDERIVED_PEAK_FRAC]), 100);
+    md_value(cells[11], MD_CELL, is_json_num(derived, is_schema_kernel_derived[IS_KDERIVED_GFLOPS]), 1);
     snprintf(cells[13], MD_CELL, "%s", cJSON_IsTrue(is_json_get(p, "winner")) ? "*" : "");
 }
 

@@ -5,55 +5,7 @@
 // is_results_point_key, is_results_validate, is_results_load, is_results_to_json,
 // is_results_to_csv, is_results_to_md, is_results_write_dir.
 //
-// Document (schema_version 1):
-// {
-//   "schema": "inferscope-bench", "schema_version": 1, "inferscope_version": "0.1.0",
-//   "env":    { ... bench/env.h ... },
-//   "sweep":  { "model": s, "axes": {"batch": [n], "prompt": [n], "gen": [n], "depth": [n],
-//               "strategy": [s], "kernel": [s]}, "backend": s, "dtype": s, "threads": n,
-//               "reps_min": n, "warmup": n, "max_time_s": x, "max_noise": x, "seed": n,
-//               "main_metric": s },
-//   "probes": { "mem": {"read_gbs","copy_gbs","peak_gbs","buffer_mib","n_threads","reps","method"},
-//               "matmul": {"gflops","m","n","k","reps","method"} },
-//   "points": [ {
-//       "config":  { "model": s, "backend": s, "dtype": s, "threads": n, "batch": n, "prompt": n,
-//                    "gen": n, "depth": n, "strategy": s, "kernel": s },
-//       "status":  "ok" | "error",  "error": s (status "error" only),
-//       "warmup": n, "reps": n, "stop": "noise" | "max_time" | "max_reps", "noise": x,
-//       "elapsed_s": x,
-//       "samples": { METRIC: [x, ...] },            every raw sample, see is_metric_defs; speculative
-//                                                   points add spec_acceptance, spec_accepted_per_step,
-//                                                   spec_draft_ms, spec_verify_ms (per repetition)
-//       "stats":   { METRIC: { "n", "median", "mean", "stddev", "min", "max",
-//                              "p50", "p90", "p99", "ci95": [lo, hi] } },
-//       "model":   { "weight_bytes", "kv_bytes_per_token", "decode_steps",
-//                    "decode_bytes_per_step", "decode_kv_read_bytes_per_step",
-//                    "decode_kv_write_bytes_per_step", "decode_flops_per_step",
-//                    "prefill_flops" },                       bench/costmodel.h
-//       "derived": { "decode_gbs", "mbu", "prefill_gflops", "mfu" }   from medians and probes;
-//                  mbu and mfu are fractions of the probed peak (0.5: 50%)
-//       "kernel_table": { ... }, "counters": { ... }   bench/profile.h (counters: profile only)
-//   } ]
-// }
-//
-// A kernels document (`inferscope kernels`, same schema and version) has
-// "kind": "kernels" at the top, sweep.command "kernels", probes.mem only, and
-// kernel points:
-//   { "kind": "kernel",
-//     "config": { "op": s, "model": s, "backend": s, "dtype": s, "threads": n, "tensor": s,
-//                 "shape": s ("m=2048,k=2048" / "heads=32,kv_heads=8,head_dim=64,block=16"),
-//                 "batch": n, "context": n (attention positions per sequence; 0 for matmul),
-//                 "variant": s },
-//     "status", "error", "warmup", "reps", "stop", "noise", "elapsed_s" as above,
-//     "samples": { "time_us": [x, ...] }, "stats": { "time_us": {...} },
-//     "validation": { "nmse", "nmse_after", "tolerance", "reference": s },
-//     "model": { "bytes", "flops" }, "derived": { "gbs", "peak_frac", "gflops" },
-//     "winner": bool (lowest median among the variants of its shape) }
-// A variant that failed validation is status "error" with its "validation".
-// Numbers are written by cJSON: 15 significant digits when they read back within
-// one DBL_EPSILON, else 17. JSON has no NaN or infinity: leave a value out rather
-// than storing one (cJSON would write null; is_results_point_finish drops them
-// from samples).
+// The document's layout and the keys its writers share: reports/schema.h.
 #ifndef IS_REPORTS_RESULTS_H
 #define IS_REPORTS_RESULTS_H
 
@@ -64,9 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/error.h"
-
-#define IS_RESULTS_SCHEMA "inferscope-bench"
-#define IS_RESULTS_SCHEMA_VERSION 1
+#include "reports/schema.h" // defines: the config fields, the point writers
 
 typedef struct is_metric_def {
     const char *name;        // key in "samples" and "stats"; --metric NAME

@@ -1,0 +1,128 @@
+// schema.h — the result document (results.json): its layout, and the writers
+// of the parts more than one driver writes, so that each key is spelled once.
+// bench (bench/bench.c) and kernels (bench/kernels.c) build their points with
+// these; reports/results.c validates, keys and renders them by the same tables.
+// Declares: is_schema_field, is_bench_config, is_kernel_config,
+// is_schema_bench_fields, is_schema_kernel_fields, is_schema_config_json,
+// is_schema_run, is_schema_point_ok, is_schema_point_error, is_schema_number,
+// is_schema_bench_derived, is_schema_kernel_derived.
+//
+// Document (schema_version 1):
+// {
+//   "schema": "inferscope-bench", "schema_version": 1, "inferscope_version": "0.1.0",
+//   "env":    { ... bench/env.h ... },
+//   "sweep":  { "model": s, "axes": {"batch": [n], "prompt": [n], "gen": [n], "depth": [n],
+//               "strategy": [s], "kernel": [s]}, "backend": s, "dtype": s, "threads": n,
+//               "reps_min": n, "warmup": n, "max_time_s": x, "max_noise": x, "seed": n,
+//               "main_metric": s },
+//   "probes": { "mem": {"read_gbs","copy_gbs","peak_gbs","buffer_mib","n_threads","reps","method"},
+//               "matmul": {"gflops","m","n","k","reps","method"} },
+//   "points": [ {
+//       "config":  { "model": s, "backend": s, "dtype": s, "threads": n, "batch": n, "prompt": n,
+//                    "gen": n, "depth": n, "strategy": s, "kernel": s },
+//       "status":  "ok" | "error",  "error": s (status "error" only),
+//       "warmup": n, "reps": n, "stop": "noise" | "max_time" | "max_reps", "noise": x,
+//       "elapsed_s": x,
+//       "samples": { METRIC: [x, ...] },            every raw sample, see is_metric_defs; speculative
+//                                                   points add spec_acceptance, spec_accepted_per_step,
+//                                                   spec_draft_ms, spec_verify_ms (per repetition)
+//       "stats":   { METRIC: { "n", "median", "mean", "stddev", "min", "max",
+//                              "p50", "p90", "p99", "ci95": [lo, hi] } },
+//       "model":   { "weight_bytes", "kv_bytes_per_token", "decode_steps",
+//                    "decode_bytes_per_step", "decode_kv_read_bytes_per_step",
+//                    "decode_kv_write_bytes_per_step", "decode_flops_per_step",
+//                    "prefill_flops" },                       bench/costmodel.h
+//       "derived": { "decode_gbs", "mbu", "prefill_gflops", "mfu" }   from medians and probes;
+//                  mbu and mfu are fractions of the probed peak (0.5: 50%)
+//       "kernel_table": { ... }, "counters": { ... }   bench/profile.h (counters: profile only)
+//   } ]
+// }
+//
+// A kernels document (`inferscope kernels`, same schema and version) has
+// "kind": "kernels" at the top, sweep.command "kernels", probes.mem only, and
+// kernel points:
+//   { "kind": "kernel",
+//     "config": { "op": s, "model": s, "backend": s, "dtype": s, "threads": n, "tensor": s,
+//                 "shape": s ("m=2048,k=2048" / "heads=32,kv_heads=8,head_dim=64,block=16"),
+//                 "batch": n, "context": n (attention positions per sequence; 0 for matmul),
+//                 "variant": s },
+//     "status", "error", "warmup", "reps", "stop", "noise", "elapsed_s" as above,
+//     "samples": { "time_us": [x, ...] }, "stats": { "time_us": {...} },
+//     "validation": { "nmse", "nmse_after", "tolerance", "reference": s },
+//     "model": { "bytes", "flops" }, "derived": { "gbs", "peak_frac", "gflops" },
+//     "winner": bool (lowest median among the variants of its shape) }
+// A variant that failed validation is status "error" with its "validation".
+// Numbers are written by cJSON: 15 significant digits when they read back within
+// one DBL_EPSILON, else 17. JSON has no NaN or infinity: leave a value out rather
+// than storing one (cJSON would write null; is_results_point_finish drops them
+// from samples).
+#ifndef IS_REPORTS_SCHEMA_H
+#define IS_REPORTS_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#define IS_RESULTS_SCHEMA "inferscope-bench"
+#define IS_RESULTS_SCHEMA_VERSION 1
+
+// ---- the config of a point --------------------------------------------------------
+// A point's configuration by kind, and its fields in key order: the point key,
+// the validator, the CSV columns and the JSON writer all walk these tables.
+
+typedef struct is_bench_config {
+    const char *model, *backend, *dtype;
+    int threads, batch, prompt, gen, depth;
+    const char *strategy, *kernel;
+} is_bench_config;
+
+typedef struct is_kernel_config {
+    const char *op, *model, *backend, *dtype;
+    int threads;
+    const char *tensor, *shape;
+    int batch, context;
+    const char *variant;
+} is_kernel_config;
+
+typedef struct is_schema_field {
+    const char *name;
+    bool is_string; // else a non-negative integer (an int in the config struct)
+    size_t offset;  // in is_bench_config or is_kernel_config
+} is_schema_field;
+
+extern const is_schema_field is_schema_bench_fields[];
+extern const int is_schema_n_bench_fields;
+extern const is_schema_field is_schema_kernel_fields[];
+extern const int is_schema_n_kernel_fields;
+
+// {"model": ..., ...}: config (an is_bench_config or is_kernel_config) by its table.
+cJSON *is_schema_config_json(const is_schema_field *fields, int n_fields, const void *config);
+
+// ---- a point ----------------------------------------------------------------------
+
+// How a point's repetitions (bench) or samples (kernels) went.
+typedef struct is_schema_run {
+    int warmup, reps;
+    const char *stop;  // "noise", "max_time", "max_reps" (bench), "max_samples" (kernels)
+    double noise;      // the relative standard error at the end (not finite: null)
+    double elapsed_s;
+} is_schema_run;
+
+// Adds "status": "ok" and the run's fields to point (after its config), then an
+// empty "samples" object, returned for the caller to fill (is_results_point_finish next).
+cJSON *is_schema_point_ok(cJSON *point, const is_schema_run *run);
+// A failed point: {"kind": "kernel" (kernel points only), "config", "status": "error", "error": msg}.
+cJSON *is_schema_point_error(bool kernel, cJSON *config, const char *msg);
+
+// o[key] = v, or null when v is not finite (JSON has no NaN or infinity).
+void is_schema_number(cJSON *o, const char *key, double v);
+
+// The "derived" fields of a bench point, in this order (is_results_to_csv's columns).
+enum { IS_DERIVED_DECODE_GBS, IS_DERIVED_MBU, IS_DERIVED_PREFILL_GFLOPS, IS_DERIVED_MFU, IS_DERIVED_COUNT };
+extern const char *const is_schema_bench_derived[IS_DERIVED_COUNT];
+// ... and of a kernel point.
+enum { IS_KDERIVED_GBS, IS_KDERIVED_PEAK_FRAC, IS_KDERIVED_GFLOPS, IS_KDERIVED_COUNT };
+extern const char *const is_schema_kernel_derived[IS_KDERIVED_COUNT];
+
+#endif
