@@ -176,8 +176,8 @@ int is_beam_generate(is_session *s, int n, const int32_t *const *prompts, const 
     }
     if (blocks > kv->n_free)
         return is_errf(err, "beam:w=%d does not fit the KV cache: %d prompt(s) with %d beams of %d tokens need up "
-                       "to %ld blocks of %d tokens, %d are free (--kv-budget %.0f MiB holds %d tokens); raise "
-                       "--kv-budget or lower w, -n or the prompt length",
+                       "to %ld blocks of %d tokens, %d are free (a KV budget of %.0f MiB holds %d tokens); raise "
+                       "the KV budget or lower w, the tokens generated or the prompt length",
                        W, n, W, L, blocks, bs, kv->n_free, kv->budget_mib, kv->n_blocks * bs);
     // the rest (ids, context length); its block count is below the one above
     if (is_gen_check_request(s, n, prompts, lens, L, opts->seqs, err)) return -1;

@@ -123,7 +123,8 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
     const is_config *c = &m->cfg;
     is_session_opts o = opts ? *opts : (is_session_opts){0};
     if (o.kv_mem_fraction < 0 || o.kv_mem_fraction > 1)
-        return is_errf(err, "--kv-frac %g: expected a fraction of free memory in (0, 1]", o.kv_mem_fraction);
+        return is_errf(err, "KV budget as a fraction of free memory %g: expected a fraction in (0, 1]",
+                       o.kv_mem_fraction);
     if (o.block_size <= 0) o.block_size = IS_DEFAULT_BLOCK_SIZE;
     if (o.max_seqs <= 0) o.max_seqs = 64;
     if (o.max_batch_tokens <= 0) o.max_batch_tokens = 512;
@@ -139,7 +140,7 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
     if (is_backend_free_memory(be, &free_b, &total_b, err)) goto fail;
     if (o.kv_mem_fraction > 0) {
         if (free_b <= 0) {
-            is_errf(err, "--kv-frac: the free memory of this machine is unknown; give --kv-budget MIB");
+            is_errf(err, "the free memory of this machine is unknown: give the KV budget in MiB, not as a fraction");
             goto fail;
         }
         o.kv_budget_mib = is_kv_budget_from_free(free_b, o.kv_mem_fraction);
@@ -149,19 +150,19 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
     double block_bytes = is_kv_block_mib(c, o.block_size, be->kv_dtype) * 1048576.0;
     double n_blocks_d = o.kv_budget_mib * 1048576.0 / block_bytes + 1e-9; // a budget of exactly k blocks holds k
     if (n_blocks_d < 1) {
-        is_errf(err, "--kv-budget %.3g MiB is smaller than one KV block of %d tokens (%.3f MiB for this model)",
+        is_errf(err, "a KV budget of %.3g MiB is smaller than one KV block of %d tokens (%.3f MiB for this model)",
                 o.kv_budget_mib, o.block_size, block_bytes / 1048576.0);
         goto fail;
     }
     if (n_blocks_d > 1 << 30) n_blocks_d = 1 << 30;
     int n_blocks = (int)n_blocks_d;
     if (be->mem_info && n_blocks * block_bytes > free_b) {
-        is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB free on the %s device "
+        is_errf(err, "a KV budget of %.0f MiB: the KV cache does not fit in the %.0f MiB free on the %s device "
                 "(of %.0f MiB)", o.kv_budget_mib, free_b / 1048576.0, be->name, total_b / 1048576.0);
         goto fail;
     }
     if (!be->mem_info && free_b > 0 && n_blocks * block_bytes > 0.9 * free_b) {
-        is_errf(err, "--kv-budget %.0f MiB: the KV cache does not fit in the %.0f MiB of memory available",
+        is_errf(err, "a KV budget of %.0f MiB: the KV cache does not fit in the %.0f MiB of memory available",
                 o.kv_budget_mib, free_b / 1048576.0);
         goto fail;
     }
@@ -173,7 +174,7 @@ int is_session_create(is_model *m, const is_session_opts *opts, is_session **out
         s->k_pool[l] = (is_tensor){.dtype = be->kv_dtype, .rows = slots, .cols = kv_dim};
         s->v_pool[l] = (is_tensor){.dtype = be->kv_dtype, .rows = slots, .cols = kv_dim};
         if (be->tensor_alloc(be, &s->k_pool[l], err) || be->tensor_alloc(be, &s->v_pool[l], err)) {
-            is_err_prefix(err, "KV cache (--kv-budget %.0f MiB)", o.kv_budget_mib);
+            is_err_prefix(err, "KV cache (a budget of %.0f MiB)", o.kv_budget_mib);
             goto fail;
         }
     }
@@ -367,7 +368,7 @@ static int forward(is_session *s, int n, const int32_t *tok, const int32_t *seq,
     }
     if (blocks > kv->n_free)
         return is_errf(err, "KV cache full: this batch needs %d more blocks of %d tokens, %d are free "
-                       "(--kv-budget %.0f MiB holds %d tokens)",
+                       "(a KV budget of %.0f MiB holds %d tokens)",
                        blocks, kv->block_size, kv->n_free, kv->budget_mib, kv->n_blocks * kv->block_size);
     // reserve (cannot fail now), copying shared blocks that will be written
     for (int j = 0; j < n_distinct; j++) {

@@ -39,9 +39,9 @@ static const char *torch_dtype_name(is_dtype t) {
 int is_model_export(is_model *m, const char *dir, is_dtype dtype, is_err *err) {
     struct stat st;
     if (stat(dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return is_errf(err, "--out %s: exists and is not a directory", dir);
+        if (!S_ISDIR(st.st_mode)) return is_errf(err, "%s: exists and is not a directory", dir);
     } else if (mkdir(dir, 0777) != 0) {
-        return is_errf(err, "--out %s: cannot create directory: %s", dir, strerror(errno));
+        return is_errf(err, "%s: cannot create directory: %s", dir, strerror(errno));
     }
     is_weight_ref *refs;
     int n = is_model_weight_refs(m, &refs);

@@ -52,9 +52,9 @@ int is_gen_check_request(is_session *s, int n, const int32_t *const *prompts, co
     const is_config *c = &is_session_model(s)->cfg;
     const is_kv_cache *kv = is_session_kv(s);
     if (n < 1) return is_errf(err, "no prompt given");
-    if (n_gen < 1) return is_errf(err, "-n %d: the number of tokens to generate must be at least 1", n_gen);
+    if (n_gen < 1) return is_errf(err, "%d tokens to generate: at least 1 is needed", n_gen);
     if (n > kv->max_seqs)
-        return is_errf(err, "--batch %d: more sequences than the session allows (%d)", n, kv->max_seqs);
+        return is_errf(err, "a batch of %d sequences: more than the session allows (%d)", n, kv->max_seqs);
     long blocks = 0;
     for (int i = 0; i < n; i++) {
         if (lens[i] < 1) return is_errf(err, "prompt %d is empty", i);
@@ -78,13 +78,13 @@ int is_gen_check_request(is_session *s, int n, const int32_t *const *prompts, co
     // logits and sampler scratch: 4 + 8 bytes per vocabulary entry per sequence
     double host = (double)n * c->vocab_size * 12.0, avail = is_host_mem_available();
     if (avail > 0 && host > 0.5 * avail)
-        return is_errf(err, "--batch %d: logits and sampling buffers need %.1f GiB for a vocabulary of %d, "
+        return is_errf(err, "a batch of %d: logits and sampling buffers need %.1f GiB for a vocabulary of %d, "
                        "more than half of the %.1f GiB of memory available",
                        n, host / 1073741824.0, c->vocab_size, avail / 1073741824.0);
     if (blocks > kv->n_free)
         return is_errf(err, "the batch does not fit the KV cache: %d sequences need %ld blocks of %d tokens, "
-                       "%d are free (--kv-budget %.0f MiB holds %d tokens); raise --kv-budget or lower "
-                       "--batch, the prompt length or -n",
+                       "%d are free (a KV budget of %.0f MiB holds %d tokens); raise the KV budget or lower "
+                       "the batch, the prompt length or the tokens generated",
                        n, blocks, kv->block_size, kv->n_free, kv->budget_mib, kv->n_blocks * kv->block_size);
     return 0;
 }

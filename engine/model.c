@@ -166,7 +166,7 @@ static int check_fit(const is_model *m, double new_bytes, double all_bytes, is_e
     }
     if (free_b > 0 && new_bytes > 0.95 * free_b)
         return is_errf(err, "%s: weights need %.2f GiB in %s but only %.2f GiB of memory is available "
-                       "(try --dtype bf16 or a smaller model)",
+                       "(try BF16 weights or a smaller model)",
                        m->source, new_bytes / 1073741824.0, is_dtype_name(m->wdtype), free_b / 1073741824.0);
     return 0;
 }
@@ -422,7 +422,7 @@ static int load_dir(const char *dir, const is_model_opts *opts, is_backend *be, 
     m->wdtype = opts && opts->dtype >= 0 ? (is_dtype)opts->dtype
                 : (emb->dtype == IS_DTYPE_F32 && !be->bf16_gemm ? IS_DTYPE_F32 : IS_DTYPE_BF16);
     if (m->wdtype != IS_DTYPE_F32 && m->wdtype != IS_DTYPE_BF16) {
-        is_errf(err, "--dtype %s: weights can be held in f32 or bf16", is_dtype_name(m->wdtype));
+        is_errf(err, "weights in %s: they can be held in F32 or BF16", is_dtype_name(m->wdtype));
         goto done;
     }
     double need = 0, all = 0;

@@ -205,7 +205,7 @@ int is_spec_generate(is_session *s, int n, const int32_t *const *prompts, const 
     if (cd->vocab_size != ct->vocab_size)
         return is_errf(err, "spec: the draft's vocabulary has %d tokens, the target's %d; speculative decoding "
                        "needs the same vocabulary", cd->vocab_size, ct->vocab_size);
-    if (opts->seqs) return is_errf(err, "spec: continuing sequences with a pre-filled context (--depth) is not supported");
+    if (opts->seqs) return is_errf(err, "spec: continuing sequences that already hold a context is not supported");
     if (opts->draft == s) return is_errf(err, "spec: the draft needs a session of its own");
     if (is_gen_check_request(s, n, prompts, lens, opts->n_gen, NULL, err)) return -1;
     if (is_gen_check_request(opts->draft, n, prompts, lens, opts->n_gen, NULL, err)) {

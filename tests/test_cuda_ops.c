@@ -803,7 +803,7 @@ Test(cuda, kv_budget_past_device_memory_is_a_clear_error) {
     is_session *s = NULL;
     is_err err = {{0}};
     cr_assert_neq(is_session_create(m, &o, &s, &err), 0);
-    cr_assert(strstr(err.msg, "--kv-budget") && strstr(err.msg, "free"), "message: %s", err.msg);
+    cr_assert(strstr(err.msg, "KV budget") && strstr(err.msg, "free"), "message: %s", err.msg);
     is_model_free(m);
 }
 

@@ -7,6 +7,8 @@
 # 2. The build enforces it: for each layer, a header of every layer it may not
 #    use fails to compile with that layer's include path (build/layers/<used>),
 #    while a header of its own folder compiles with the same path.
+# 3. base/, kernels/ and engine/ know nothing of the command line: no string in
+#    their code names a flag ("--kv-budget"); the command line (app/) adds that.
 cmake_minimum_required(VERSION 3.22)
 
 set(all_layers "")
@@ -113,3 +115,29 @@ foreach(layer ${all_layers})
   endforeach()
 endforeach()
 message(STATUS "${n_probes} upward includes refused by the build's include paths")
+
+# 3. no flag in a string of the layers under the command line
+set(bad "")
+foreach(layer base kernels engine)
+  file(GLOB_RECURSE files "${SRC}/${layer}/*.c" "${SRC}/${layer}/*.h" "${SRC}/${layer}/*.cu"
+       "${SRC}/${layer}/*.cuh" "${SRC}/${layer}/*.cpp")
+  foreach(f ${files})
+    file(STRINGS "${f}" lines REGEX "--[a-z]")
+    foreach(line ${lines})
+      if(line MATCHES "^[ \t]*(//|\\*|/\\*)")
+        continue() # a comment line
+      endif()
+      string(REGEX MATCHALL "\"[^\"]*\"" literals "${line}")
+      foreach(lit ${literals})
+        if(lit MATCHES "(^\"|[ (])--[a-z]")
+          list(APPEND bad "${f}: ${lit}")
+        endif()
+      endforeach()
+    endforeach()
+  endforeach()
+endforeach()
+if(bad)
+  string(REPLACE ";" "\n  " msg "${bad}")
+  message(FATAL_ERROR "strings that name command-line flags under the command line (say what the option is; app/ names the flag):\n  ${msg}")
+endif()
+message(STATUS "base, kernels and engine: no string names a command-line flag")
