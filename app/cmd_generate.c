@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "base/nvtx.h"           // defines: is_prof_push, is_prof_pop
 #include "base/rng.h"            // defines: is_rng_seed, is_rng_next
+#include "base/strbuf.h"         // defines: is_strbuf
 #include "engine/inferscope.h"
 #include "engine/stop.h"         // defines: is_stop_check, is_stop_cut
 #include "engine/strategy.h"     // defines: is_strategy_parse, is_strategy_open_draft, is_strategy_sessions_open
@@ -272,21 +273,20 @@ static int generate_prompt(gen_args *g, const is_model *m, is_tokenizer *tok, is
 typedef struct text_sink {
     is_tokenizer *tok;
     is_tok_stream stream;
-    char *buf;
-    size_t len, cap;
+    is_strbuf text; // the text of one token, then of the flush
 } text_sink;
 
 // Streams the text of each new token to stdout as soon as it is complete UTF-8.
 static void sink_feed(void *user, int seq_index, int32_t token) {
     (void)seq_index;
     text_sink *t = user;
-    t->len = 0;
+    t->text.n = 0;
     is_prof_push(IS_PROF_DETOKENIZE, 1);
-    is_tok_stream_feed(t->tok, &t->stream, token, &t->buf, &t->len, &t->cap);
+    is_tok_stream_feed(t->tok, &t->stream, token, &t->text);
     is_prof_pop(IS_PROF_DETOKENIZE);
-    fwrite(t->buf, 1, t->len, stdout);
+    fwrite(t->text.p, 1, t->text.n, stdout);
     fflush(stdout);
-    t->len = 0;
+    t->text.n = 0;
 }
 
 // What a finished run prints on stdout: the ids (a line per sequence, and per beam
@@ -382,12 +382,12 @@ static int generate_run(gen_args *g, const is_strategy *strat, is_model *m, is_m
     int grc = is_generate(s, batch, prompts, lens, &go, stream ? sink_feed : NULL, &sink, res, err);
     if (stream && !grc) {
         is_prof_push(IS_PROF_DETOKENIZE, 0);
-        is_tok_stream_flush(&sink.stream, &sink.buf, &sink.len, &sink.cap);
+        is_tok_stream_flush(&sink.stream, &sink.text);
         is_prof_pop(IS_PROF_DETOKENIZE);
-        fwrite(sink.buf, 1, sink.len, stdout);
+        fwrite(sink.text.p, 1, sink.text.n, stdout);
         putchar('\n');
     }
-    free(sink.buf);
+    free(sink.text.p);
     if (grc || print_output(g, tok, res, err)) goto done;
     rc = 0;
 done:

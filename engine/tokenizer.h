@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/strbuf.h" // defines: is_strbuf
 
 typedef struct is_tokenizer is_tokenizer;
 
@@ -53,10 +54,11 @@ typedef struct is_tok_stream {
 } is_tok_stream;
 
 void is_tok_stream_init(is_tok_stream *s);
-// Appends the text completed by id to *buf (realloc'd; *len and *cap updated).
-void is_tok_stream_feed(const is_tokenizer *t, is_tok_stream *s, int32_t id, char **buf, size_t *len,
-                        size_t *cap);
-void is_tok_stream_flush(is_tok_stream *s, char **buf, size_t *len, size_t *cap);
+// Appends the text completed by id to out. Both calls leave out->p set
+// (NUL-terminated), also when they append nothing.
+void is_tok_stream_feed(const is_tokenizer *t, is_tok_stream *s, int32_t id, is_strbuf *out);
+// Appends what is still pending (U+FFFD for an incomplete tail) to out.
+void is_tok_stream_flush(is_tok_stream *s, is_strbuf *out);
 
 // Writes a Hugging Face tokenizer.json equivalent to t (vocab in the byte-level
 // alphabet, merges derived from ranks, added/special tokens, the pre-tokenizer

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/strbuf.h"               // defines: is_strbuf, is_sb_take
 #include "engine/tokenizer.h"          // defines: is_tok_load_*, is_tok_encode, is_tok_decode, ...
 #include "engine/tokenizer_internal.h" // defines: is_tok_load_tiktoken_mem
 
@@ -411,12 +412,11 @@ Test(tokenizer, decode_out_of_range) {
 static char *stream_ids(is_tokenizer *t, const int32_t *ids, int n, bool flush) {
     is_tok_stream s;
     is_tok_stream_init(&s);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (int i = 0; i < n; i++) is_tok_stream_feed(t, &s, ids[i], &buf, &len, &cap);
-    if (flush) is_tok_stream_flush(&s, &buf, &len, &cap);
-    if (!buf) buf = strdup("");
-    cr_assert_eq(strlen(buf), len);
+    is_strbuf out = {0};
+    for (int i = 0; i < n; i++) is_tok_stream_feed(t, &s, ids[i], &out);
+    if (flush) is_tok_stream_flush(&s, &out);
+    char *buf = is_sb_take(&out);
+    cr_assert_eq(strlen(buf), out.n);
     return buf;
 }
 
@@ -486,20 +486,19 @@ Test(tokenizer, stream_invalid_sequences) {
     // an incomplete tail waits, then flush turns it into U+FFFD
     is_tok_stream s;
     is_tok_stream_init(&s);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    is_tok_stream_feed(t, &s, 'a', &buf, &len, &cap);
-    is_tok_stream_feed(t, &s, 0xE2, &buf, &len, &cap);
-    is_tok_stream_feed(t, &s, 0x82, &buf, &len, &cap);
-    cr_assert_str_eq(buf, "a");
+    is_strbuf out = {0};
+    is_tok_stream_feed(t, &s, 'a', &out);
+    is_tok_stream_feed(t, &s, 0xE2, &out);
+    is_tok_stream_feed(t, &s, 0x82, &out);
+    cr_assert_str_eq(out.p, "a");
     cr_assert_eq(s.n_pending, 2);
-    is_tok_stream_flush(&s, &buf, &len, &cap);
-    cr_assert_str_eq(buf, "a\xEF\xBF\xBD");
+    is_tok_stream_flush(&s, &out);
+    cr_assert_str_eq(out.p, "a\xEF\xBF\xBD");
     cr_assert_eq(s.n_pending, 0);
     // out-of-range ids come out as placeholders
-    is_tok_stream_feed(t, &s, 77777, &buf, &len, &cap);
-    cr_assert_str_eq(buf, "a\xEF\xBF\xBD<|id:77777|>");
-    free(buf);
+    is_tok_stream_feed(t, &s, 77777, &out);
+    cr_assert_str_eq(out.p, "a\xEF\xBF\xBD<|id:77777|>");
+    free(out.p);
     is_tok_free(t);
 }
 
