@@ -280,13 +280,13 @@ typedef struct text_sink {
 static void sink_feed(void *user, int seq_index, int32_t token) {
     (void)seq_index;
     text_sink *t = user;
-    t->text.n = 0;
+    is_sb_clear(&t->text);
     is_prof_push(IS_PROF_DETOKENIZE, 1);
     is_tok_stream_feed(t->tok, &t->stream, token, &t->text);
     is_prof_pop(IS_PROF_DETOKENIZE);
     fwrite(t->text.p, 1, t->text.n, stdout);
     fflush(stdout);
-    t->text.n = 0;
+    is_sb_clear(&t->text);
 }
 
 // What a finished run prints on stdout: the ids (a line per sequence, and per beam

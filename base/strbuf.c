@@ -41,6 +41,11 @@ void is_sb_printf(is_strbuf *b, const char *fmt, ...) {
     b->n += (size_t)k;
 }
 
+void is_sb_clear(is_strbuf *b) {
+    b->n = 0;
+    if (b->p) b->p[0] = 0;
+}
+
 char *is_sb_take(is_strbuf *b) {
     if (!b->p) {
         sb_reserve(b, 0);
