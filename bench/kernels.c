@@ -12,10 +12,10 @@
 // `inferscope compare` reads two runs.
 //
 // References (what a variant's output is checked against):
-// - matmul kinds on the CPU backend: a float64 loop over the same inputs, on a
-//   subsample (KERN_VAL_ROWS token rows x up to KERN_VAL_COLS output columns):
-//   independent of every CPU path (GEMV, our GEMM, BLAS) and exact enough to
-//   judge fp32 results;
+// - matmul kinds on the CPU backend: a float64 loop over the same inputs
+//   (is_ref_dot, kernels/ref.h), on a subsample (KERN_VAL_ROWS token rows x up
+//   to KERN_VAL_COLS output columns): independent of every CPU path (GEMV, our
+//   GEMM, BLAS) and exact enough to judge fp32 results;
 // - everything else: the CPU backend with its default variant, on the same
 //   inputs downloaded from the backend under test (weights, K and V as stored,
 //   so in their BF16 form; activations rounded to BF16 first when
@@ -40,6 +40,7 @@
 #include "engine/inferscope.h" // defines: is_now_s
 #include "engine/model.h"      // defines: is_preset_find
 #include "kernels/check.h"     // defines: is_nmse, is_check_tolerance, is_check_accept
+#include "kernels/ref.h"       // defines: is_ref_dot
 #include "reports/results.h"
 #include "reports/text.h" // defines: is_json_get, is_json_num
 
@@ -265,9 +266,7 @@ static int matmul_reference(const kern_ctx *c, kern_case *k, is_err *err) {
         for (int i = 0; i < k->n_rows; i++)
             for (int j = 0; j < k->n_cols; j++) {
                 const float *xr = xs + (size_t)i * kk, *wr = hw + (size_t)k->cols[j] * kk;
-                double s = 0;
-                for (int64_t e = 0; e < kk; e++) s += (double)xr[e] * (double)wr[e];
-                k->ref[(size_t)i * k->n_cols + j] = (float)s;
+                k->ref[(size_t)i * k->n_cols + j] = (float)is_ref_dot(IS_REF_F32, xr, wr, kk, 0.0, NULL);
             }
         snprintf(k->ref_how, sizeof k->ref_how, "float64 loop, %d of %d rows x %d of %lld columns", k->n_rows,
                  k->n, k->n_cols, (long long)m);

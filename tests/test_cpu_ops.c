@@ -1,5 +1,5 @@
-// test_cpu_ops.c — every CPU backend op against a plain double-precision reference
-// written here, on seeded random inputs and shapes that are not multiples of the
+// test_cpu_ops.c — every CPU backend op against the float64 reference ops
+// (kernels/ref.h), on seeded random inputs and shapes that are not multiples of the
 // vector width. Outputs are poisoned with NaN before each op, so an element the op
 // fails to write shows up as a failure.
 #include <criterion/criterion.h>
@@ -11,6 +11,7 @@
 #include "base/rng.h"            // defines: is_rng_normal
 #include "kernels/backend.h"       // defines: is_backend, is_tensor, is_cpu_backend_create
 #include "kernels/cpu/cpu_internal.h" // defines: cpu_matmul_with, cpu_matmul_path
+#include "kernels/ref.h"       // defines: is_ref_dot, is_ref_rmsnorm, is_ref_rope, is_ref_silu, is_ref_attention_head
 
 #define EPS32 (1.0 / 16777216.0) // 2^-24: unit roundoff of F32
 
@@ -221,11 +222,8 @@ static float *t_matmul_case(is_backend *be, cpu_matmul_path path, int n, int64_t
     float *ho = t_get(be, &out);
     for (int i = 0; i < n; i++) {
         for (int64_t j = 0; j < M; j++) {
-            double ref = with_bias ? hb[j] : 0.0, mag = fabs(ref);
-            for (int64_t k = 0; k < K; k++) {
-                ref += (double)hx[i * K + k] * hw[j * K + k];
-                mag += fabs((double)hx[i * K + k] * hw[j * K + k]);
-            }
+            double mag; // sum |x_k w_k| (and |bias|)
+            double ref = is_ref_dot(IS_REF_F32, hx + i * K, hw + j * K, K, with_bias ? hb[j] : 0.0, &mag);
             // F32 accumulation of K products (any summation order, FMA or not): the error
             // is at most about (K + 2) * 2^-24 * sum |x_k w_k|; BF16 weights are exact in F32,
             // so they add no error of their own. Factor 2 for slack.
@@ -329,17 +327,16 @@ Test(cpu_ops, rmsnorm) {
                 }
                 be->rmsnorm(be, &out, &x, &w, n, 1e-5f);
                 float *ho = t_get(be, &out);
+                double *ref = malloc((size_t)D * sizeof *ref);
                 for (int i = 0; i < n; i++) {
-                    double ss = 0;
-                    for (int k = 0; k < D; k++) ss += (double)hx[i * D + k] * hx[i * D + k];
-                    double r = 1.0 / sqrt(ss / D + 1e-5);
+                    is_ref_rmsnorm(IS_REF_F32, hx + i * D, hw, D, 1e-5, ref);
                     for (int k = 0; k < D; k++) {
-                        double ref = hx[i * D + k] * r * hw[k];
                         // three F32 roundings (r, x*r, *w): 4 ulps of the result
-                        cr_assert(fabs(ho[i * D + k] - ref) <= 4 * EPS32 * fabs(ref) + 1e-30,
-                                  "rmsnorm D=%d n=%d [%d][%d]: %g vs %g", D, n, i, k, ho[i * D + k], ref);
+                        cr_assert(fabs(ho[i * D + k] - ref[k]) <= 4 * EPS32 * fabs(ref[k]) + 1e-30,
+                                  "rmsnorm D=%d n=%d [%d][%d]: %g vs %g", D, n, i, k, ho[i * D + k], ref[k]);
                     }
                 }
+                free(ref);
                 if (!inplace) {
                     t_check_untouched(ho, &out, n, "rmsnorm");
                     be->tensor_free(be, &out);
@@ -364,7 +361,8 @@ Test(cpu_ops, rope_against_formula_in_double) {
             int hd = hds[a], nh = nhs[b], n = 7, half = hd / 2;
             double theta = thetas[(a + b) % 2];
             float inv_freq[64];
-            for (int i = 0; i < half; i++) inv_freq[i] = (float)pow(theta, -2.0 * i / hd);
+            double inv_freq_d[64]; // the same values, for the reference
+            for (int i = 0; i < half; i++) inv_freq_d[i] = inv_freq[i] = (float)pow(theta, -2.0 * i / hd);
             int32_t pos[7] = {0, 1, 17, 511, 4095, 32767, 100000};
             float *hx;
             is_tensor x = t_random(be, IS_DTYPE_F32, n + 1, (int64_t)nh * hd, 2.0f, &seed, &hx);
@@ -374,16 +372,17 @@ Test(cpu_ops, rope_against_formula_in_double) {
             be->rope(be, &x, n, nh, hd, pos, &freq);
             be->tensor_free(be, &freq);
             float *ho = t_get(be, &x);
-            for (int t = 0; t < n + 1; t++)
+            double *ref = malloc((size_t)nh * hd * sizeof *ref);
+            for (int t = 0; t < n + 1; t++) {
+                if (t < n) is_ref_rope(IS_REF_F32, hx + (int64_t)t * nh * hd, nh, hd, pos[t], inv_freq_d, ref);
                 for (int h = 0; h < nh; h++)
                     for (int i = 0; i < half; i++) {
                         int64_t o = (int64_t)t * nh * hd + (int64_t)h * hd + i;
                         double xa = hx[o], xb = hx[o + half];
                         double ra = xa, rb = xb; // the row past n is left alone
                         if (t < n) {
-                            double ang = (double)pos[t] * (double)inv_freq[i];
-                            ra = xa * cos(ang) - xb * sin(ang);
-                            rb = xb * cos(ang) + xa * sin(ang);
+                            ra = ref[h * hd + i];
+                            rb = ref[h * hd + i + half];
                         }
                         // cos, sin rounded to F32, then a product pair and a sum in F32:
                         // about 3 ulps of |a| + |b|
@@ -392,6 +391,8 @@ Test(cpu_ops, rope_against_formula_in_double) {
                                   "rope hd=%d heads=%d t=%d h=%d i=%d: (%g, %g) vs (%g, %g)", hd, nh, t,
                                   h, i, ho[o], ho[o + half], ra, rb);
                     }
+            }
+            free(ref);
             free(ho);
             free(hx);
             be->tensor_free(be, &x);
@@ -413,7 +414,7 @@ Test(cpu_ops, swiglu_add_embed_gather) {
         be->swiglu(be, &o, &g, &u, n);
         float *ho = t_get(be, &o);
         for (int64_t i = 0; i < (int64_t)n * F; i++) {
-            double ref = hg[i] / (1.0 + exp(-(double)hg[i])) * hu[i];
+            double ref = is_ref_silu(hg[i]) * hu[i];
             // expf within a few ulps, then a division and a product: 8 ulps of the result
             cr_assert(fabs(ho[i] - ref) <= 8 * EPS32 * fabs(ref) + 1e-30, "swiglu %lld: %g vs %g",
                       (long long)i, ho[i], ref);
@@ -494,7 +495,7 @@ Test(cpu_ops, swiglu_extremes) {
     be->swiglu(be, &to, &tg, &tu, 1);
     const float *o = to.data;
     for (int i = 0; i < N; i++) {
-        double ref = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+        double ref = is_ref_silu(g[i]) * u[i];
         // relative 8 ulps as above; absolute 1e-30 covers results that underflow to 0
         cr_assert(!isnan(o[i]) && fabs(o[i] - ref) <= 8 * EPS32 * fabs(ref) + 1e-30,
                   "swiglu(%g) * %g = %g, want %g", g[i], u[i], o[i], ref);
@@ -644,38 +645,30 @@ static void t_attention_case(is_backend *be, int bs, int n_kv, int ratio, int hd
                        .block_tables = c.tables, .max_blocks = c.max_blocks, .block_size = bs};
     be->attention(be, &out, &q, &c.kp, &c.vp, &b, n_heads, n_kv, hd);
     float *ho = t_get(be, &out);
-    double *sc = malloc(sizeof(double) * 256);
+    double *sc = malloc(sizeof(double) * 256), *ref = malloc(sizeof(double) * hd);
     for (int t = 0; t < n; t++) {
         const float *K = c.kref[seq[t]], *V = c.vref[seq[t]];
         for (int h = 0; h < n_heads; h++) {
             int kvh = h / ratio;
-            const float *qv = hq + (int64_t)t * qd + (int64_t)h * hd;
-            double mx = -INFINITY, sum = 0, maxlogit = 0;
-            for (int p = 0; p <= pos[t]; p++) {
-                double d = 0;
-                for (int i = 0; i < hd; i++) d += (double)qv[i] * K[(int64_t)p * kv_dim + kvh * hd + i];
-                sc[p] = d / sqrt((double)hd);
-                if (sc[p] > mx) mx = sc[p];
-                if (fabs(sc[p]) > maxlogit) maxlogit = fabs(sc[p]);
-            }
-            for (int p = 0; p <= pos[t]; p++) sum += (sc[p] = exp(sc[p] - mx));
+            double maxlogit; // the largest |logit|
+            is_ref_attention_head(IS_REF_F32, hq + (int64_t)t * qd + (int64_t)h * hd, K + kvh * hd, V + kvh * hd,
+                                  (size_t)kv_dim, pos[t] + 1, hd, sc, ref, &maxlogit);
             for (int i = 0; i < hd; i++) {
-                double ref = 0;
-                for (int p = 0; p <= pos[t]; p++) ref += sc[p] / sum * V[(int64_t)p * kv_dim + kvh * hd + i];
                 // Each logit carries an F32 dot-product error of about hd * 2^-24 * |q||k|
                 // (<= hd * 2^-24 * (maxlogit + 1) here), which moves the softmax weights by the
                 // same relative amount; the weighted sum of |v| <= 1 adds (pos + 1) * 2^-24.
                 // Factor 4 for expf and the online rescaling.
                 double tol = 4 * EPS32 * (hd * (maxlogit + 1) + pos[t] + 1);
                 float got = ho[(int64_t)t * qd + (int64_t)h * hd + i];
-                cr_assert(fabs(got - ref) <= tol,
+                cr_assert(fabs(got - ref[i]) <= tol,
                           "attention bs=%d kv=%d ratio=%d hd=%d token %d (seq %d pos %d) head %d [%d]: %.8g vs %.8g (tol %.2g)",
-                          bs, n_kv, ratio, hd, t, seq[t], pos[t], h, i, got, ref, tol);
+                          bs, n_kv, ratio, hd, t, seq[t], pos[t], h, i, got, ref[i], tol);
             }
         }
     }
     t_check_untouched(ho, &out, n, "attention");
     free(sc);
+    free(ref);
     free(ho);
     free(hq);
     be->tensor_free(be, &q);

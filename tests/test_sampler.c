@@ -7,6 +7,7 @@
 
 #include "base/rng.h"
 #include "engine/sampler.h"
+#include "kernels/ref.h" // defines: is_ref_softmax
 
 // Upper 0.999 quantiles of the chi-square distribution (standard chi-square
 // table, e.g. NIST/SEMATECH e-Handbook of Statistical Methods, section 1.3.6.7.4):
@@ -17,14 +18,6 @@
 
 static void smp_random_logits(float *x, int n, uint64_t seed, float scale) {
     for (int i = 0; i < n; i++) x[i] = scale * is_rng_normal(seed, 7, (uint64_t)i);
-}
-
-// Reference: probabilities softmax(x / t) in double.
-static void smp_ref_softmax(const float *x, int n, double t, double *p) {
-    double mx = -INFINITY, z = 0.0;
-    for (int i = 0; i < n; i++) mx = fmax(mx, x[i]);
-    for (int i = 0; i < n; i++) z += p[i] = exp((x[i] - mx) / t);
-    for (int i = 0; i < n; i++) p[i] /= z;
 }
 
 // Reference order: probability descending, lower id first on ties.
@@ -204,7 +197,7 @@ Test(sampler, top_p_support_on_random_logits) {
     for (int trial = 0; trial < 8; trial++) {
         float t = 0.7f + 0.2f * (float)trial;
         smp_random_logits(x, V, 400 + (uint64_t)trial, 3.0f);
-        smp_ref_softmax(x, V, t, prob);
+        is_ref_softmax(IS_REF_F32, x, V, t, prob);
         smp_ref_order(prob, V, order);
         // p midway between two cumulative sums, so rounding cannot move the cut
         int j = 2 + trial * 3;
@@ -236,7 +229,7 @@ Test(sampler, top_p_long_tail) {
     static long counts[V];
     x[0] = 0.0f;
     for (int i = 1; i < V; i++) x[i] = -9.0f;
-    smp_ref_softmax(x, V, 1.0, prob);
+    is_ref_softmax(IS_REF_F32, x, V, 1.0, prob);
     double p = 0.5;
     // tokens 1..n of the tail are kept, n the smallest with p0 + n * p1 >= p
     int n = (int)ceil((p - prob[0]) / prob[1]);
@@ -263,7 +256,7 @@ Test(sampler, chi_square_matches_softmax) {
     const long draws = 50000;
     double prob[V];
     long counts[V];
-    smp_ref_softmax(x, V, t, prob);
+    is_ref_softmax(IS_REF_F32, x, V, t, prob);
     is_sampler s;
     is_sampler_params prm = {.temperature = (float)t, .top_k = 0, .top_p = 1.0f, .seed = 1234};
     is_sampler_init(&s, &prm, V, 0);
@@ -309,7 +302,7 @@ Test(sampler, top_p_top_3_frequencies) {
     double prob[V];
     int order[V];
     long counts[V];
-    smp_ref_softmax(x, V, t, prob);
+    is_ref_softmax(IS_REF_F32, x, V, t, prob);
     smp_ref_order(prob, V, order);
     cr_assert_eq(order[0], 1);
     cr_assert_eq(order[1], 3);

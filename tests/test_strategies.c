@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine/strategy.h"
+#include "kernels/ref.h" // defines: is_ref_softmax
 #include "support/testutil.h"
 
 static is_backend *be;
@@ -193,13 +194,6 @@ static double chi2_merged(const long *counts, const double *p, int n, long draws
     return chi2;
 }
 
-static void softmax_t(const float *x, int n, double t, double *p) {
-    double mx = -INFINITY, z = 0.0;
-    for (int i = 0; i < n; i++) mx = fmax(mx, x[i]);
-    for (int i = 0; i < n; i++) z += p[i] = exp((x[i] - mx) / t);
-    for (int i = 0; i < n; i++) p[i] /= z;
-}
-
 Test(strategies, speculative_sampling_keeps_the_target_distribution) {
     enum { V = 8, P = 4, DRAWS = 6000 };
     const double t = 0.9;
@@ -211,15 +205,15 @@ Test(strategies, speculative_sampling_keeps_the_target_distribution) {
     double p1[V], p2[V][V], p3[V][V][V], m2[V] = {0}, m3[V] = {0};
     float lg[V];
     fresh_logits(s, prompt, P, NULL, 0, lg);
-    softmax_t(lg, V, t, p1);
+    is_ref_softmax(IS_REF_F32, lg, V, t, p1);
     for (int x = 0; x < V; x++) {
         int32_t e1[1] = {x};
         fresh_logits(s, prompt, P, e1, 1, lg);
-        softmax_t(lg, V, t, p2[x]);
+        is_ref_softmax(IS_REF_F32, lg, V, t, p2[x]);
         for (int y = 0; y < V; y++) {
             int32_t e2[2] = {x, y};
             fresh_logits(s, prompt, P, e2, 2, lg);
-            softmax_t(lg, V, t, p3[x][y]);
+            is_ref_softmax(IS_REF_F32, lg, V, t, p3[x][y]);
             m2[y] += p1[x] * p2[x][y];
             for (int z = 0; z < V; z++) m3[z] += p1[x] * p2[x][y] * p3[x][y][z];
         }
@@ -447,7 +441,7 @@ static int ref_cmp(const void *a, const void *b) {
 static void ref_filtered(const float *x, int V, double t, int k, double minp, double top_p, double *out) {
     double *p = malloc((size_t)V * sizeof *p);
     int *order = malloc((size_t)V * sizeof *order);
-    softmax_t(x, V, t, p);
+    is_ref_softmax(IS_REF_F32, x, V, t, p);
     for (int i = 0; i < V; i++) order[i] = i;
     ref_key = p;
     qsort(order, (size_t)V, sizeof *order, ref_cmp);

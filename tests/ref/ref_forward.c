@@ -1,9 +1,12 @@
-// ref_forward.c — the float64 reference forward pass (see ref_forward.h).
+// ref_forward.c — the float64 reference forward pass (see ref_forward.h), built
+// of the reference ops of kernels/ref.h.
 #include "ref/ref_forward.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kernels/ref.h" // defines: is_ref_linear, is_ref_rmsnorm, is_ref_rope, is_ref_silu, is_ref_attention_head
 
 typedef struct ref_layer {
     double *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo, *ffn_norm, *w_gate, *w_up, *w_down;
@@ -73,37 +76,6 @@ void ref_model_free(ref_model *r) {
     free(r);
 }
 
-// y[o] = sum_i W[o][i] x[i] + b[o]; W is [n_out][n_in]
-static void linear(const double *W, const double *b, const double *x, int n_in, int n_out, double *y) {
-    for (int o = 0; o < n_out; o++) {
-        double s = b ? b[o] : 0.0;
-        for (int i = 0; i < n_in; i++) s += W[(size_t)o * n_in + i] * x[i];
-        y[o] = s;
-    }
-}
-
-static void rmsnorm(const double *x, const double *w, int n, double eps, double *y) {
-    double ss = 0;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
-    double inv = 1.0 / sqrt(ss / n + eps);
-    for (int i = 0; i < n; i++) y[i] = x[i] * inv * w[i];
-}
-
-// Rotate-half RoPE on each head of v (n_heads x hd) at position pos.
-static void rope(double *v, int n_heads, int hd, int pos, const double *inv_freq) {
-    int half = hd / 2;
-    for (int h = 0; h < n_heads; h++) {
-        double *x = v + (size_t)h * hd;
-        for (int i = 0; i < half; i++) {
-            double ang = pos * inv_freq[i];
-            double c = cos(ang), s = sin(ang);
-            double a = x[i], b = x[i + half];
-            x[i] = a * c - b * s;
-            x[i + half] = b * c + a * s;
-        }
-    }
-}
-
 void ref_forward(const ref_model *r, const int32_t *tokens, int n, double *out) {
     const is_config *c = &r->cfg;
     int D = c->hidden_size, F = c->intermediate_size, H = c->n_heads, KV = c->n_kv_heads;
@@ -122,50 +94,36 @@ void ref_forward(const ref_model *r, const int32_t *tokens, int n, double *out) 
     for (int l = 0; l < c->n_layers; l++) {
         const ref_layer *L = &r->layers[l];
         for (int t = 0; t < n; t++) {
-            rmsnorm(x + (size_t)t * D, L->attn_norm, D, c->rms_norm_eps, xn);
-            linear(L->wq, L->bq, xn, D, qd, q + (size_t)t * qd);
-            linear(L->wk, L->bk, xn, D, kvd, k + (size_t)t * kvd);
-            linear(L->wv, L->bv, xn, D, kvd, v + (size_t)t * kvd);
-            rope(q + (size_t)t * qd, H, hd, t, r->inv_freq);
-            rope(k + (size_t)t * kvd, KV, hd, t, r->inv_freq);
+            is_ref_rmsnorm(IS_REF_F64, x + (size_t)t * D, L->attn_norm, D, c->rms_norm_eps, xn);
+            double *qt = q + (size_t)t * qd, *kt = k + (size_t)t * kvd;
+            is_ref_linear(IS_REF_F64, L->wq, L->bq, xn, D, qd, qt);
+            is_ref_linear(IS_REF_F64, L->wk, L->bk, xn, D, kvd, kt);
+            is_ref_linear(IS_REF_F64, L->wv, L->bv, xn, D, kvd, v + (size_t)t * kvd);
+            is_ref_rope(IS_REF_F64, qt, H, hd, t, r->inv_freq, qt);
+            is_ref_rope(IS_REF_F64, kt, KV, hd, t, r->inv_freq, kt);
         }
         for (int t = 0; t < n; t++) {
             for (int h = 0; h < H; h++) {
                 int kh = h / (H / KV);
-                const double *qh = q + (size_t)t * qd + (size_t)h * hd;
-                double mx = -INFINITY;
-                for (int p = 0; p <= t; p++) {
-                    const double *kp = k + (size_t)p * kvd + (size_t)kh * hd;
-                    double s = 0;
-                    for (int i = 0; i < hd; i++) s += qh[i] * kp[i];
-                    sc[p] = s / sqrt((double)hd);
-                    if (sc[p] > mx) mx = sc[p];
-                }
-                double sum = 0;
-                for (int p = 0; p <= t; p++) sum += (sc[p] = exp(sc[p] - mx));
-                double *o = att + (size_t)h * hd;
-                for (int i = 0; i < hd; i++) o[i] = 0;
-                for (int p = 0; p <= t; p++) {
-                    const double *vp = v + (size_t)p * kvd + (size_t)kh * hd;
-                    for (int i = 0; i < hd; i++) o[i] += sc[p] / sum * vp[i];
-                }
+                is_ref_attention_head(IS_REF_F64, q + (size_t)t * qd + (size_t)h * hd, k + (size_t)kh * hd,
+                                      v + (size_t)kh * hd, (size_t)kvd, t + 1, hd, sc, att + (size_t)h * hd, NULL);
             }
-            linear(L->wo, L->bo, att, qd, D, proj);
+            is_ref_linear(IS_REF_F64, L->wo, L->bo, att, qd, D, proj);
             for (int i = 0; i < D; i++) x[(size_t)t * D + i] += proj[i];
         }
         for (int t = 0; t < n; t++) {
             double *xt = x + (size_t)t * D;
-            rmsnorm(xt, L->ffn_norm, D, c->rms_norm_eps, xn);
-            linear(L->w_gate, NULL, xn, D, F, g);
-            linear(L->w_up, NULL, xn, D, F, u);
-            for (int i = 0; i < F; i++) g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
-            linear(L->w_down, NULL, g, F, D, proj);
+            is_ref_rmsnorm(IS_REF_F64, xt, L->ffn_norm, D, c->rms_norm_eps, xn);
+            is_ref_linear(IS_REF_F64, L->w_gate, NULL, xn, D, F, g);
+            is_ref_linear(IS_REF_F64, L->w_up, NULL, xn, D, F, u);
+            for (int i = 0; i < F; i++) g[i] = is_ref_silu(g[i]) * u[i];
+            is_ref_linear(IS_REF_F64, L->w_down, NULL, g, F, D, proj);
             for (int i = 0; i < D; i++) xt[i] += proj[i];
         }
     }
     for (int t = 0; t < n; t++) {
-        rmsnorm(x + (size_t)t * D, r->out_norm, D, c->rms_norm_eps, xn);
-        linear(r->lm_head, NULL, xn, D, V, out + (size_t)t * V);
+        is_ref_rmsnorm(IS_REF_F64, x + (size_t)t * D, r->out_norm, D, c->rms_norm_eps, xn);
+        is_ref_linear(IS_REF_F64, r->lm_head, NULL, xn, D, V, out + (size_t)t * V);
     }
     free(x);
     free(xn);

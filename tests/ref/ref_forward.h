@@ -1,6 +1,7 @@
 // ref_forward.h — a float64 forward pass of a Llama-family model, written
 // straightforwardly and separately from the engine's fast path: full causal
-// attention recomputed from scratch, no KV cache, no batching, double math.
+// attention recomputed from scratch, no KV cache, no batching, double math
+// (the reference ops of kernels/ref.h).
 #ifndef IS_REF_FORWARD_H
 #define IS_REF_FORWARD_H
 
