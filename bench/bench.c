@@ -421,7 +421,6 @@ static bool key_done(const cJSON *doc, const char *key) {
     return false;
 }
 
-// bench, or profile (one point, full detail): the same run.
 void is_bench_opts_free(is_bench_opts *o) {
     free(o->batch);
     free(o->prompt);
@@ -432,11 +431,146 @@ void is_bench_opts_free(is_bench_opts *o) {
     memset(o, 0, sizeof *o);
 }
 
+// Before anything is measured: every spec draft loads and shares the model's
+// vocabulary. Returns 0, or -1 with the message in err.
+static int check_drafts(const is_bench_opts *o, is_backend *be, is_model *m, is_err *err) {
+    for (int st = 0; st < o->n_strategy; st++) {
+        is_strategy sp;
+        is_model *dm = NULL;
+        if (is_strategy_parse(o->strategy[st], &sp, err)) return -1;
+        if (sp.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&sp, m, o->dtype, o->seed, be, &dm, err)) {
+            is_err_prefix(err, "--strategy %s", o->strategy[st]);
+            return -1;
+        }
+        if (dm && dm != m) is_model_free(dm);
+    }
+    return 0;
+}
+
+// Every combination of the axes, checked against the model's context. *points
+// (malloc'd) and *total; NULL and a usage error in err when a point does not fit.
+static bench_point *points_build(const is_bench_opts *o, const is_model *m, int *total, is_err *err) {
+    *total = o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
+    bench_point *points = is_xcalloc((size_t)*total, sizeof *points);
+    int np = 0;
+    for (int k = 0; k < o->n_kernel; k++)
+        for (int st = 0; st < o->n_strategy; st++)
+            for (int b = 0; b < o->n_batch; b++)
+                for (int p = 0; p < o->n_prompt; p++)
+                    for (int d = 0; d < o->n_depth; d++)
+                        for (int g = 0; g < o->n_gen; g++) {
+                            bench_point *pt = &points[np++];
+                            *pt = (bench_point){o->batch[b], o->prompt[p], o->gen[g], o->depth[d], o->strategy[st],
+                                                o->kernel[k]};
+                            long need = (long)pt->depth + pt->prompt + pt->gen - 1;
+                            if (need > m->cfg.max_pos) {
+                                is_errf(err, "depth %d + prompt %d + %d generated tokens need a context of %ld, more "
+                                        "than the model's %d (max_position_embeddings)", pt->depth, pt->prompt,
+                                        pt->gen, need, m->cfg.max_pos);
+                                free(points);
+                                return NULL;
+                            }
+                        }
+    return points;
+}
+
+// The result document: prev (--resume; the same sweep, this run's environment
+// added to resumed_env) or a new one with this machine's probes. NULL on error.
+static cJSON *doc_open(const is_bench_opts *o, is_backend *be, const is_model *m, cJSON **prev, const char *why_cuda,
+                       int argc, char **argv, is_err *err) {
+    const char *cmd = o->profile ? "profile" : "bench";
+    cJSON *sweep = sweep_json(o, be, m), *doc;
+    if (*prev) {
+        const char *diff = sweep_diff(cJSON_GetObjectItemCaseSensitive(*prev, "sweep"), sweep);
+        cJSON_Delete(sweep);
+        if (diff) {
+            is_errf(err, "%s/results.json holds another sweep ('%s' differs): --resume continues the same command; "
+                    "use another --out", o->out, diff);
+            return NULL;
+        }
+        doc = *prev; // its env, probes and finished points are kept; this run's env is added
+        *prev = NULL;
+        cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
+        if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
+        cJSON_AddItemToArray(resumed, bench_env(argc, argv, be, why_cuda));
+    } else {
+        fprintf(stderr, "%s: measuring peak bandwidth and matmul rate...\n", cmd);
+        cJSON *probes = probes_json(o, be, m->wdtype, err);
+        if (!probes) {
+            cJSON_Delete(sweep);
+            return NULL;
+        }
+        doc = is_results_new(bench_env(argc, argv, be, why_cuda), sweep, probes);
+    }
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(doc, "probes");
+    double peak = probe_value(probes, "mem", "peak_gbs"), mm = probe_value(probes, "matmul", "gflops");
+    if (isfinite(peak))
+        fprintf(stderr, "%s: peak bandwidth %.1f GB/s (%s)\n", cmd, peak, is_json_str(is_json_get(probes, "mem"), "method"));
+    if (isfinite(mm))
+        fprintf(stderr, "%s: matmul peak %.1f GFLOP/s (%s)\n", cmd, mm, is_json_str(is_json_get(probes, "matmul"), "method"));
+    return doc;
+}
+
+// Measures every point of the sweep not already in doc, writing --out after
+// each. Returns 0 (every point measured, *failed of them with an error), 1 when
+// interrupted, or -1 when --out could not be written (err).
+static int sweep_run(bench_ctx *ctx, const bench_point *points, cJSON *doc, int *failed, is_err *err) {
+    const is_bench_opts *o = ctx->o;
+    const char *cmd = o->profile ? "profile" : "bench";
+    int total = ctx->total, todo = 0;
+    char key[1024];
+    bool *skip = is_xcalloc((size_t)total, sizeof *skip);
+    for (int i = 0; i < total; i++) {
+        cJSON *probe_pt = cJSON_CreateObject();
+        cJSON_AddItemToObject(probe_pt, "config", point_config(ctx, &points[i]));
+        is_results_point_key(probe_pt, key, sizeof key);
+        skip[i] = key_done(doc, key);
+        todo += !skip[i];
+        cJSON_Delete(probe_pt);
+    }
+    fprintf(stderr, "%s: %d points (batch %d x prompt %d x gen %d x depth %d x strategy %d x kernel %d) on %s, "
+            "%s backend, %d threads, %s weights\n", cmd, total, o->n_batch, o->n_prompt, o->n_gen, o->n_depth,
+            o->n_strategy, o->n_kernel, o->model, ctx->be->name, ctx->be->n_threads, is_dtype_name(ctx->m->wdtype));
+    if (todo < total) fprintf(stderr, "%s: resuming: %d finished, %d to go\n", cmd, total - todo, todo);
+    signal(SIGINT, bench_on_signal);
+    signal(SIGTERM, bench_on_signal);
+    int done = total - todo, rc = 0;
+    *failed = 0;
+    for (int i = 0; i < total && !rc; i++) {
+        if (skip[i]) continue;
+        ctx->index = ++done;
+        cJSON *point = cJSON_CreateObject();
+        cJSON_AddItemToObject(point, "config", point_config(ctx, &points[i]));
+        is_err perr = {{0}};
+        int prc = point_run(ctx, &points[i], point, &perr);
+        if (prc == 1) {
+            cJSON_Delete(point);
+            rc = 1;
+            break;
+        }
+        if (prc < 0) {
+            char label[256];
+            point_label(&points[i], label, sizeof label);
+            fprintf(stderr, "%s[%d/%d] %s: failed: %s\n", ctx->tty ? "\r\033[K" : "", ctx->index, total, label,
+                    perr.msg);
+            cJSON_Delete(point);
+            point = is_schema_point_error(false, point_config(ctx, &points[i]), perr.msg);
+            (*failed)++;
+        }
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(doc, "points"), point);
+        if (o->out && is_results_write_dir(o->out, doc, err)) rc = -1;
+        else if (bench_stop_requested) rc = 1;
+    }
+    free(skip);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return rc;
+}
+
 int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     is_bench_opts o = *in; // o.prof records whether the capture started
     const char *bench_cmd = o.profile ? "profile" : "bench";
-    int rc;
-    rc = 1;
+    int rc = 1, failed = 0, total = 0;
     is_err err = {{0}};
     is_backend *be = NULL;
     is_model *m = NULL;
@@ -455,8 +589,7 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     is_bench_prof_check(&bprof, be, why_cuda);
     if (bprof.tables && *bprof.tables_why) fprintf(stderr, "%s: kernel tables: %s\n", bench_cmd, bprof.tables_why);
     if (bprof.counters && *bprof.counters_why) fprintf(stderr, "%s: counters: %s\n", bench_cmd, bprof.counters_why);
-    // every kernel spec must exist on this backend before anything runs
-    for (int k = 0; k < o.n_kernel; k++)
+    for (int k = 0; k < o.n_kernel; k++) // every kernel spec exists on this backend, before the model loads
         if (is_kernel_spec_check(be, o.kernel[k], &err)) {
             is_err_prefix(&err, "--kernel");
             rc = EXIT_USAGE;
@@ -464,126 +597,17 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
         }
     is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
-    // every spec draft must load and share the model's vocabulary before anything runs
-    for (int st = 0; st < o.n_strategy; st++) {
-        is_strategy sp;
-        is_model *dm = NULL;
-        if (is_strategy_parse(o.strategy[st], &sp, &err)) goto fail;
-        if (sp.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&sp, m, o.dtype, o.seed, be, &dm, &err)) {
-            is_err_prefix(&err, "--strategy %s", o.strategy[st]);
-            goto fail;
-        }
-        if (dm && dm != m) is_model_free(dm);
-    }
-
-    // the points, checked against the model's context before anything is measured
-    int total = o.n_batch * o.n_prompt * o.n_gen * o.n_depth * o.n_strategy * o.n_kernel;
-    points = is_xcalloc((size_t)total, sizeof *points);
-    int np = 0;
-    for (int k = 0; k < o.n_kernel; k++)
-        for (int st = 0; st < o.n_strategy; st++)
-            for (int b = 0; b < o.n_batch; b++)
-                for (int p = 0; p < o.n_prompt; p++)
-                    for (int d = 0; d < o.n_depth; d++)
-                        for (int g = 0; g < o.n_gen; g++) {
-                            bench_point *pt = &points[np++];
-                            *pt = (bench_point){o.batch[b], o.prompt[p], o.gen[g], o.depth[d], o.strategy[st], o.kernel[k]};
-                            long need = (long)pt->depth + pt->prompt + pt->gen - 1;
-                            if (need > m->cfg.max_pos) {
-                                is_errf(&err, "depth %d + prompt %d + %d generated tokens need a context of %ld, more "
-                                        "than the model's %d (max_position_embeddings)", pt->depth, pt->prompt,
-                                        pt->gen, need, m->cfg.max_pos);
-                                rc = EXIT_USAGE;
-                                goto fail;
-                            }
-                        }
-
-    cJSON *sweep = sweep_json(&o, be, m);
-    if (prev) {
-        const char *diff = sweep_diff(cJSON_GetObjectItemCaseSensitive(prev, "sweep"), sweep);
-        if (diff) {
-            is_errf(&err, "%s/results.json holds another sweep ('%s' differs): --resume continues the same command; "
-                    "use another --out", o.out, diff);
-            cJSON_Delete(sweep);
-            goto fail;
-        }
-        cJSON_Delete(sweep);
-        doc = prev; // its env, probes and finished points are kept; this run's env is added
-        prev = NULL;
-        cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
-        if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
-        cJSON_AddItemToArray(resumed, bench_env(argc, argv, be, why_cuda));
-    } else {
-        fprintf(stderr, "%s: measuring peak bandwidth and matmul rate...\n", bench_cmd);
-        cJSON *probes = probes_json(&o, be, m->wdtype, &err);
-        if (!probes) {
-            cJSON_Delete(sweep);
-            goto fail;
-        }
-        doc = is_results_new(bench_env(argc, argv, be, why_cuda), sweep, probes);
-    }
-    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(doc, "probes");
-    double peak = probe_value(probes, "mem", "peak_gbs"), mm = probe_value(probes, "matmul", "gflops");
-    if (isfinite(peak))
-        fprintf(stderr, "%s: peak bandwidth %.1f GB/s (%s)\n", bench_cmd, peak, is_json_str(is_json_get(probes, "mem"), "method"));
-    if (isfinite(mm))
-        fprintf(stderr, "%s: matmul peak %.1f GFLOP/s (%s)\n", bench_cmd, mm, is_json_str(is_json_get(probes, "matmul"), "method"));
+    if (check_drafts(&o, be, m, &err)) goto fail;
+    rc = EXIT_USAGE;
+    if (!(points = points_build(&o, m, &total, &err))) goto fail;
+    rc = 1;
+    if (!(doc = doc_open(&o, be, m, &prev, why_cuda, argc, argv, &err))) goto fail;
     if (o.out && is_results_write_dir(o.out, doc, &err)) goto fail;
-
-    int todo = 0;
-    char key[1024];
-    bool *skip = is_xcalloc((size_t)total, sizeof *skip);
-    for (int i = 0; i < total; i++) {
-        cJSON *probe_pt = cJSON_CreateObject();
-        bench_ctx tmp = {.o = &o, .be = be, .m = m};
-        cJSON_AddItemToObject(probe_pt, "config", point_config(&tmp, &points[i]));
-        is_results_point_key(probe_pt, key, sizeof key);
-        skip[i] = key_done(doc, key);
-        todo += !skip[i];
-        cJSON_Delete(probe_pt);
-    }
-    fprintf(stderr, "%s: %d points (batch %d x prompt %d x gen %d x depth %d x strategy %d x kernel %d) on %s, "
-            "%s backend, %d threads, %s weights\n", bench_cmd, total, o.n_batch, o.n_prompt, o.n_gen, o.n_depth,
-            o.n_strategy, o.n_kernel, o.model, be->name, be->n_threads, is_dtype_name(m->wdtype));
-    if (todo < total) fprintf(stderr, "%s: resuming: %d finished, %d to go\n", bench_cmd, total - todo, todo);
-
-    signal(SIGINT, bench_on_signal);
-    signal(SIGTERM, bench_on_signal);
-    bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = probes, .total = total, .tty = isatty(2) == 1,
-                     .prof = &bprof};
-    int failed = 0, done = total - todo;
-    bool interrupted = false;
-    for (int i = 0; i < total && !interrupted; i++) {
-        if (skip[i]) continue;
-        ctx.index = ++done;
-        cJSON *point = cJSON_CreateObject();
-        cJSON_AddItemToObject(point, "config", point_config(&ctx, &points[i]));
-        is_err perr = {{0}};
-        int prc = point_run(&ctx, &points[i], point, &perr);
-        if (prc == 1) {
-            cJSON_Delete(point);
-            interrupted = true;
-            break;
-        }
-        if (prc < 0) {
-            char label[256];
-            point_label(&points[i], label, sizeof label);
-            fprintf(stderr, "%s[%d/%d] %s: failed: %s\n", ctx.tty ? "\r\033[K" : "", ctx.index, total, label, perr.msg);
-            cJSON_Delete(point);
-            point = is_schema_point_error(false, point_config(&ctx, &points[i]), perr.msg);
-            failed++;
-        }
-        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(doc, "points"), point);
-        if (o.out && is_results_write_dir(o.out, doc, &err)) {
-            free(skip);
-            goto fail;
-        }
-        if (bench_stop_requested) interrupted = true;
-    }
-    free(skip);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (interrupted) {
+    bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = cJSON_GetObjectItemCaseSensitive(doc, "probes"),
+                     .total = total, .tty = isatty(2) == 1, .prof = &bprof};
+    int src = sweep_run(&ctx, points, doc, &failed, &err);
+    if (src < 0) goto fail;
+    if (src > 0) {
         fprintf(stderr, "\nbench: interrupted; %s\n",
                 o.out ? "finished points are in --out; run the same command with --resume to continue"
                       : "nothing was saved (no --out)");
