@@ -150,15 +150,13 @@ static void point_model(const bench_ctx *c, const bench_point *p, const is_sessi
     cJSON_AddNumberToObject(mj, "prefill_flops", cost.prefill_flops);
 
     cJSON *d = cJSON_AddObjectToObject(point, "derived");
-    double decode_s = stat_median(point, "decode_ms") / 1e3, prefill_s = stat_median(point, "prefill_ms") / 1e3;
-    double gbs = cost.decode_steps > 0 && decode_s > 0 ? cost.decode_bytes_per_step * cost.decode_steps / decode_s / 1e9
-                                                       : NAN;
-    double gflops = prefill_s > 0 ? cost.prefill_flops / prefill_s / 1e9 : NAN;
+    is_derived dv;
+    is_cost_derive(&cost, stat_median(point, "prefill_ms"), stat_median(point, "decode_ms"), c->probes, &dv);
     const char *const *key = is_schema_bench_derived;
-    is_schema_number(d, key[IS_DERIVED_DECODE_GBS], gbs);
-    is_schema_number(d, key[IS_DERIVED_MBU], gbs / probe_value(c->probes, "mem", "peak_gbs"));
-    is_schema_number(d, key[IS_DERIVED_PREFILL_GFLOPS], gflops);
-    is_schema_number(d, key[IS_DERIVED_MFU], gflops / probe_value(c->probes, "matmul", "gflops"));
+    is_schema_number(d, key[IS_DERIVED_DECODE_GBS], dv.decode_gbs);
+    is_schema_number(d, key[IS_DERIVED_MBU], dv.mbu);
+    is_schema_number(d, key[IS_DERIVED_PREFILL_GFLOPS], dv.prefill_gflops);
+    is_schema_number(d, key[IS_DERIVED_MFU], dv.mfu);
 }
 
 static void progress(const bench_ctx *c, const bench_point *p, int reps, double main_median, const char *unit,
@@ -351,15 +349,6 @@ static cJSON *sweep_json(const is_bench_opts *o, const is_backend *be, const is_
     return s;
 }
 
-// The environment, with the device's fields when the backend has a device.
-static cJSON *bench_env(int argc, char **argv, is_backend *be, const char *why_cuda) {
-    cJSON *env = is_env_capture(argc, argv, be->n_threads, be->name, why_cuda[0] ? why_cuda : NULL);
-    is_device_info di;
-    is_err derr = {{0}};
-    if (be->device_info && !be->device_info(be, &di, &derr)) is_env_set_gpu(env, &di, be->graphs);
-    return env;
-}
-
 static cJSON *probes_json(const is_bench_opts *o, is_backend *be, is_dtype wdtype, is_err *err) {
     cJSON *p = cJSON_CreateObject();
     if (o->no_probe) {
@@ -368,11 +357,14 @@ static cJSON *probes_json(const is_bench_opts *o, is_backend *be, is_dtype wdtyp
     }
     is_mem_probe mp;
     is_matmul_probe xp;
-    if (is_probe_backend_mem(be, &mp, err) || is_probe_matmul(be, wdtype, &xp, err)) {
+    cJSON *compute = NULL;
+    if (is_probe_backend_mem(be, &mp, err) || is_probe_matmul(be, wdtype, &xp, err) ||
+        !(compute = is_probe_backend_compute(be, &xp, err))) {
         cJSON_Delete(p);
         return NULL;
     }
     cJSON_AddItemToObject(p, "mem", is_probe_mem_json(&mp));
+    cJSON_AddItemToObject(p, "compute", compute);
     cJSON *xj = cJSON_AddObjectToObject(p, "matmul");
     cJSON_AddNumberToObject(xj, "gflops", xp.gflops);
     cJSON_AddNumberToObject(xj, "m", xp.m);
@@ -380,6 +372,7 @@ static cJSON *probes_json(const is_bench_opts *o, is_backend *be, is_dtype wdtyp
     cJSON_AddNumberToObject(xj, "k", xp.k);
     cJSON_AddNumberToObject(xj, "reps", xp.reps);
     cJSON_AddStringToObject(xj, "method", xp.method);
+    cJSON_AddStringToObject(xj, "what", "the engine's own matmul rate at this shape (achieved matmul), not a peak");
     return p;
 }
 
@@ -492,7 +485,7 @@ static cJSON *doc_open(const is_bench_opts *o, is_backend *be, const is_model *m
         *prev = NULL;
         cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
         if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
-        cJSON_AddItemToArray(resumed, bench_env(argc, argv, be, why_cuda));
+        cJSON_AddItemToArray(resumed, is_env_capture_backend(argc, argv, be, why_cuda));
     } else {
         fprintf(stderr, "%s: measuring peak bandwidth and matmul rate...\n", cmd);
         cJSON *probes = probes_json(o, be, m->wdtype, err);
@@ -500,14 +493,21 @@ static cJSON *doc_open(const is_bench_opts *o, is_backend *be, const is_model *m
             cJSON_Delete(sweep);
             return NULL;
         }
-        doc = is_results_new(bench_env(argc, argv, be, why_cuda), sweep, probes);
+        doc = is_results_new(is_env_capture_backend(argc, argv, be, why_cuda), sweep, probes);
     }
-    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(doc, "probes");
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(doc, "probes"), *compute = is_json_get(probes, "compute");
     double peak = probe_value(probes, "mem", "peak_gbs"), mm = probe_value(probes, "matmul", "gflops");
+    double cpk = probe_value(probes, "compute", "peak_gflops");
     if (isfinite(peak))
         fprintf(stderr, "%s: peak bandwidth %.1f GB/s (%s)\n", cmd, peak, is_json_str(is_json_get(probes, "mem"), "method"));
+    if (isfinite(cpk))
+        fprintf(stderr, "%s: compute peak %.1f GFLOP/s of %s (MFU is taken against it)\n", cmd, cpk,
+                is_json_str(compute, "matmul_unit"));
+    else if (compute)
+        fprintf(stderr, "%s: no compute peak, no MFU: %s\n", cmd, is_json_str(compute, "peak_refused"));
     if (isfinite(mm))
-        fprintf(stderr, "%s: matmul peak %.1f GFLOP/s (%s)\n", cmd, mm, is_json_str(is_json_get(probes, "matmul"), "method"));
+        fprintf(stderr, "%s: %s %.1f GFLOP/s (%s)\n", cmd, compute ? "achieved matmul" : "matmul peak", mm,
+                is_json_str(is_json_get(probes, "matmul"), "method"));
     return doc;
 }
 

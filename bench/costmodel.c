@@ -1,6 +1,8 @@
 // costmodel.c — bytes and FLOPs of a benchmark point (see costmodel.h for what is counted).
 #include "bench/costmodel.h"
 
+#include <math.h>
+
 #include <string.h>
 
 void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int batch, int prompt, int gen,
@@ -29,4 +31,21 @@ void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int ba
     out->decode_bytes_per_step = out->weight_bytes + B * D * w_bytes + out->decode_kv_read_bytes_per_step +
                                  out->decode_kv_write_bytes_per_step;
     out->decode_flops_per_step = 2.0 * (L * layer_mat + lm_head) * B + attn_pair * B * mean_ctx;
+}
+
+// probes[section][field] as a positive finite number, else NaN.
+static double peak_of(const cJSON *probes, const char *section, const char *field) {
+    const cJSON *o = cJSON_IsObject(probes) ? cJSON_GetObjectItemCaseSensitive(probes, section) : NULL;
+    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, field) : NULL;
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0 ? v->valuedouble : NAN;
+}
+
+void is_cost_derive(const is_cost *cost, double prefill_ms, double decode_ms, const cJSON *probes, is_derived *out) {
+    double decode_s = decode_ms / 1e3, prefill_s = prefill_ms / 1e3;
+    out->decode_gbs = cost->decode_steps > 0 && decode_s > 0
+                          ? cost->decode_bytes_per_step * cost->decode_steps / decode_s / 1e9
+                          : NAN;
+    out->prefill_gflops = prefill_s > 0 ? cost->prefill_flops / prefill_s / 1e9 : NAN;
+    out->mbu = out->decode_gbs / peak_of(probes, "mem", "peak_gbs");
+    out->mfu = out->prefill_gflops / peak_of(probes, "compute", "peak_gflops");
 }

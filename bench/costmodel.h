@@ -1,6 +1,7 @@
 // costmodel.h — the analytic model of one benchmark point: bytes moved per
 // decode step and FLOPs of the prefill, from the model config, the dtypes and
-// the context (DESIGN.md, "Metrics"). Declares: is_cost, is_cost_compute.
+// the context (docs/design.md, "Metrics"). Declares: is_cost, is_cost_compute,
+// is_derived, is_cost_derive.
 //
 // Counted, for a static batch of B sequences that each hold a context of d
 // tokens (--depth), then a prompt of P tokens, then G generated tokens:
@@ -22,6 +23,8 @@
 #ifndef IS_BENCH_COSTMODEL_H
 #define IS_BENCH_COSTMODEL_H
 
+#include <cjson/cJSON.h>
+
 #include "engine/config.h"
 
 typedef struct is_cost {
@@ -34,6 +37,19 @@ typedef struct is_cost {
     double decode_flops_per_step; // mean
     double prefill_flops;         // the whole batch's prefill
 } is_cost;
+
+// What the model and the measured medians give against the probed peaks.
+typedef struct is_derived {
+    double decode_gbs;     // decode bytes (the model's) over the median decode time
+    double mbu;            // decode_gbs / probes.mem.peak_gbs (the read ceiling on a CPU)
+    double prefill_gflops; // prefill FLOPs over the median prefill time
+    double mfu;            // prefill_gflops / probes.compute.peak_gflops: the peak of the unit the
+                           // matmul runs on, never the engine's own matmul rate
+} is_derived;
+
+// From cost, the medians (ms; NaN when absent) and the probes document. A figure
+// whose inputs are missing (no probe, a refused peak, no decode steps) is NaN.
+void is_cost_derive(const is_cost *cost, double prefill_ms, double decode_ms, const cJSON *probes, is_derived *out);
 
 // w_bytes: bytes per matrix element (F32 4, BF16 2); kv_bytes: per KV element.
 void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int batch, int prompt, int gen,

@@ -228,3 +228,23 @@ void is_env_set_gpu(cJSON *env, const is_device_info *di, bool graphs) {
     env_add(g, "graphs", cJSON_CreateBool(graphs));
     cJSON_ReplaceItemInObjectCaseSensitive(env, "gpu", g);
 }
+
+cJSON *is_env_capture_backend(int argc, char **argv, is_backend *be, const char *why_cuda) {
+    cJSON *env = is_env_capture(argc, argv, be->n_threads, be->name, why_cuda && why_cuda[0] ? why_cuda : NULL);
+    is_device_info di;
+    is_err derr = {{0}};
+    if (be->device_info && !be->device_info(be, &di, &derr)) is_env_set_gpu(env, &di, be->graphs);
+    if (be->gemm_info) {
+        is_gemm_info gi;
+        memset(&gi, 0, sizeof gi);
+        be->gemm_info(be, &gi);
+        cJSON *g = cJSON_CreateObject();
+        IS_ASSERT(g != NULL);
+        env_add(g, "impl", cJSON_CreateString(gi.impl));
+        env_add(g, "unit", cJSON_CreateString(gi.unit));
+        env_add(g, "chosen_by", cJSON_CreateString(gi.chosen_by));
+        if (gi.blas[0]) env_add(g, "blas", cJSON_CreateString(gi.blas));
+        env_add(env, "gemm", g);
+    }
+    return env;
+}

@@ -32,4 +32,11 @@ cJSON *is_env_capture(int argc, char **argv, int n_threads, const char *backend_
 // "peak_gbs_attr", "graphs" (whether decode steps replay CUDA graphs).
 void is_env_set_gpu(cJSON *env, const is_device_info *di, bool graphs);
 
+// is_env_capture for backend be (why_cuda: why CUDA is not used, NULL or "" when
+// it is), with be's device fields (is_env_set_gpu) and "gemm": what its matmul
+// runs on and how that was chosen (be->gemm_info: "impl", "unit", "chosen_by",
+// "blas" — for OpenBLAS its core name, whether OPENBLAS_CORETYPE chose it, and its
+// build configuration).
+cJSON *is_env_capture_backend(int argc, char **argv, is_backend *be, const char *why_cuda);
+
 #endif

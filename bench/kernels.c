@@ -842,10 +842,7 @@ int is_kernels_run(const is_kernels_opts *o, is_backend *be, const char *why_cud
     if (!probes) goto done;
     if (isfinite(peak))
         fprintf(stderr, "kernels: peak bandwidth %.1f GB/s (%s)\n", peak, is_json_str(is_json_get(probes, "mem"), "method"));
-    cJSON *env = is_env_capture(argc, argv, be->n_threads, be->name, why_cuda && why_cuda[0] ? why_cuda : NULL);
-    is_device_info di;
-    is_err derr = {{0}};
-    if (be->device_info && !be->device_info(be, &di, &derr)) is_env_set_gpu(env, &di, be->graphs);
+    cJSON *env = is_env_capture_backend(argc, argv, be, why_cuda);
     cJSON *doc = is_results_new(env, sweep_json(o, be, use), probes);
     cJSON_AddStringToObject(doc, "kind", "kernels");
     ctx.models = models;

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <emmintrin.h> // defines: _mm_stream_si128 (SSE2, every x86-64)
+#endif
 
 #include "engine/model.h" // defines: is_host_mem_available
 
@@ -104,24 +107,54 @@ static void probe_chunk(size_t n, int tid, int n_threads, size_t *lo, size_t *hi
     *hi = p1 * PROBE_PAGE_WORDS < n ? p1 * PROBE_PAGE_WORDS : n;
 }
 
-// Eight independent accumulators: the adds do not wait on each other, so the loop
-// runs at the speed of the loads (and the compiler may vectorize it), not at one
-// add latency per word.
-static uint64_t probe_sum_words(const uint64_t *p, size_t n) {
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        s0 += p[i + 0];
-        s1 += p[i + 1];
-        s2 += p[i + 2];
-        s3 += p[i + 3];
-        s4 += p[i + 4];
-        s5 += p[i + 5];
-        s6 += p[i + 6];
-        s7 += p[i + 7];
+// The read pass: n words summed in four streams at once (four quarters of the
+// range, each with two vector accumulators), so several cache-line fetches are in
+// flight per thread and the loop is bound by the loads, not by one add chain. The
+// sum is checked, which keeps the compiler from dropping the loads. One clone per
+// x86-64 level: wide loads where the CPU has them.
+typedef uint64_t v4u __attribute__((vector_size(32)));
+typedef uint64_t v4u_u __attribute__((vector_size(32), aligned(8)));
+
+#if defined(__x86_64__)
+#define PROBE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PROBE_CLONES
+#endif
+
+PROBE_CLONES static uint64_t probe_read_streams(const uint64_t *p, size_t n) {
+    size_t q = n / 4 - n / 4 % 8; // each stream: a multiple of 8 words
+    const uint64_t *s0 = p, *s1 = p + q, *s2 = p + 2 * q, *s3 = p + 3 * q;
+    v4u a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0};
+    for (size_t i = 0; i < q; i += 8) {
+        a0 += *(const v4u_u *)(s0 + i);
+        a1 += *(const v4u_u *)(s0 + i + 4);
+        b0 += *(const v4u_u *)(s1 + i);
+        b1 += *(const v4u_u *)(s1 + i + 4);
+        c0 += *(const v4u_u *)(s2 + i);
+        c1 += *(const v4u_u *)(s2 + i + 4);
+        d0 += *(const v4u_u *)(s3 + i);
+        d1 += *(const v4u_u *)(s3 + i + 4);
     }
-    for (; i < n; i++) s0 += p[i];
-    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+    v4u t = a0 + a1 + b0 + b1 + c0 + c1 + d0 + d1;
+    uint64_t sum = t[0] + t[1] + t[2] + t[3];
+    for (size_t i = 4 * q; i < n; i++) sum += p[i];
+    return sum;
+}
+
+// The write pass: n words set to v, with ordinary stores (nt false) or with
+// non-temporal ones that bypass the caches (SSE2 movntdq, any x86-64).
+PROBE_CLONES static void probe_write(uint64_t *p, size_t n, uint64_t v, bool nt) {
+    size_t i = 0;
+#if defined(__x86_64__)
+    if (nt) {
+        __m128i x = _mm_set1_epi64x((long long)v);
+        for (; i + 2 <= n; i += 2) _mm_stream_si128((__m128i *)(p + i), x);
+        _mm_sfence();
+    }
+#else
+    (void)nt;
+#endif
+    for (; i < n; i++) p[i] = v;
 }
 
 // Sum of 0 + 1 + ... + (n-1) modulo 2^64, what a read pass over the source must return.
@@ -184,7 +217,7 @@ int is_probe_mem(int n_threads, is_mem_probe *out, is_err *err) {
         if (tid == 0) team = T;
     }
 
-    double best_read = INFINITY, best_copy = INFINITY;
+    double best_read = INFINITY, best_copy = INFINITY, best_write = INFINITY, best_write_nt = INFINITY;
     uint64_t want = probe_sum_expected(n_words);
     int rc = 0;
     for (int r = 0; r < PROBE_REPS && rc == 0; r++) {
@@ -194,15 +227,29 @@ int is_probe_mem(int n_threads, is_mem_probe *out, is_err *err) {
         {
             size_t lo, hi;
             probe_chunk(n_words, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-            sum += probe_sum_words(src + lo, hi - lo);
+            sum += probe_read_streams(src + lo, hi - lo);
         }
         double t = probe_now() - t0;
-        // Checking the sum keeps the compiler from dropping the loads and catches a
-        // split that skips or repeats words.
+        // a split that skips or repeats words, or loads the compiler dropped, show here
         if (sum != want)
             rc = is_errf(err, "memory probe: read pass summed to %llu, expected %llu",
                          (unsigned long long)sum, (unsigned long long)want);
         if (t < best_read) best_read = t;
+    }
+    for (int r = 0; r < 2 * PROBE_REPS && rc == 0; r++) { // alternating ordinary and non-temporal stores
+        bool nt = r % 2;
+        double t0 = probe_now();
+#pragma omp parallel num_threads(n_threads)
+        {
+            size_t lo, hi;
+            probe_chunk(n_words, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            probe_write(dst + lo, hi - lo, (uint64_t)r + 1, nt);
+        }
+        double t = probe_now() - t0;
+        if (dst[0] != (uint64_t)r + 1 || dst[n_words / 2] != (uint64_t)r + 1 || dst[n_words - 1] != (uint64_t)r + 1)
+            rc = is_errf(err, "memory probe: write pass left other values than it wrote");
+        double *best = nt ? &best_write_nt : &best_write;
+        if (t < *best) *best = t;
     }
     for (int r = 0; r < PROBE_REPS && rc == 0; r++) {
         double t0 = probe_now();
@@ -223,13 +270,17 @@ int is_probe_mem(int n_threads, is_mem_probe *out, is_err *err) {
 
     memset(out, 0, sizeof *out);
     out->read_gbs = (double)bytes / best_read / 1e9;
+    out->write_gbs = (double)bytes / best_write / 1e9;
+    out->write_nt_gbs = (double)bytes / best_write_nt / 1e9;
     out->copy_gbs = 2.0 * (double)bytes / best_copy / 1e9;
-    out->peak_gbs = out->read_gbs > out->copy_gbs ? out->read_gbs : out->copy_gbs;
+    out->peak_gbs = out->read_gbs;
+    snprintf(out->peak_of, sizeof out->peak_of, "read");
     out->buffer_mib = (double)bytes / PROBE_MIB;
     out->n_threads = team;
     out->reps = PROBE_REPS;
     snprintf(out->method, sizeof out->method,
-             "host memory, %d OpenMP threads, %.0f MiB buffers: read = sum of 64-bit words, "
+             "host memory, %d OpenMP threads, %.0f MiB buffers: read = vector loads in 4 streams per thread "
+             "(the ceiling MBU is taken against: decode reads), write = stores (and non-temporal stores), "
              "copy = memcpy (read + write bytes); best of %d",
              team, out->buffer_mib, PROBE_REPS);
     return 0;
@@ -336,8 +387,11 @@ int is_probe_matmul(is_backend *be, is_dtype wdtype, is_matmul_probe *out, is_er
 cJSON *is_probe_mem_json(const is_mem_probe *mp) {
     cJSON *mj = cJSON_CreateObject();
     cJSON_AddNumberToObject(mj, "read_gbs", mp->read_gbs);
+    if (mp->write_gbs > 0) cJSON_AddNumberToObject(mj, "write_gbs", mp->write_gbs);
+    if (mp->write_nt_gbs > 0) cJSON_AddNumberToObject(mj, "write_nt_gbs", mp->write_nt_gbs);
     cJSON_AddNumberToObject(mj, "copy_gbs", mp->copy_gbs);
     cJSON_AddNumberToObject(mj, "peak_gbs", mp->peak_gbs);
+    cJSON_AddStringToObject(mj, "peak_of", mp->peak_of);
     cJSON_AddNumberToObject(mj, "buffer_mib", mp->buffer_mib);
     cJSON_AddNumberToObject(mj, "n_threads", mp->n_threads);
     cJSON_AddNumberToObject(mj, "reps", mp->reps);
@@ -353,7 +407,85 @@ int is_probe_backend_mem(is_backend *be, is_mem_probe *out, is_err *err) {
         return -1;
     }
     out->peak_gbs = out->copy_gbs;
+    snprintf(out->peak_of, sizeof out->peak_of, "copy");
     out->read_gbs = NAN; // a device copy has no separate read pass
     out->reps = PROBE_REPS;
     return 0;
+}
+
+// ---- the compute peak MFU is taken against ------------------------------------------
+
+int is_probe_peak_accept(double peak_gflops, double matmul_gflops, char *why, size_t n) {
+    if (!(isfinite(peak_gflops) && peak_gflops > 0))
+        return snprintf(why, n, "no compute peak was measured"), -1;
+    if (isfinite(matmul_gflops) && matmul_gflops > peak_gflops * (1 + IS_PEAK_NOISE))
+        return snprintf(why, n, "the compute peak (%.1f GFLOP/s) is below the engine's own matmul rate (%.1f "
+                        "GFLOP/s) by more than measurement noise (%.0f%%): it is not a ceiling", peak_gflops,
+                        matmul_gflops, IS_PEAK_NOISE * 100), -1;
+    return 0;
+}
+
+// Dense BF16 tensor-core FLOPs per clock per SM by compute capability, from the
+// vendor's datasheet peaks (dense, no sparsity) over SM count x boost clock:
+// A100 312 TFLOP/s / (108 x 1.41 GHz), A10 125 / (72 x 1.695), L40S 362 /
+// (142 x 2.52), H100 SXM 989 / (132 x 1.83). 0: not known here.
+static double tensor_bf16_per_clock(int major, int minor) {
+    if (major == 8 && minor == 0) return 2048;
+    if (major == 8 && (minor == 6 || minor == 7 || minor == 9)) return 1024;
+    if (major == 9 && minor == 0) return 4096;
+    return 0;
+}
+
+// The device's compute section: the cuBLAS GEMM probe (what a GEMM reaches on it,
+// the peak MFU is taken against) beside the datasheet rate (SMs x clock x dense BF16
+// FLOPs per clock per SM).
+static cJSON *device_compute_json(const is_device_info *di, const is_matmul_probe *xp) {
+    cJSON *o = cJSON_CreateObject(), *us = cJSON_AddArrayToObject(o, "units");
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(u, "unit", "tensor_bf16");
+    cJSON_AddStringToObject(u, "dtype", "bf16");
+    cJSON_AddNumberToObject(u, "gflops", xp->gflops);
+    cJSON_AddStringToObject(u, "how", "achievable: the cuBLAS BF16 GEMM probe (probes.matmul)");
+    cJSON_AddItemToArray(us, u);
+    double per_clock = tensor_bf16_per_clock(di->cc_major, di->cc_minor);
+    u = cJSON_CreateObject();
+    cJSON_AddStringToObject(u, "unit", "tensor_bf16_spec");
+    cJSON_AddStringToObject(u, "dtype", "bf16");
+    char how[160];
+    if (per_clock > 0) {
+        cJSON_AddNumberToObject(u, "gflops", di->sm_count * (di->sm_clock_khz * 1e3) * per_clock / 1e9);
+        snprintf(how, sizeof how, "datasheet: %d SMs x %.0f MHz x %.0f dense BF16 FLOP per clock per SM (sm_%d%d)",
+                 di->sm_count, di->sm_clock_khz / 1e3, per_clock, di->cc_major, di->cc_minor);
+    } else {
+        snprintf(how, sizeof how, "no datasheet rate known here for sm_%d%d", di->cc_major, di->cc_minor);
+        cJSON_AddStringToObject(u, "unavailable", how);
+    }
+    cJSON_AddStringToObject(u, "how", how);
+    cJSON_AddItemToArray(us, u);
+    cJSON_AddStringToObject(o, "matmul_unit", "tensor_bf16");
+    cJSON_AddNumberToObject(o, "peak_gflops", xp->gflops);
+    cJSON_AddStringToObject(o, "method", "the cuBLAS GEMM probe as the achievable peak, the datasheet rate beside it");
+    return o;
+}
+
+cJSON *is_probe_backend_compute(is_backend *be, const is_matmul_probe *xp, is_err *err) {
+    is_device_info di;
+    is_err derr = {{0}};
+    if (be->device_info && !be->device_info(be, &di, &derr)) return device_compute_json(&di, xp);
+    is_compute_probe cp;
+    if (is_probe_compute(be->n_threads, &cp, err)) return NULL;
+    is_gemm_info gi;
+    memset(&gi, 0, sizeof gi);
+    if (be->gemm_info) be->gemm_info(be, &gi);
+    int unit = is_cpu_unit_find(gi.unit);
+    cJSON *o = is_probe_compute_json(&cp, unit);
+    char why[300];
+    const cJSON *peak = cJSON_GetObjectItemCaseSensitive(o, "peak_gflops");
+    if (unit < 0) {
+        cJSON_AddStringToObject(o, "peak_refused", "the backend does not say which unit its matmul runs on");
+    } else if (is_probe_peak_accept(cJSON_IsNumber(peak) ? peak->valuedouble : NAN, xp->gflops, why, sizeof why)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "peak_gflops");
+        cJSON_AddStringToObject(o, "peak_refused", why);
+    }
+    return o;
 }

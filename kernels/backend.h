@@ -72,6 +72,17 @@ typedef struct is_device_info {
     double peak_gbs_attr;         // 2 x memory clock x bus width / 8 (DDR), GB/s
 } is_device_info;
 
+// What the backend's matmul runs on at prefill sizes with its default variants,
+// for result files and MFU (see gemm_info below).
+typedef struct is_gemm_info {
+    char impl[128];      // "packed GEMM, avx2 micro-kernel (6 x 16 tiles)", "cuBLAS cublasGemmEx"
+    char unit[32];       // the compute unit it runs on, as the peak probes name it ("fma_f32_avx2",
+                         // "tensor_bf16"); "" when unknown
+    char chosen_by[160]; // how: "the CPU's feature bits (avx2, fma)"
+    char blas[256];      // the BLAS library linked, selectable as a variant ("OpenBLAS 0.3.21, core Zen
+                         // (its own pick from the CPU's model number), ..."); "" when none
+} is_gemm_info;
+
 // One row of on-device sampling (see sample below): the semantics of
 // engine/sampler.h (candidates ordered by value, then lowest id; top-k, then
 // top-p over the kept weights), with the uniform drawn from a counter-based hash
@@ -200,6 +211,8 @@ struct is_backend {
     // Free and total backend memory in bytes (device memory for cuda).
     int (*mem_info)(is_backend *be, double *free_bytes, double *total_bytes, is_err *err);
     int (*device_info)(is_backend *be, is_device_info *out, is_err *err);
+    // What the matmul runs on with the default variants (a backend without it: unknown).
+    void (*gemm_info)(is_backend *be, is_gemm_info *out);
     // Device-to-device copy bandwidth, (read + write bytes) / s / 1e9, best of a
     // few runs over buffers far larger than the last-level cache; method: one line.
     int (*probe_copy)(is_backend *be, double *gbs, char *method, size_t method_len, is_err *err);

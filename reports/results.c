@@ -559,6 +559,14 @@ static void md_env(is_strbuf *b, const cJSON *env) {
     const char *compiler = is_json_str(env, "compiler"), *os = is_json_str(env, "os");
     if (compiler || os)
         is_sb_printf(b, "- compiler: %s; os: %s\n", compiler ? compiler : "unknown", os ? os : "unknown");
+    const cJSON *gemm = is_json_get(env, "gemm");
+    const char *impl = is_json_str(gemm, "impl"), *how = is_json_str(gemm, "chosen_by"), *blas = is_json_str(gemm, "blas");
+    if (impl) {
+        is_sb_printf(b, "- GEMM: %s", impl);
+        if (how && *how) is_sb_printf(b, "; chosen by %s", how);
+        if (blas && *blas) is_sb_printf(b, "; BLAS: %s", blas);
+        is_sb_puts(b, "\n");
+    }
     const char *cmd = is_json_str(env, "command");
     if (cmd) {
         // a code span fenced by more backticks than the longest run inside it
@@ -577,30 +585,76 @@ static void md_env(is_strbuf *b, const cJSON *env) {
     }
 }
 
+// The memory line of a result written before the read, write and copy passes were
+// reported apart (no "peak_of"): as it was then.
+static void md_mem_old(is_strbuf *b, const cJSON *mem, double peak) {
+    is_sb_printf(b, "- memory bandwidth peak: %.2f GB/s", peak);
+    double rd = is_json_num(mem, "read_gbs"), cp = is_json_num(mem, "copy_gbs");
+    if (isfinite(rd) && isfinite(cp)) is_sb_printf(b, " (read %.2f, copy %.2f)", rd, cp);
+}
+
+static void md_mem(is_strbuf *b, const cJSON *mem, double peak, const char *peak_of) {
+    is_sb_printf(b, "- memory bandwidth: %.2f GB/s %s, the ceiling MBU is taken against", peak, peak_of);
+    double rd = is_json_num(mem, "read_gbs"), wr = is_json_num(mem, "write_gbs"), nt = is_json_num(mem, "write_nt_gbs");
+    double cp = is_json_num(mem, "copy_gbs");
+    if (isfinite(rd) && strcmp(peak_of, "read")) is_sb_printf(b, "; read %.2f", rd);
+    if (isfinite(wr)) is_sb_printf(b, "; write %.2f", wr);
+    if (isfinite(nt)) is_sb_printf(b, " (non-temporal %.2f)", nt);
+    if (isfinite(cp) && strcmp(peak_of, "copy")) is_sb_printf(b, "; copy %.2f (read + write bytes)", cp);
+}
+
+// The compute peak MFU is taken against, and every unit's figures.
+static void md_compute(is_strbuf *b, const cJSON *compute) {
+    double peak = is_json_num(compute, "peak_gflops");
+    const char *unit = is_json_str(compute, "matmul_unit"), *refused = is_json_str(compute, "peak_refused");
+    if (isfinite(peak))
+        is_sb_printf(b, "- compute peak: %.1f GFLOP/s of %s, the unit the matmul runs on (MFU is taken against it)",
+                     peak, unit ? unit : "?");
+    else
+        is_sb_printf(b, "- compute peak: none (%s): no MFU", refused ? refused : "not measured");
+    const char *method = is_json_str(compute, "method");
+    if (method) is_sb_printf(b, ": %s", method);
+    is_sb_puts(b, "\n- compute units:");
+    const cJSON *u;
+    int i = 0;
+    cJSON_ArrayForEach(u, is_json_get(compute, "units")) {
+        const char *name = is_json_str(u, "unit"), *na = is_json_str(u, "unavailable"), *how = is_json_str(u, "how");
+        double one = is_json_num(u, "gflops_1_thread"), all = is_json_num(u, "gflops"), th = is_json_num(u, "threads");
+        is_sb_printf(b, "%s %s ", i++ ? ";" : "", name ? name : "?");
+        if (na) is_sb_printf(b, "unavailable (%s)", na);
+        else if (isfinite(one)) is_sb_printf(b, "%.1f GFLOP/s on %.0f threads, %.1f on 1", all, th, one);
+        else is_sb_printf(b, "%.1f GFLOP/s%s%s%s", all, how ? " (" : "", how ? how : "", how ? ")" : "");
+    }
+    is_sb_puts(b, "\n");
+}
+
 static void md_probes(is_strbuf *b, const cJSON *probes) {
-    const cJSON *mem = is_json_get(probes, "mem");
+    const cJSON *mem = is_json_get(probes, "mem"), *compute = is_json_get(probes, "compute");
     double peak = is_json_num(mem, "peak_gbs");
     if (isfinite(peak)) {
-        is_sb_printf(b, "- memory bandwidth peak: %.2f GB/s", peak);
-        double rd = is_json_num(mem, "read_gbs"), cp = is_json_num(mem, "copy_gbs");
-        if (isfinite(rd) && isfinite(cp)) is_sb_printf(b, " (read %.2f, copy %.2f)", rd, cp);
+        const char *peak_of = is_json_str(mem, "peak_of");
+        if (peak_of) md_mem(b, mem, peak, peak_of);
+        else md_mem_old(b, mem, peak);
         const char *method = is_json_str(mem, "method");
         if (method) is_sb_printf(b, ": %s", method);
         is_sb_puts(b, "\n");
     } else {
         is_sb_puts(b, "- memory bandwidth peak: not measured\n");
     }
+    if (compute) md_compute(b, compute);
     const cJSON *mm = is_json_get(probes, "matmul");
     double gflops = is_json_num(mm, "gflops");
+    // before the compute peak was measured, MFU was taken against this matmul rate
+    const char *what = compute ? "achieved matmul (the engine's own, not a peak)" : "matmul peak";
     if (isfinite(gflops)) {
-        is_sb_printf(b, "- matmul peak: %.1f GFLOP/s", gflops);
+        is_sb_printf(b, "- %s: %.1f GFLOP/s", what, gflops);
         if (isfinite(is_json_num(mm, "m")))
             is_sb_printf(b, " (m=%.0f n=%.0f k=%.0f)", is_json_num(mm, "m"), is_json_num(mm, "n"), is_json_num(mm, "k"));
         const char *method = is_json_str(mm, "method");
         if (method) is_sb_printf(b, ": %s", method);
         is_sb_puts(b, "\n");
     } else {
-        is_sb_puts(b, "- matmul peak: not measured\n");
+        is_sb_printf(b, "- %s: not measured\n", what);
     }
 }
 

@@ -132,6 +132,40 @@ static void expect_list_error(const char *s, const char *needle) {
     cr_assert_null(v);
 }
 
+// MBU and MFU from synthetic medians and probes: each is the model's figure over
+// the probed ceiling (the read bandwidth; the compute peak of the matmul's unit,
+// never the engine's own matmul rate), and a refused or missing ceiling gives none.
+Test(costmodel, derived_against_the_probed_ceilings) {
+    is_cost cost = {.decode_steps = 10, .decode_bytes_per_step = 2e9, .prefill_flops = 4e12};
+    cJSON *probes = cJSON_Parse("{\"mem\": {\"peak_gbs\": 50, \"copy_gbs\": 90}, "
+                                "\"compute\": {\"peak_gflops\": 2000, \"matmul_unit\": \"fma_f32_avx2\"}, "
+                                "\"matmul\": {\"gflops\": 1500}}");
+    cr_assert_not_null(probes);
+    is_derived d;
+    // prefill of 4e12 FLOPs in 2.5 s: 1600 GFLOP/s, 80% of the peak (not 107% of the matmul rate)
+    is_cost_derive(&cost, 2500, 1000, probes, &d);
+    cr_assert_float_eq(d.prefill_gflops, 1600, 1e-9);
+    cr_assert_float_eq(d.mfu, 0.8, 1e-12);
+    // decode: 10 steps x 2e9 bytes in 1 s: 20 GB/s, 40% of the read ceiling (not of the copy figure)
+    cr_assert_float_eq(d.decode_gbs, 20, 1e-9);
+    cr_assert_float_eq(d.mbu, 0.4, 1e-12);
+    // the bound: any prefill no faster than the peak reads at most 100%
+    for (double ms = 2000; ms <= 64000; ms *= 2) {
+        is_cost_derive(&cost, ms, 1000, probes, &d);
+        cr_assert(d.mfu <= 1.0 && d.mfu > 0, "%g ms: MFU %g", ms, d.mfu);
+    }
+    // no compute peak (refused, or not measured): no MFU, whatever the matmul rate
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(probes, "compute"), "peak_gflops");
+    is_cost_derive(&cost, 2500, 1000, probes, &d);
+    cr_assert(isnan(d.mfu), "MFU %g without a peak", d.mfu);
+    cr_assert_float_eq(d.mbu, 0.4, 1e-12);
+    // no decode steps: no decode figures
+    cost.decode_steps = 0;
+    is_cost_derive(&cost, 2500, NAN, probes, &d);
+    cr_assert(isnan(d.decode_gbs) && isnan(d.mbu));
+    cJSON_Delete(probes);
+}
+
 Test(lists, values_and_ranges) {
     expect_list("1,8,32", (int[]){1, 8, 32}, 3);
     expect_list("128-2048*2", (int[]){128, 256, 512, 1024, 2048}, 5);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "reports/results.h"
+#include "bench/probe.h"      // defines: IS_PEAK_NOISE
 #include "support/testutil.h"
 
 // Names in dir (not . and ..), and whether any looks like a temporary file.
@@ -210,12 +211,17 @@ Test(bench_cli, compare_same_build_is_same_and_scaled_is_slower, .timeout = 900)
     cr_assert(all_same(&r), "the two halves of one run are not 'same' at every point:\n%s\n%s", r.out, r.err);
     tu_run_free(&r);
 
-    // MBU and MFU exist and are plausible fractions of the measured peaks
+    // MBU and MFU exist and are fractions of the measured ceilings. MFU is taken
+    // against the compute peak of the unit the matmul runs on, which no prefill can
+    // pass but by the noise of the measurements, whichever matmul kernel this
+    // machine's libraries and CPU pick (against the engine's own matmul rate it
+    // read 237% on a CPU where OpenBLAS fell back to a generic kernel). MBU can pass
+    // 100% where the model's bytes come from cache, not from memory.
     cJSON_ArrayForEach(pt, cJSON_GetObjectItemCaseSensitive(doc, "points")) {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(pt, "derived");
         double mbu = cJSON_GetObjectItemCaseSensitive(d, "mbu")->valuedouble;
         double mfu = cJSON_GetObjectItemCaseSensitive(d, "mfu")->valuedouble;
-        cr_assert(mbu > 0 && mbu < 2 && mfu > 0 && mfu < 2, "mbu %g mfu %g", mbu, mfu);
+        cr_assert(mbu > 0 && mbu < 2 && mfu > 0 && mfu <= 1 + IS_PEAK_NOISE, "mbu %g mfu %g", mbu, mfu);
     }
 
     // timings x 1.2: every point slower, exit 1

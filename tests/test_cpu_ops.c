@@ -275,12 +275,36 @@ Test(cpu_matmul, decode_and_prefill_shapes) {
     // A Llama-like projection at both sides of the GEMV/GEMM switch, with the wide
     // outputs that split unevenly over threads.
     is_backend *be = t_backend(2);
-    const int ns[] = {1, CPU_MATMUL_GEMV_N - 1, CPU_MATMUL_GEMV_N, CPU_MATMUL_BLAS_N - 1,
-                      CPU_MATMUL_BLAS_N};
+    const int ns[] = {1, CPU_MATMUL_GEMV_N - 1, CPU_MATMUL_GEMV_N, 63, 64};
     for (int i = 0; i < 5; i++) {
         free(t_matmul_case(be, CPU_MATMUL_AUTO, ns[i], 1000, 512, IS_DTYPE_BF16, i & 1, 7 + i));
         free(t_matmul_case(be, CPU_MATMUL_AUTO, ns[i], 515, 768, IS_DTYPE_F32, !(i & 1), 17 + i));
     }
+    be->destroy(be);
+}
+
+// Every micro-kernel of the packed GEMM this CPU can run: the one chosen for it
+// and the portable builds of the others' bodies (so the avx512 kernel's arithmetic,
+// packing and edge tiles are checked on a machine without AVX-512), on shapes with
+// partial tiles in every direction and several k blocks (K past 256), F32 and BF16
+// weights, with and without a bias.
+Test(cpu_matmul, packed_gemm_every_kernel) {
+    is_backend *be = t_backend(2);
+    const int shapes[][3] = {{1, 1, 1}, {5, 31, 257}, {13, 33, 600}, {97, 70, 513}, {130, 100, 100}, {12, 32, 256}};
+    uint64_t seed = 501;
+    int ran = 0;
+    for (int id = 0; id < CPU_GEMM_N_KERNELS; id++) {
+        if (!cpu_gemm_kernel_usable((cpu_gemm_kernel_id)id)) continue;
+        cpu_impl(be)->gemm_kernel = id;
+        for (int s = 0; s < 6; s++)
+            for (int dt = 0; dt < 2; dt++)
+                free(t_matmul_case(be, CPU_MATMUL_GEMM_OWN, shapes[s][0], shapes[s][1], shapes[s][2],
+                                   dt ? IS_DTYPE_BF16 : IS_DTYPE_F32, (s + dt) % 2, seed++));
+        ran++;
+    }
+    cr_assert(cpu_gemm_kernel_usable(cpu_gemm_best()), "the kernel chosen for this CPU runs on it");
+    cr_assert(cpu_gemm_kernel_usable(CPU_GEMM_AVX512_PORTABLE) && cpu_gemm_kernel_usable(CPU_GEMM_AVX2_PORTABLE));
+    cr_assert_geq(ran, 3, "sse and both portable builds at least: %d", ran);
     be->destroy(be);
 }
 

@@ -26,7 +26,11 @@ Test(probe_mem, two_threads_give_sane_bandwidth) {
     cr_assert_eq(is_probe_mem(2, &p, &err), 0, "is_probe_mem: %s", err.msg);
     cr_assert(isfinite(p.read_gbs) && p.read_gbs > 0.1 && p.read_gbs < 10000, "read %g GB/s", p.read_gbs);
     cr_assert(isfinite(p.copy_gbs) && p.copy_gbs > 0.1 && p.copy_gbs < 10000, "copy %g GB/s", p.copy_gbs);
-    cr_assert_eq(p.peak_gbs, fmax(p.read_gbs, p.copy_gbs));
+    cr_assert(p.write_gbs > 0.1 && p.write_gbs < 10000 && p.write_nt_gbs > 0.1 && p.write_nt_gbs < 10000,
+              "write %g, non-temporal %g GB/s", p.write_gbs, p.write_nt_gbs);
+    // decode reads its weights: MBU is taken against the read ceiling, named as such
+    cr_assert_eq(p.peak_gbs, p.read_gbs);
+    cr_assert_str_eq(p.peak_of, "read");
     cr_assert_geq(p.buffer_mib, 64, "buffers of %g MiB could sit in cache", p.buffer_mib);
     cr_assert_eq(p.n_threads, 2);
     cr_assert_gt(p.reps, 0);
@@ -41,6 +45,59 @@ Test(probe_mem, negative_thread_count_is_an_error) {
     is_mem_probe p;
     cr_assert_eq(is_probe_mem(-1, &p, &err), -1);
     cr_assert_not_null(strstr(err.msg, "-1"), "message: %s", err.msg);
+}
+
+// ---- compute peak ------------------------------------------------------------------
+
+// Every unit is either measured or says why not; a unit this CPU's feature bits
+// promise is measured; the team is not slower than one thread; and the engine's
+// own matmul at the probe's shape stays under the peak of the unit it runs on
+// (with the noise allowance), so MFU against that peak cannot pass 100% but by noise.
+Test(probe_compute, units_measured_or_explained_and_above_the_matmul) {
+    is_err err = {{0}};
+    is_compute_probe cp;
+    cr_assert_eq(is_probe_compute(2, &cp, &err), 0, "%s", err.msg);
+    cr_assert_eq(cp.n_threads, 2);
+    for (int u = 0; u < IS_CPU_UNIT_COUNT; u++) {
+        const is_cpu_unit_peak *p = &cp.units[u];
+        cr_assert_str_eq(p->name, is_cpu_unit_name((is_cpu_unit)u));
+        cr_assert_eq(is_cpu_unit_find(p->name), u);
+        if (!p->available) {
+            cr_assert(strlen(p->why) > 5, "%s: unavailable with no reason", p->name);
+            continue;
+        }
+        cr_assert(p->gflops_1 > 0.1 && p->gflops_1 < 1e6, "%s: %g GFLOP/s", p->name, p->gflops_1);
+        cr_assert(p->gflops_team >= 0.9 * p->gflops_1, "%s: team %g, one thread %g", p->name, p->gflops_team,
+                  p->gflops_1);
+    }
+    cr_assert(cp.units[IS_CPU_UNIT_SSE].available, "every x86-64 has the baseline unit");
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        cr_assert(cp.units[IS_CPU_UNIT_AVX2].available, "%s", cp.units[IS_CPU_UNIT_AVX2].why);
+    if (__builtin_cpu_supports("avx512f")) cr_assert(cp.units[IS_CPU_UNIT_AVX512].available);
+    is_backend *be = is_cpu_backend_create(2, &err);
+    cr_assert_not_null(be, "%s", err.msg);
+    is_gemm_info gi;
+    be->gemm_info(be, &gi);
+    int unit = is_cpu_unit_find(gi.unit);
+    cr_assert_geq(unit, 0, "the matmul's unit '%s' is one the probe measures", gi.unit);
+    cr_assert(cp.units[unit].available, "the matmul runs on %s, which the probe did not measure", gi.unit);
+    is_matmul_probe mp;
+    cr_assert_eq(is_probe_matmul(be, IS_DTYPE_BF16, &mp, &err), 0, "%s", err.msg);
+    char why[300];
+    cr_assert_eq(is_probe_peak_accept(cp.units[unit].gflops_team, mp.gflops, why, sizeof why), 0,
+                 "matmul %g GFLOP/s against the %s peak %g: %s", mp.gflops, gi.unit, cp.units[unit].gflops_team, why);
+    be->destroy(be);
+}
+
+// A peak the engine's own matmul beats is no ceiling: refused, with the figures.
+Test(probe_compute, a_peak_below_the_matmul_is_refused) {
+    char why[300] = "";
+    cr_assert_eq(is_probe_peak_accept(200, 150, why, sizeof why), 0);
+    cr_assert_eq(is_probe_peak_accept(200, 200 * (1 + IS_PEAK_NOISE) - 1, why, sizeof why), 0, "noise is allowed");
+    cr_assert_eq(is_probe_peak_accept(100, 150, why, sizeof why), -1);
+    cr_assert(strstr(why, "not a ceiling") && strstr(why, "150.0") && strstr(why, "100.0"), "%s", why);
+    cr_assert_eq(is_probe_peak_accept(NAN, 150, why, sizeof why), -1);
+    cr_assert_eq(is_probe_peak_accept(0, 150, why, sizeof why), -1);
 }
 
 // ---- matmul probe ------------------------------------------------------------------

@@ -219,9 +219,12 @@ static const is_kernel_variant cpu_matmul_variants[] = {
     {NULL, IS_CHECK_EXACT, NULL}};
 static const is_kernel_op cpu_kernel_ops[] = {
     {"matmul", cpu_matmul_variants,
-     "auto: GEMV below 16 rows, own GEMM below 64, else BLAS; gemv, gemm, blas: that path at every size",
+     "auto: GEMV below 16 rows, else our packed GEMM (its kernel by the CPU's features); gemv, gemm (packed), "
+     "blas (OpenBLAS sgemm): that path at every size",
      IS_KOP_MATMUL},
 };
+
+static void cpu_gemm_info(is_backend *be, is_gemm_info *out) { cpu_gemm_describe(cpu_impl(be), out); }
 
 static void cpu_kernel_select(is_backend *be, int op_index, int variant_index) {
     IS_ASSERT(op_index == 0 && variant_index >= 0 && variant_index <= CPU_MATMUL_GEMM_BLAS);
@@ -250,6 +253,7 @@ is_backend *is_cpu_backend_create(int n_threads, is_err *err) {
     }
     cpu_backend *cb = is_xcalloc(1, sizeof *cb);
     cb->n_threads = n_threads;
+    cb->gemm_kernel = cpu_gemm_best(); // by the CPU's feature bits
     size_t per_thread = CPU_SCRATCH_TOTAL / (size_t)n_threads;
     if (per_thread > CPU_SCRATCH_MAX) per_thread = CPU_SCRATCH_MAX;
     if (per_thread < CPU_SCRATCH_MIN) per_thread = CPU_SCRATCH_MIN;
@@ -287,6 +291,7 @@ is_backend *is_cpu_backend_create(int n_threads, is_err *err) {
     be->gather_rows = cpu_gather_rows;
     be->sync = cpu_sync;
     be->flush_cache = cpu_flush_cache; // no timer: callers time sync to sync on the host
+    be->gemm_info = cpu_gemm_info;
     be->kernel_ops = cpu_kernel_ops;
     be->n_kernel_ops = (int)(sizeof cpu_kernel_ops / sizeof cpu_kernel_ops[0]);
     be->kernel_select = cpu_kernel_select;

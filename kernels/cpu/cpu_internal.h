@@ -13,6 +13,7 @@
 #ifndef IS_CPU_INTERNAL_H
 #define IS_CPU_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -113,6 +114,7 @@ CPU_INLINE v16f v16f_exp(const v16f *px) {
 typedef struct cpu_backend {
     int n_threads;
     int matmul_path;  // cpu_matmul_path chosen with --kernel matmul=...; CPU_MATMUL_AUTO by default
+    int gemm_kernel;  // cpu_gemm_kernel_id of the packed GEMM: cpu_gemm_best()
     // Per-thread scratch for blocks of BF16 weights widened to F32 (before an sgemm, or
     // for our own GEMM): [n_threads][scratch_floats], 64-byte aligned.
     float *scratch;
@@ -130,25 +132,52 @@ static inline cpu_backend *cpu_impl(const is_backend *be) { return (cpu_backend 
 
 // ---- cpu_matmul.c ----
 typedef enum cpu_matmul_path {
-    CPU_MATMUL_AUTO = 0,  // by n: GEMV, our GEMM, or BLAS (the thresholds below)
+    CPU_MATMUL_AUTO = 0,  // by n: GEMV below CPU_MATMUL_GEMV_N rows, else our packed GEMM
     CPU_MATMUL_GEMV,      // dot-product tiles, weights streamed once per call
-    CPU_MATMUL_GEMM_OWN,  // our cache-blocked GEMM (the fallback without BLAS)
+    CPU_MATMUL_GEMM_OWN,  // our packed GEMM (cpu_gemm.c), its kernel chosen by the CPU's features
     CPU_MATMUL_GEMM_BLAS, // OpenBLAS sgemm (CPU_MATMUL_GEMM_OWN when built without BLAS)
 } cpu_matmul_path;
 
-// AUTO: n < CPU_MATMUL_GEMV_N takes the GEMV, n >= CPU_MATMUL_BLAS_N the BLAS sgemm (when
-// built with it), the rest our GEMM. Measured on TinyLlama's projections, 2 threads:
-// see cpu_matmul.c.
+// AUTO: n < CPU_MATMUL_GEMV_N takes the GEMV (it streams the weights once; the GEMM
+// packs them first), the rest our packed GEMM. Measured: see cpu_matmul.c.
 #define CPU_MATMUL_GEMV_N 16
-#define CPU_MATMUL_BLAS_N 64
 
 void cpu_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w,
                 const is_tensor *bias, int n);
 // matmul with the path forced: the tests and benchmarks reach every path through it.
 void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const is_tensor *x,
                      const is_tensor *w, const is_tensor *bias, int n);
+// What the matmul runs on (is_backend.gemm_info).
+void cpu_gemm_describe(const cpu_backend *cb, is_gemm_info *out);
 // Sets the BLAS library's own thread count for this backend's use (no-op without BLAS).
 void cpu_matmul_init_blas(int n_threads);
+
+// ---- cpu_gemm.c ----
+// The packed GEMM's micro-kernels: one per instruction set (chosen by the CPU's
+// feature bits), and portable builds of the wide shapes for the tests.
+typedef enum cpu_gemm_kernel_id {
+    CPU_GEMM_AVX512,          // x86-64-v4
+    CPU_GEMM_AVX2,            // x86-64-v3
+    CPU_GEMM_SSE,             // any x86-64
+    CPU_GEMM_AVX512_PORTABLE, // the avx512 kernel's body, built for any x86-64
+    CPU_GEMM_AVX2_PORTABLE,   // the avx2 kernel's body, built for any x86-64
+    CPU_GEMM_N_KERNELS
+} cpu_gemm_kernel_id;
+
+typedef struct cpu_gemm_kernel {
+    const char *name; // "avx2"
+    const char *unit; // the compute unit it runs on, as the peak probe names it ("fma_f32_avx2")
+    int mr, nr, mc;   // tile: mr tokens x nr weight rows; mc tokens per packed block
+} cpu_gemm_kernel;
+
+const cpu_gemm_kernel *cpu_gemm_kernel_info(cpu_gemm_kernel_id id);
+bool cpu_gemm_kernel_usable(cpu_gemm_kernel_id id); // this CPU has its instructions
+cpu_gemm_kernel_id cpu_gemm_best(void);            // the widest usable
+// Floats of per-thread scratch the packed GEMM needs at least.
+size_t cpu_gemm_scratch_floats(void);
+// out[n, M] = x[n, K] . w[M, K]^T (+ bias) with kernel id (usable on this CPU).
+void cpu_gemm(const cpu_backend *cb, cpu_gemm_kernel_id id, float *out, const float *x, const is_tensor *w,
+              const float *bias, int n);
 
 // ---- cpu_ops.c ----
 void cpu_embed(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n);

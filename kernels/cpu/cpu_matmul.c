@@ -1,25 +1,31 @@
 // cpu_matmul.c — out[n, M] = x[n, K] . w[M, K]^T (+ bias[M]); w F32 or BF16, x and out F32.
 //
-// Three paths, chosen by n (cpu_matmul_with, CPU_MATMUL_AUTO):
+// Three paths (cpu_matmul_with; CPU_MATMUL_AUTO picks by n):
 // - GEMV (n < CPU_MATMUL_GEMV_N, decode): memory-bound. Each thread owns a contiguous
 //   range of weight rows and streams it once, dotting every weight row with all n
 //   input rows (tiles of 4 weight rows x up to 4 input rows, one vector accumulator
 //   each). BF16 weights are widened in registers, so they cost half the bytes.
-// - our GEMM (up to CPU_MATMUL_BLAS_N, and for every n when built without BLAS): the
-//   same tiles, blocked so a block of weight rows and a block of input rows stay in
-//   L2; BF16 blocks are widened once into the thread's scratch.
-// - OpenBLAS sgemm (IS_HAVE_BLAS, prefill): each OpenMP thread calls a single-threaded
-//   sgemm on its own block of output columns, so only one thread pool ever runs; BF16
-//   weights are widened block by block into the thread's scratch first.
-// Measured on TinyLlama-1.1B's projections, 2 threads of a Xeon (Sapphire Rapids) whose
-// 2-thread read bandwidth is ~30 GB/s: GEMV n=1 streams 31 GB/s F32 and 27 GB/s BF16;
-// at n=16 our GEMM is level with GEMV, at n=64 level with sgemm (sgemm is 2x slower
-// below: it repacks the whole weight matrix each call); at n=512 sgemm does
-// 300 GFLOP/s F32 and 270 BF16, our GEMM 220.
-// GEMV and our GEMM compute each output element the same way whatever the thread count.
+// - our packed GEMM (cpu_gemm.c: the rest of AUTO, and --kernel matmul=gemm): weights
+//   and tokens packed into micro-panels, a register-blocked micro-kernel per
+//   instruction set, chosen by the CPU's feature bits.
+// - OpenBLAS sgemm (--kernel matmul=blas, IS_HAVE_BLAS): each OpenMP thread calls a
+//   single-threaded sgemm on its own block of output columns, so only one thread pool
+//   ever runs; BF16 weights are widened block by block into the thread's scratch
+//   first. Not chosen by AUTO: OpenBLAS picks its kernel from a table of CPU model
+//   numbers when it loads, and falls back to a generic one several times slower on a
+//   CPU it does not know (a Sapphire Rapids read as "Prescott"), which no result
+//   would show.
+// Measured on TinyLlama-1.1B's projections at n = 512, BF16 weights, 2 threads of a
+// 2-vCPU AMD EPYC (Zen 3, AVX2; OpenBLAS 0.3.21 detects it as "Zen"), best of 7 each,
+// alternating: the packed GEMM 131-168 GFLOP/s, sgemm 149-176, on a machine whose
+// runs drift by 10-20%; at n = 64 89 and 95, at n = 16 39 and 42.
+// GEMV and the packed GEMM compute each output element the same way whatever the
+// thread count.
 #include "kernels/cpu/cpu_internal.h" // defines: v16f, cpu_backend, cpu_matmul_path
 
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #ifdef IS_HAVE_BLAS
 #include <cblas.h> // defines: cblas_sgemm, openblas_set_num_threads
@@ -135,7 +141,7 @@ static void mm_gemv(const cpu_backend *cb, float *out, const float *x, const is_
     }
 }
 
-// ---- GEMM without BLAS: cache-blocked dot-product tiles --------------------------
+// ---- GEMM with OpenBLAS ------------------------------------------------------------
 
 // Widens rows [j0, j0 + rows) x columns [k0, k0 + kb) of a BF16 matrix with K columns
 // into dst[rows][kb].
@@ -149,39 +155,6 @@ CPU_CLONES static void mm_bf16_block_to_f32(float *dst, const uint16_t *w, int64
         for (; k < kb; k++) d[k] = is_bf16_to_f32(s[k]);
     }
 }
-
-// A block of MM_WB weight rows is reused for MM_XB input rows at a time: with K = 2048
-// F32, 64 weight rows are 512 KiB and 64 input rows 512 KiB, both held in L2 while the
-// tiles sweep them. A BF16 block is widened once into the thread's scratch first, so
-// the tiles do not widen it again for every group of input rows.
-#define MM_WB 64
-#define MM_XB 64
-
-static void mm_gemm_own(const cpu_backend *cb, float *out, const float *x, const is_tensor *w,
-                        const float *bias, int n) {
-    int64_t M = w->rows, K = w->cols;
-    int nt = M * K * n >= CPU_PAR_MIN ? cb->n_threads : 1;
-    int widen = w->dtype == IS_DTYPE_BF16 && (int64_t)cb->scratch_floats >= MM_WB * K;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        float *buf = cb->scratch + (size_t)omp_get_thread_num() * cb->scratch_floats;
-        int64_t j0, j1;
-        mm_thread_range(M, 4, &j0, &j1);
-        for (int64_t jb = j0; jb < j1; jb += MM_WB) {
-            int64_t je = jb + MM_WB < j1 ? jb + MM_WB : j1;
-            if (widen) mm_bf16_block_to_f32(buf, w->data, K, jb, je - jb, 0, K);
-            for (int64_t ib = 0; ib < n; ib += MM_XB) {
-                int64_t ie = ib + MM_XB < n ? ib + MM_XB : n;
-                if (widen) // the block as an F32 matrix of je - jb rows, its output columns at jb
-                    mm_block_f32(buf, K, x, ib, ie, out + jb, M, bias ? bias + jb : NULL, 0, je - jb);
-                else
-                    mm_block_any(w, x, ib, ie, out, bias, jb, je);
-            }
-        }
-    }
-}
-
-// ---- GEMM with OpenBLAS ------------------------------------------------------------
 
 #ifdef IS_HAVE_BLAS
 static void mm_gemm_blas(const cpu_backend *cb, float *out, const float *x, const is_tensor *w,
@@ -231,6 +204,23 @@ void cpu_matmul_init_blas(int n_threads) {
 #endif
 }
 
+void cpu_gemm_describe(const cpu_backend *cb, is_gemm_info *out) {
+    memset(out, 0, sizeof *out);
+    const cpu_gemm_kernel *k = cpu_gemm_kernel_info((cpu_gemm_kernel_id)cb->gemm_kernel);
+    snprintf(out->impl, sizeof out->impl, "packed GEMM, %s micro-kernel (%d x %d tiles); GEMV below %d rows",
+             k->name, k->mr, k->nr, CPU_MATMUL_GEMV_N);
+    snprintf(out->unit, sizeof out->unit, "%s", k->unit);
+    snprintf(out->chosen_by, sizeof out->chosen_by, "the CPU's feature bits (%s)",
+             cb->gemm_kernel == CPU_GEMM_AVX512 ? "avx512f, avx512bw, avx512cd, avx512dq, avx512vl"
+             : cb->gemm_kernel == CPU_GEMM_AVX2 ? "avx2, fma" : "no AVX2: the baseline");
+#ifdef IS_HAVE_BLAS
+    const char *core = openblas_get_corename(), *config = openblas_get_config(), *forced = getenv("OPENBLAS_CORETYPE");
+    snprintf(out->blas, sizeof out->blas, "OpenBLAS (the matmul variant blas): core %s (%s), %s", core ? core : "?",
+             forced && *forced ? "OPENBLAS_CORETYPE" : "OpenBLAS's own pick from the CPU's model number",
+             config ? config : "");
+#endif
+}
+
 // ---- entry points -------------------------------------------------------------------
 
 void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const is_tensor *x,
@@ -245,11 +235,7 @@ void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const
     if (n == 0 || w->rows == 0) return;
     const cpu_backend *cb = cpu_impl(be);
     const float *bv = bias ? (const float *)bias->data : NULL;
-    if (path == CPU_MATMUL_AUTO) {
-        path = n < CPU_MATMUL_GEMV_N   ? CPU_MATMUL_GEMV
-               : n < CPU_MATMUL_BLAS_N ? CPU_MATMUL_GEMM_OWN
-                                       : CPU_MATMUL_GEMM_BLAS;
-    }
+    if (path == CPU_MATMUL_AUTO) path = n < CPU_MATMUL_GEMV_N ? CPU_MATMUL_GEMV : CPU_MATMUL_GEMM_OWN;
     if (w->cols == 0) path = CPU_MATMUL_GEMV; // out = bias (or 0): no BLAS corner cases
     switch (path) {
     case CPU_MATMUL_GEMV: mm_gemv(cb, out->data, x->data, w, bv, n); break;
@@ -259,7 +245,7 @@ void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const
     case CPU_MATMUL_GEMM_BLAS: // built without BLAS: our own GEMM
 #endif
     case CPU_MATMUL_GEMM_OWN:
-    default: mm_gemm_own(cb, out->data, x->data, w, bv, n); break;
+    default: cpu_gemm(cb, (cpu_gemm_kernel_id)cb->gemm_kernel, out->data, x->data, w, bv, n); break;
     }
 }
 

@@ -380,6 +380,16 @@ const cuda_variant *cuda_variant_of(const cuda_backend *cb, int op) {
     return (const cuda_variant *)cuda_kernel_ops[op].variants[cb->variant[op]].impl;
 }
 
+// The prefill matmul: cuBLAS on the tensor cores, BF16 operands, fp32 compute.
+static void cuda_gemm_info(is_backend *be, is_gemm_info *out) {
+    (void)be;
+    memset(out, 0, sizeof *out);
+    snprintf(out->impl, sizeof out->impl, "cuBLAS cublasGemmEx, BF16 x BF16 -> F32, CUBLAS_COMPUTE_32F "
+             "(F32 weights: F32 GEMM); gemv variants at n <= %d rows", IS_CUDA_GEMV_MAX_N);
+    snprintf(out->unit, sizeof out->unit, "tensor_bf16");
+    snprintf(out->chosen_by, sizeof out->chosen_by, "the CUDA backend's only GEMM (cuBLAS picks its kernel)");
+}
+
 // Stores the choice, drops recorded graphs (they hold the old variant's kernels)
 // and reserves the workspace the chosen variants need at most on this device.
 static void cuda_kernel_select(is_backend *be, int op_index, int variant_index) {
@@ -507,6 +517,7 @@ extern "C" is_backend *is_cuda_backend_create(int device, is_err *err) {
     be->sample = cuda_sample;
     be->mem_info = cuda_mem_info;
     be->device_info = cuda_device_info;
+    be->gemm_info = cuda_gemm_info;
     be->probe_copy = cuda_probe_copy;
     be->timer_begin = cuda_timer_begin;
     be->timer_end = cuda_timer_end;
