@@ -283,6 +283,27 @@ Test(cpu_matmul, decode_and_prefill_shapes) {
     be->destroy(be);
 }
 
+// The GEMV has two kinds of tiles: 16-lane vectors (CPUs with AVX-512, or none of
+// AVX2) and 8-lane halves (AVX2 the widest). Both pass the float64 bound
+// (t_matmul_case) here, whichever this CPU would pick. (The 16-lane tiles are
+// chosen by naming another GEMM kernel: the GEMV takes its AVX2 tiles only where
+// AVX2 is the widest unit.)
+Test(cpu_matmul, gemv_both_tile_kinds) {
+    if (!cpu_gemm_kernel_usable(CPU_GEMM_AVX2)) cr_skip_test("this CPU has no AVX2");
+    is_backend *be = t_backend(2);
+    const int shapes[][3] = {{1, 301, 333}, {3, 64, 2048}, {15, 7, 17}, {5, 1000, 4096 + 3}};
+    for (int s = 0; s < 4; s++)
+        for (int dt = 0; dt < 2; dt++) {
+            int n = shapes[s][0], M = shapes[s][1], K = shapes[s][2];
+            is_dtype wdt = dt ? IS_DTYPE_BF16 : IS_DTYPE_F32;
+            cpu_impl(be)->gemm_kernel = CPU_GEMM_AVX2;
+            free(t_matmul_case(be, CPU_MATMUL_GEMV, n, M, K, wdt, dt, 900 + s));
+            cpu_impl(be)->gemm_kernel = CPU_GEMM_SSE;
+            free(t_matmul_case(be, CPU_MATMUL_GEMV, n, M, K, wdt, dt, 900 + s));
+        }
+    be->destroy(be);
+}
+
 // Every micro-kernel of the packed GEMM this CPU can run: the one chosen for it
 // and the portable builds of the others' bodies (so the avx512 kernel's arithmetic,
 // packing and edge tiles are checked on a machine without AVX-512), on shapes with
