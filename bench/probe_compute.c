@@ -254,6 +254,10 @@ static void unit_measure(const unit_def *u, int n_threads, double *one, double *
         if (a > *one) *one = a;
         if (b > *team) *team = b;
     }
+    // a team can do what one of its threads does (the others idle): a team figure
+    // below that was held back by other work on the machine, and the higher one is
+    // the better estimate of the ceiling
+    if (*team < *one) *team = *one;
 }
 
 #define ARCH_REQ_XCOMP_PERM 0x1023

@@ -26,8 +26,9 @@ is_ensure_packages() {
     fi
 }
 
+# is_build [cmake -D options...]
 is_build() {
     is_ensure_packages
-    cmake -S "$IS_ROOT_DIR" -B "$IS_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake -S "$IS_ROOT_DIR" -B "$IS_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
     cmake --build "$IS_BUILD_DIR" -j "$(nproc)"
 }

@@ -260,47 +260,62 @@ static int logits_out(is_session *s, int r0, int nr, const fwd_out *o, is_err *e
     return be->tensor_get_f32(be, &s->logits, nr, o->logits + (size_t)r0 * s->m->cfg.vocab_size, err);
 }
 
-// Runs the layers over one chunk whose host arrays (tok, pos, seq_local, slot,
-// block tables) are filled; n_want rows of results for s->want_rows. A chunk
-// whose logits fit one lm_head call may run as a recorded graph (backends with
-// graphs): its ops, up to the logits, are then replayed as one launch.
-static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_want, const fwd_out *o,
-                         is_err *err) {
+// Issues the layers' ops over one chunk of n tokens, and the logits of its
+// n_want rows when they fit one lm_head call (one_call).
+static void issue_layers(is_session *s, int n, const is_attn_batch *b, int n_want, bool one_call) {
     is_model *m = s->m;
     is_backend *be = s->be;
     const is_config *c = &m->cfg;
     float eps = c->rms_norm_eps;
-    bool one_call = n_want <= IS_LOGIT_ROWS;
-    is_batch_mode mode = IS_BATCH_ISSUE;
-    if (be->batch_begin)
-        mode = be->batch_begin(be, s->tok, b, s->want_rows, n_want, one_call && be->graphs ? s : NULL);
-    if (mode == IS_BATCH_ISSUE) {
-        be->embed(be, &s->x, &m->embed, s->tok, n);
-        be->rmsnorm(be, &s->xn, &s->x, &m->layers[0].attn_norm, n, eps);
-        for (int l = 0; l < c->n_layers; l++) {
-            is_layer *L = &m->layers[l];
-            is_prof_push(IS_PROF_LAYER, (uint64_t)l);
-            be->matmul(be, &s->q, &s->xn, &L->wq, L->bq.data ? &L->bq : NULL, n);
-            be->matmul(be, &s->k, &s->xn, &L->wk, L->bk.data ? &L->bk : NULL, n);
-            be->matmul(be, &s->v, &s->xn, &L->wv, L->bv.data ? &L->bv : NULL, n);
-            be->rope(be, &s->q, n, c->n_heads, c->head_dim, s->pos, &m->rope_freq);
-            be->rope(be, &s->k, n, c->n_kv_heads, c->head_dim, s->pos, &m->rope_freq);
-            be->kv_store(be, &s->k_pool[l], &s->v_pool[l], &s->k, &s->v, b);
-            be->attention(be, &s->att, &s->q, &s->k_pool[l], &s->v_pool[l], b, c->n_heads, c->n_kv_heads,
-                          c->head_dim);
-            be->matmul(be, &s->xn, &s->att, &L->wo, L->bo.data ? &L->bo : NULL, n);
-            add_norm(be, &s->xn, &s->x, &s->xn, &L->ffn_norm, n, eps);
-            be->matmul(be, &s->gate, &s->xn, &L->w_gate, NULL, n);
-            be->matmul(be, &s->up, &s->xn, &L->w_up, NULL, n);
-            be->swiglu(be, &s->gate, &s->gate, &s->up, n);
-            be->matmul(be, &s->xn, &s->gate, &L->w_down, NULL, n);
-            if (l + 1 < c->n_layers) add_norm(be, &s->xn, &s->x, &s->xn, &m->layers[l + 1].attn_norm, n, eps);
-            else be->add(be, &s->x, &s->xn, n);
-            is_prof_pop(IS_PROF_LAYER);
-        }
-        if (one_call && n_want > 0) logits_rows(s, 0, n_want);
+    be->embed(be, &s->x, &m->embed, s->tok, n);
+    be->rmsnorm(be, &s->xn, &s->x, &m->layers[0].attn_norm, n, eps);
+    for (int l = 0; l < c->n_layers; l++) {
+        is_layer *L = &m->layers[l];
+        is_prof_push(IS_PROF_LAYER, (uint64_t)l);
+        be->matmul(be, &s->q, &s->xn, &L->wq, L->bq.data ? &L->bq : NULL, n);
+        be->matmul(be, &s->k, &s->xn, &L->wk, L->bk.data ? &L->bk : NULL, n);
+        be->matmul(be, &s->v, &s->xn, &L->wv, L->bv.data ? &L->bv : NULL, n);
+        be->rope(be, &s->q, n, c->n_heads, c->head_dim, s->pos, &m->rope_freq);
+        be->rope(be, &s->k, n, c->n_kv_heads, c->head_dim, s->pos, &m->rope_freq);
+        be->kv_store(be, &s->k_pool[l], &s->v_pool[l], &s->k, &s->v, b);
+        be->attention(be, &s->att, &s->q, &s->k_pool[l], &s->v_pool[l], b, c->n_heads, c->n_kv_heads,
+                      c->head_dim);
+        be->matmul(be, &s->xn, &s->att, &L->wo, L->bo.data ? &L->bo : NULL, n);
+        add_norm(be, &s->xn, &s->x, &s->xn, &L->ffn_norm, n, eps);
+        be->matmul(be, &s->gate, &s->xn, &L->w_gate, NULL, n);
+        be->matmul(be, &s->up, &s->xn, &L->w_up, NULL, n);
+        be->swiglu(be, &s->gate, &s->gate, &s->up, n);
+        be->matmul(be, &s->xn, &s->gate, &L->w_down, NULL, n);
+        if (l + 1 < c->n_layers) add_norm(be, &s->xn, &s->x, &s->xn, &m->layers[l + 1].attn_norm, n, eps);
+        else be->add(be, &s->x, &s->xn, n);
+        is_prof_pop(IS_PROF_LAYER);
     }
-    if (be->batch_end && be->batch_end(be, err)) return -1;
+    if (one_call && n_want > 0) logits_rows(s, 0, n_want);
+}
+
+// Runs the layers over one chunk whose host arrays (tok, pos, seq_local, slot,
+// block tables) are filled; n_want rows of results for s->want_rows. A chunk
+// whose logits fit one lm_head call may run as a recorded graph (backends with
+// graphs): its ops, up to the logits, are then replayed as one launch. When a
+// recording fails the backend says IS_BATCH_AGAIN (none of the ops ran) and the
+// chunk is issued once more, which the backend then runs eagerly.
+static int forward_chunk(is_session *s, int n, const is_attn_batch *b, int n_want, const fwd_out *o,
+                         is_err *err) {
+    is_backend *be = s->be;
+    bool one_call = n_want <= IS_LOGIT_ROWS;
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        is_batch_mode mode = IS_BATCH_ISSUE;
+        if (be->batch_begin)
+            mode = be->batch_begin(be, s->tok, b, s->want_rows, n_want, one_call && be->graphs ? s : NULL);
+        if (mode == IS_BATCH_ISSUE) issue_layers(s, n, b, n_want, one_call);
+        rc = be->batch_end ? be->batch_end(be, err) : 0;
+        if (rc != IS_BATCH_AGAIN) break;
+    }
+    if (rc == IS_BATCH_AGAIN)
+        return is_errf(err, "backend %s: a chunk of %d tokens could not be run (its graph recording failed twice)",
+                       be->name, n);
+    if (rc) return -1;
     if (one_call) {
         if (n_want > 0 && logits_out(s, 0, n_want, o, err)) return -1;
     } else {

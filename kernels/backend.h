@@ -97,6 +97,10 @@ typedef struct is_sample_req {
 // What batch_begin did: the caller issues the ops (eager or under capture), or a
 // graph recorded for this shape already ran them.
 typedef enum { IS_BATCH_ISSUE = 0, IS_BATCH_REPLAYED = 1 } is_batch_mode;
+// batch_end's answer when the chunk's graph recording failed and none of its ops
+// ran: the caller issues the chunk again, from batch_begin (which then runs that
+// shape eagerly). Not an error: the backend said once why the recording failed.
+#define IS_BATCH_AGAIN 1
 
 // Which backend call an op with variants is exercised through, so that
 // `inferscope kernels` can time any backend's variants without knowing them.
@@ -197,7 +201,8 @@ struct is_backend {
     is_batch_mode (*batch_begin)(is_backend *be, const int32_t *tok, const is_attn_batch *b,
                                  const int32_t *rows, int n_rows, const void *graph_owner);
     // Ends the chunk's ops: under recording, instantiates the graph and runs it.
-    // Returns the first error (a failed capture, a device error).
+    // Returns 0, -1 with the first error (a device error), or IS_BATCH_AGAIN when
+    // the recording failed: nothing ran and the caller issues the chunk again.
     int (*batch_end)(is_backend *be, is_err *err);
     // Forgets every graph recorded for owner.
     void (*graph_drop)(is_backend *be, const void *owner);

@@ -60,6 +60,8 @@ int is_prof_dram_collect(int device, int (*work)(void *user, is_err *err), void 
 // The CUPTI library, opened once; NULL with the reason ("libcupti.so.13: cannot
 // open ..."). sym: one of its functions, NULL with the reason.
 void *is_prof_cupti_lib(char *why, size_t why_len);
+// The file CUPTI was loaded from ("" when it was not).
+const char *is_prof_cupti_path(void);
 void *is_prof_cupti_sym(const char *name, char *why, size_t why_len);
 
 #ifdef __cplusplus

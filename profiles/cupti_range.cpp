@@ -28,6 +28,7 @@ namespace {
 
 struct range_api {
     decltype(&cuptiProfilerInitialize) initialize;
+    decltype(&cuptiProfilerDeInitialize) deinitialize;
     decltype(&cuptiDeviceGetChipName) chip_name;
     decltype(&cuptiRangeProfilerEnable) enable;
     decltype(&cuptiRangeProfilerDisable) disable;
@@ -45,7 +46,8 @@ struct range_api {
 
 bool load_range_api(range_api &a, is_err *err) {
     using is_cupti::load;
-    return load(a.initialize, "cuptiProfilerInitialize", err) && load(a.chip_name, "cuptiDeviceGetChipName", err) &&
+    return load(a.initialize, "cuptiProfilerInitialize", err) &&
+           load(a.deinitialize, "cuptiProfilerDeInitialize", err) && load(a.chip_name, "cuptiDeviceGetChipName", err) &&
            load(a.enable, "cuptiRangeProfilerEnable", err) && load(a.disable, "cuptiRangeProfilerDisable", err) &&
            load(a.data_size, "cuptiRangeProfilerGetCounterDataSize", err) &&
            load(a.data_init, "cuptiRangeProfilerCounterDataImageInitialize", err) &&
@@ -148,9 +150,12 @@ int current_context(int device, CUcontext *ctx, is_err *err) {
     return 0;
 }
 
-// Everything after the range profiler is enabled; disabled by the caller.
+// Everything after the range profiler is enabled; disabled by the caller. The
+// counter data image is the caller's: CUPTI holds on to it (SetConfig) until the
+// profiler is disabled, so it must outlive this function.
 int run_passes(const is_cupti::host_api &h, CUpti_Profiler_Host_Object *host, const std::vector<uint8_t> &config,
-               int (*work)(void *, is_err *), void *user, size_t max_ranges, is_prof_dram_result *out, is_err *err) {
+               std::vector<uint8_t> &data, int (*work)(void *, is_err *), void *user, size_t max_ranges,
+               is_prof_dram_result *out, is_err *err) {
     const range_api &a = g_api;
     const char *metrics[2] = {out->metrics.read, out->metrics.write};
     auto sp = is_cupti::params<CUpti_RangeProfiler_GetCounterDataSize_Params>(
@@ -162,7 +167,7 @@ int run_passes(const is_cupti::host_api &h, CUpti_Profiler_Host_Object *host, co
     sp.maxNumRangeTreeNodes = (uint32_t)max_ranges;
     CUptiResult r = a.data_size(&sp);
     if (r != CUPTI_SUCCESS) return cupti_fail(h, r, "cuptiRangeProfilerGetCounterDataSize", err);
-    std::vector<uint8_t> data(sp.counterDataSize);
+    data.assign(sp.counterDataSize, 0);
     auto ip = is_cupti::params<CUpti_RangeProfiler_CounterDataImage_Initialize_Params>(
         CUpti_RangeProfiler_CounterDataImage_Initialize_Params_STRUCT_SIZE);
     ip.pRangeProfilerObject = g_object;
@@ -247,19 +252,12 @@ int run_passes(const is_cupti::host_api &h, CUpti_Profiler_Host_Object *host, co
     return 0;
 }
 
-} // namespace
-
-extern "C" int is_prof_dram_collect(int device, int (*work)(void *user, is_err *err), void *user, size_t max_ranges,
-                                    is_prof_dram_result *out, is_err *err) {
-    std::memset(out, 0, sizeof *out);
-    is_cupti::host_api h{};
-    if (!is_cupti::load_host_api(h, err) || !load_range_api(g_api, err)) return -1;
-    if (max_ranges == 0) return is_errf(err, "counters: no range to collect");
-    auto pi = is_cupti::params<CUpti_Profiler_Initialize_Params>(CUpti_Profiler_Initialize_Params_STRUCT_SIZE);
-    CUptiResult r = g_api.initialize(&pi);
-    if (r != CUPTI_SUCCESS) return cupti_fail(h, r, "cuptiProfilerInitialize", true, err);
+// Everything between cuptiProfilerInitialize and cuptiProfilerDeInitialize.
+int collect_initialized(const is_cupti::host_api &h, int device, int (*work)(void *, is_err *), void *user,
+                        size_t max_ranges, is_prof_dram_result *out, is_err *err) {
     auto cn = is_cupti::params<CUpti_Device_GetChipName_Params>(CUpti_Device_GetChipName_Params_STRUCT_SIZE);
     cn.deviceIndex = (size_t)device;
+    CUptiResult r;
     if ((r = g_api.chip_name(&cn)) != CUPTI_SUCCESS || !cn.pChipName)
         return cupti_fail(h, r, "cuptiDeviceGetChipName", true, err);
     CUcontext ctx = nullptr;
@@ -273,11 +271,12 @@ extern "C" int is_prof_dram_collect(int device, int (*work)(void *user, is_err *
     auto ep = is_cupti::params<CUpti_RangeProfiler_Enable_Params>(CUpti_RangeProfiler_Enable_Params_STRUCT_SIZE);
     ep.ctx = ctx;
     int rc;
+    std::vector<uint8_t> data; // the counter data image: alive until after Disable
     if ((r = g_api.enable(&ep)) != CUPTI_SUCCESS) {
         rc = cupti_fail(h, r, "cuptiRangeProfilerEnable", err);
     } else {
         g_object = ep.pRangeProfilerObject;
-        rc = run_passes(h, host, config, work, user, max_ranges, out, err);
+        rc = run_passes(h, host, config, data, work, user, max_ranges, out, err);
         auto dp = is_cupti::params<CUpti_RangeProfiler_Disable_Params>(CUpti_RangeProfiler_Disable_Params_STRUCT_SIZE);
         dp.pRangeProfilerObject = g_object;
         g_object = nullptr;
@@ -286,6 +285,25 @@ extern "C" int is_prof_dram_collect(int device, int (*work)(void *user, is_err *
     }
     is_err ignored;
     if (is_cupti::host_close(h, host, cn.pChipName, rc ? &ignored : err) && rc == 0) rc = -1;
+    return rc;
+}
+
+} // namespace
+
+extern "C" int is_prof_dram_collect(int device, int (*work)(void *user, is_err *err), void *user, size_t max_ranges,
+                                    is_prof_dram_result *out, is_err *err) {
+    std::memset(out, 0, sizeof *out);
+    is_cupti::host_api h{};
+    if (!is_cupti::load_host_api(h, err) || !load_range_api(g_api, err)) return -1;
+    if (max_ranges == 0) return is_errf(err, "counters: no range to collect");
+    auto pi = is_cupti::params<CUpti_Profiler_Initialize_Params>(CUpti_Profiler_Initialize_Params_STRUCT_SIZE);
+    CUptiResult r = g_api.initialize(&pi);
+    if (r != CUPTI_SUCCESS) return cupti_fail(h, r, "cuptiProfilerInitialize", true, err);
+    int rc = collect_initialized(h, device, work, user, max_ranges, out, err);
+    // initialized once per collection, so de-initialized once, on every path
+    auto di = is_cupti::params<CUpti_Profiler_DeInitialize_Params>(CUpti_Profiler_DeInitialize_Params_STRUCT_SIZE);
+    if ((r = g_api.deinitialize(&di)) != CUPTI_SUCCESS && rc == 0)
+        rc = cupti_fail(h, r, "cuptiProfilerDeInitialize", err);
     if (rc) {
         std::free(out->ranges);
         out->ranges = nullptr;

@@ -11,6 +11,8 @@ int is_prof_dram_metrics_resolve(const char *chip, is_prof_dram_metrics *out, is
     return is_errf(err, "CUPTI unavailable: %s", no_cuda);
 }
 
+const char *is_prof_cupti_path(void) { return ""; }
+
 void *is_prof_cupti_lib(char *why, size_t why_len) {
     snprintf(why, why_len, "%s", no_cuda);
     return NULL;

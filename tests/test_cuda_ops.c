@@ -41,7 +41,7 @@ static void setup(void) {
     char probe[512];
     gpu = NULL;
     if (is_cuda_probe(probe, sizeof probe) <= 0) {
-        snprintf(why, sizeof why, "%s", probe);
+        snprintf(why, sizeof why, "no CUDA device here: %s", probe);
         return;
     }
     gpu = is_cuda_backend_create(0, &err);
@@ -57,7 +57,7 @@ TestSuite(cuda, .init = setup, .fini = teardown);
 
 #define NEED_GPU()                                              \
     do {                                                        \
-        if (!gpu) cr_skip_test("no CUDA device here: %s", why); \
+        if (!gpu) tu_need_gpu(why);                             \
     } while (0)
 
 static uint64_t rng_state = 12345;
@@ -778,6 +778,21 @@ static void greedy_tokens(is_model *m, int n_gen, int32_t *out) {
     is_session_free(s);
 }
 
+// greedy_tokens with graphs on; *recorded and *replayed: the graphs it recorded and replayed.
+static void greedy_graphed(is_model *m, int n_gen, int32_t *out, long *recorded, long *replayed) {
+    long rec0, rep0, rec1, rep1;
+    gpu->graphs = true;
+    is_cuda_graph_counts(gpu, &rec0, &rep0);
+    greedy_tokens(m, n_gen, out);
+    is_cuda_graph_counts(gpu, &rec1, &rep1);
+    *recorded = rec1 - rec0;
+    *replayed = rep1 - rep0;
+}
+
+static void same_tokens(const int32_t *got, const int32_t *eager, int n, const char *what) {
+    for (int i = 0; i < n; i++) cr_assert_eq(got[i], eager[i], "token %d: %s %d, eager %d", i, what, got[i], eager[i]);
+}
+
 Test(cuda, graph_replay_equals_eager_launches) {
     NEED_GPU();
     enum { N = 40 };
@@ -785,14 +800,36 @@ Test(cuda, graph_replay_equals_eager_launches) {
     int32_t eager[3 * N], graphed[3 * N];
     gpu->graphs = false;
     greedy_tokens(m, N, eager);
-    long rec0, rep0, rec1, rep1;
-    is_cuda_graph_counts(gpu, &rec0, &rep0);
-    gpu->graphs = true;
-    greedy_tokens(m, N, graphed);
-    is_cuda_graph_counts(gpu, &rec1, &rep1);
-    cr_assert_gt(rec1, rec0, "decode steps were recorded as graphs");
-    cr_assert_gt(rep1 - rep0, N / 2, "and replayed (%ld replays)", rep1 - rep0);
-    for (int i = 0; i < 3 * N; i++) cr_assert_eq(graphed[i], eager[i], "token %d: graph %d, eager %d", i, graphed[i], eager[i]);
+    long rec, rep;
+    greedy_graphed(m, N, graphed, &rec, &rep);
+    cr_assert_gt(rec, 0, "decode steps were recorded as graphs");
+    cr_assert_gt(rep, N / 2, "and replayed (%ld replays)", rep);
+    same_tokens(graphed, eager, 3 * N, "graph");
+    is_model_free(m);
+}
+
+// A recording that fails (forced: a stream synchronize while capturing, which a
+// capture forbids) fails neither that chunk nor later ones of its shape: the
+// chunk is issued again eagerly, the shape stays eager, and the tokens equal
+// eager launches.
+Test(cuda, failed_graph_recording_falls_back_to_eager_launches) {
+    NEED_GPU();
+    enum { N = 24 };
+    is_model *m = tu_model(gpu, "preset:tiny", IS_DTYPE_BF16, 3);
+    int32_t eager[3 * N], fallback[3 * N];
+    gpu->graphs = false;
+    greedy_tokens(m, N, eager);
+    long failed0 = is_cuda_graph_failed(gpu), rec, rep;
+    is_cuda_break_next_capture(gpu);
+    greedy_graphed(m, N, fallback, &rec, &rep);
+    cr_assert_eq(is_cuda_graph_failed(gpu) - failed0, 1, "exactly the broken recording failed");
+    same_tokens(fallback, eager, 3 * N, "after a failed recording");
+    // the backend is not left broken: a new session's shapes record and replay
+    greedy_graphed(m, N, fallback, &rec, &rep);
+    cr_assert_gt(rec, 0, "graphs are recorded again after a failure");
+    cr_assert_gt(rep, 0, "and replayed");
+    cr_assert_eq(is_cuda_graph_failed(gpu) - failed0, 1, "and no other recording failed");
+    same_tokens(fallback, eager, 3 * N, "graphs");
     is_model_free(m);
 }
 

@@ -165,6 +165,32 @@ Test(cuda_plan, seen_once_then_recorded_and_drop_by_owner) {
     is_graph_cache_free(&c);
 }
 
+// A shape whose recording failed is remembered as eager (no graph, counted) until
+// it is evicted: then it is a new shape, tried again.
+Test(cuda_plan, a_refused_shape_stays_eager_until_evicted) {
+    int owner;
+    is_graph_cache c;
+    freed_mask = 0;
+    is_graph_cache_init(&c, 2, mask_destroy, NULL);
+    is_graph_key k1 = key_n(&owner, 1), k2 = key_n(&owner, 2), k3 = key_n(&owner, 3);
+    is_graph_cache_put(&c, &k1, NULL); // seen once
+    is_graph_entry *e = is_graph_cache_refuse(&c, &k1);
+    cr_assert_eq(c.n, 1, "refusing a seen shape updates its entry");
+    cr_assert(e->no_graph);
+    cr_assert_null(e->exec);
+    cr_assert_eq(c.n_failed, 1);
+    cr_assert(is_graph_cache_find(&c, &k1)->no_graph, "the mark stays on later lookups");
+    is_graph_cache_put(&c, &k2, (void *)(intptr_t)2);
+    cr_assert(!is_graph_cache_find(&c, &k2)->no_graph, "another shape is not marked");
+    is_graph_cache_put(&c, &k3, (void *)(intptr_t)3); // evicts k1, the least recently used
+    cr_assert_eq(freed_mask, 0, "an eager entry has no graph to destroy");
+    cr_assert_null(is_graph_cache_find(&c, &k1));
+    e = is_graph_cache_put(&c, &k1, NULL); // evicts k2
+    cr_assert(!e->no_graph, "an evicted mark is forgotten: the shape is new again");
+    cr_assert_eq(freed_mask, 1 << 2);
+    is_graph_cache_free(&c);
+}
+
 // ---- kernel variant plans ----
 
 // Walks a GEMV plan's grid as the kernel does and counts how often each output row
@@ -320,6 +346,31 @@ Test(cuda_plan, split_kv_fills_the_device_at_small_batch_and_long_context) {
     cr_assert_eq(is_cuda_split_part_len(4100, p.n_parts, 16), 256);
     cr_assert_eq(used_parts(&p, 4100, 16), 17);
     cr_assert_eq(used_parts(&p, 300, 16), 2);
+}
+
+// One sequence of 128K positions over 8 heads: 8 blocks, far from filling a device,
+// so the context is split; the partition count (grid.z of the decode kernel and the
+// merge kernel's shared array) stays within IS_CUDA_SPLIT_MAX_PARTS however many SMs
+// ask for more.
+Test(cuda_plan, split_kv_at_128k_context_one_sequence_eight_heads) {
+    const int ctx = 131072, bs = 16;
+    is_cuda_split_plan p;
+    // 132 SMs want 528 blocks: 66 partitions of 2000 positions (1986 rounded to blocks)
+    is_cuda_plan_split_kv(&p, 1, 8, ctx, bs, 132);
+    cr_assert_eq(p.n_parts, 66);
+    cr_assert_eq(p.part_len, 2000);
+    cr_assert_eq(used_parts(&p, ctx, bs), 66);
+    // 1024 SMs would want 512 partitions: clamped to the cap, 512 positions each
+    is_cuda_plan_split_kv(&p, 1, 8, ctx, bs, 1024);
+    cr_assert_eq(p.n_parts, IS_CUDA_SPLIT_MAX_PARTS);
+    cr_assert_eq(p.part_len, ctx / IS_CUDA_SPLIT_MAX_PARTS);
+    cr_assert_eq(used_parts(&p, ctx, bs), IS_CUDA_SPLIT_MAX_PARTS);
+    cr_assert_eq(used_parts(&p, 1, bs), 1, "a one-position token uses the first partition only");
+    cr_assert_leq(is_cuda_plan_split_kv_work(&p, 1, 8, IS_MAX_HEAD_DIM), is_cuda_plan_split_kv_work_max(1024));
+    // the longest context the decode launcher plans for (1 << 30 positions) stays capped too
+    is_cuda_plan_split_kv(&p, 1, 8, 1 << 30, bs, 1024);
+    cr_assert_eq(p.n_parts, IS_CUDA_SPLIT_MAX_PARTS);
+    cr_assert_geq((int64_t)p.n_parts * p.part_len, (int64_t)1 << 30);
 }
 
 Test(cuda_plan, kv_budget_from_a_fraction_of_free_memory) {

@@ -5,6 +5,7 @@
 // loaded (a build without CUDA) each test is reported as skipped, with the reason.
 // Activity recording and the counter pass, with no device, fail with a reason.
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cuda/cuda_probe.h"
@@ -14,7 +15,11 @@
 
 static void need_cupti(void) {
     char why[512];
-    if (!is_prof_cupti_lib(why, sizeof why)) cr_skip_test("CUPTI unavailable: %s", why);
+    if (!is_prof_cupti_lib(why, sizeof why)) {
+        char r[600];
+        snprintf(r, sizeof r, "CUPTI unavailable: %s", why);
+        tu_need_gpu(r);
+    }
 }
 
 static void check_chip(const char *chip) {

@@ -373,3 +373,80 @@ Test(forward, refuses_positions_past_the_context_and_a_full_cache) {
     is_session_free(s);
     is_model_free(m);
 }
+
+// ---- the batch protocol: a failed graph recording is issued again ----
+// The CPU backend has no graphs; these stand-ins give it a batch_begin and a
+// batch_end that answers IS_BATCH_AGAIN (as the CUDA backend does when a
+// recording fails) for the first again_left chunks' first tries.
+static int n_begin, n_end, n_embed, again_left;
+static bool again_always;
+static void (*cpu_embed)(is_backend *, is_tensor *, const is_tensor *, const int32_t *, int);
+
+static is_batch_mode stand_in_begin(is_backend *b, const int32_t *tok, const is_attn_batch *ab, const int32_t *rows,
+                                    int n_rows, const void *owner) {
+    (void)b, (void)tok, (void)ab, (void)rows, (void)n_rows;
+    cr_assert_not_null(owner, "be->graphs is set: a chunk that fits one lm_head call offers its owner");
+    n_begin++;
+    return IS_BATCH_ISSUE;
+}
+
+static int stand_in_end(is_backend *b, is_err *err) {
+    (void)b, (void)err;
+    n_end++;
+    if (again_always) return IS_BATCH_AGAIN;
+    if (again_left > 0 && n_end % 2 == 1) { // the chunk's first try
+        again_left--;
+        return IS_BATCH_AGAIN;
+    }
+    return 0;
+}
+
+static void counting_embed(is_backend *b, is_tensor *out, const is_tensor *table, const int32_t *ids, int n) {
+    n_embed++;
+    cpu_embed(b, out, table, ids, n);
+}
+
+Test(forward, a_chunk_whose_recording_failed_is_issued_again_and_gives_the_same_logits) {
+    is_model *m = tu_model(be, "preset:tiny", IS_DTYPE_F32, 4);
+    int V = m->cfg.vocab_size;
+    int32_t tok[12];
+    random_tokens(tok, 12, V, 9);
+    is_session *s = new_session(m, 16, 512);
+    float *plain = forward_all(s, tok, 12);
+    is_session_free(s);
+
+    cpu_embed = be->embed;
+    be->embed = counting_embed;
+    be->batch_begin = stand_in_begin;
+    be->batch_end = stand_in_end;
+    be->graphs = true;
+    n_begin = n_end = n_embed = 0;
+    again_left = 1;
+    again_always = false;
+    s = new_session(m, 16, 512);
+    float *again = forward_all(s, tok, 12);
+    // one chunk: begun, issued and ended twice, the second time for real
+    cr_assert_eq(n_begin, 2);
+    cr_assert_eq(n_end, 2);
+    cr_assert_eq(n_embed, 2, "the chunk's ops were issued again");
+    cr_assert_eq(again_left, 0);
+    cr_assert(!memcmp(plain, again, (size_t)12 * V * sizeof *plain), "logits after a re-issued chunk differ");
+
+    // a backend that never stops asking: an error naming it, not a loop
+    again_always = true;
+    is_err err;
+    int32_t seq = is_seq_new(s, &err), seqs[1] = {seq};
+    bool yes = true;
+    float *row = malloc((size_t)V * sizeof *row);
+    cr_assert_eq(is_forward(s, 1, tok, seqs, &yes, row, &err), -1);
+    cr_assert(strstr(err.msg, "graph recording failed twice"), "message: %s", err.msg);
+    is_session_free(s);
+    be->embed = cpu_embed;
+    be->batch_begin = NULL;
+    be->batch_end = NULL;
+    be->graphs = false;
+    free(row);
+    free(again);
+    free(plain);
+    is_model_free(m);
+}

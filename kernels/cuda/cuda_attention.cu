@@ -514,6 +514,8 @@ static void decode_split_kv(cuda_backend *cb, const cuda_attn_call *c) {
         decode_naive(cb, c);
         return;
     }
+    // the plan's cap: the merge kernel keeps one weight per partition in shared memory
+    IS_ASSERT(sp.n_parts <= IS_CUDA_SPLIT_MAX_PARTS);
     size_t need = is_cuda_plan_split_kv_work(&sp, b->n_tokens, c->n_heads, c->head_dim) * sizeof(float);
     if (need > cb->work_cap) {
         cuda_note_msg(cb, __FILE__, __LINE__, "attn_decode=split_kv: %d partitions need %zu bytes of workspace, "

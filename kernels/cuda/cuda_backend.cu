@@ -207,6 +207,22 @@ static uint32_t variants_key(const cuda_backend *cb) {
     return key;
 }
 
+// A recording of key failed (the first error is in cb->errmsg): the shape is
+// marked to run eagerly from now on, the error is cleared, and the first such
+// failure is said on stderr.
+static void graph_refused(cuda_backend *cb, const is_graph_key *key) {
+    char why[sizeof cb->errmsg];
+    snprintf(why, sizeof why, "%s", cb->failed ? cb->errmsg : "the graph could not be made");
+    cb->failed = false;
+    (void)cudaGetLastError();
+    is_graph_cache_refuse(&cb->graphs, key);
+    if (!cb->capture_fail_said) {
+        cb->capture_fail_said = true;
+        fprintf(stderr, "inferscope: CUDA graph recording failed (%s); chunks of that shape run eagerly from now "
+                        "on\n", why);
+    }
+}
+
 static is_batch_mode cuda_batch_begin(is_backend *be, const int32_t *tok, const is_attn_batch *b,
                                       const int32_t *rows, int n_rows, const void *owner) {
     cuda_backend *cb = cuda_impl(be);
@@ -230,12 +246,18 @@ static is_batch_mode cuda_batch_begin(is_backend *be, const int32_t *tok, const 
             if (CUDA_OK(cb, cudaGraphLaunch((cudaGraphExec_t)e->exec, cb->stream))) cb->graphs.n_replayed++;
             return IS_BATCH_REPLAYED;
         }
-        if (e) { // second sighting: record it
+        if (e && !e->no_graph) { // second sighting: record it
             if (CUDA_OK(cb, cudaStreamBeginCapture(cb->stream, cudaStreamCaptureModeThreadLocal))) {
                 cb->capturing = true;
                 cb->cur_key = key;
+                if (cb->break_next_capture) { // forbidden while recording: the capture fails
+                    cb->break_next_capture = false;
+                    CUDA_OK(cb, cudaStreamSynchronize(cb->stream));
+                }
+            } else {
+                graph_refused(cb, &key); // not recording: the ops below run eagerly
             }
-        } else { // first sighting: run eagerly (buffers grow to this shape), remember it
+        } else if (!e) { // first sighting: run eagerly (buffers grow to this shape), remember it
             is_graph_cache_put(&cb->graphs, &key, NULL);
         }
     }
@@ -253,24 +275,28 @@ static int cuda_batch_end(is_backend *be, is_err *err) {
     cudaGraphExec_t exec = NULL;
     if (ok) ok = CUDA_OK(cb, cudaGraphInstantiate(&exec, graph, 0));
     if (graph) CUDA_OK(cb, cudaGraphDestroy(graph));
-    if (ok) {
-        is_graph_cache_put(&cb->graphs, &cb->cur_key, exec);
-        cb->graphs.n_recorded++;
-        CUDA_OK(cb, cudaGraphLaunch(exec, cb->stream));
-    } else if (exec) {
-        CUDA_OK(cb, cudaGraphExecDestroy(exec));
+    if (!ok) { // none of the chunk's ops ran (under capture nothing runs): the caller issues them again
+        if (exec) CUDA_OK(cb, cudaGraphExecDestroy(exec));
+        graph_refused(cb, &cb->cur_key);
+        return IS_BATCH_AGAIN;
     }
+    is_graph_cache_put(&cb->graphs, &cb->cur_key, exec);
+    cb->graphs.n_recorded++;
+    CUDA_OK(cb, cudaGraphLaunch(exec, cb->stream));
     return cuda_take_error(cb, err);
 }
 
-// Uploads n ints now (an op called outside a chunk: tests, probes) into the ad-hoc buffer.
+// Uploads n ints (an op called outside a chunk: tests, probes) into the ad-hoc
+// buffer, on the backend's stream: ordered after the ops that read the buffer
+// before and before the op that reads it now. (A cudaMemcpy on the legacy stream
+// is not ordered with this non-blocking stream, and from pageable memory it may
+// return before its DMA is done.) From pageable memory the copy is staged before
+// cudaMemcpyAsync returns, so h may be freed at once.
 static const int32_t *adhoc_upload(cuda_backend *cb, const int32_t *h, size_t n) {
     IS_ASSERT(!cb->capturing); // a graph must take its arrays from the chunk's upload
     size_t bytes = n * sizeof(int32_t);
     if (!cuda_grow(cb, (void **)&cb->d_adhoc, &cb->adhoc_cap, bytes ? bytes : 16, "ad-hoc upload")) return NULL;
-    if (n && (!CUDA_OK(cb, cudaStreamSynchronize(cb->stream)) ||
-              !CUDA_OK(cb, cudaMemcpy(cb->d_adhoc, h, bytes, cudaMemcpyHostToDevice))))
-        return NULL;
+    if (n && !CUDA_OK(cb, cudaMemcpyAsync(cb->d_adhoc, h, bytes, cudaMemcpyHostToDevice, cb->stream))) return NULL;
     return cb->d_adhoc;
 }
 
@@ -382,10 +408,10 @@ const cuda_variant *cuda_variant_of(const cuda_backend *cb, int op) {
 
 // The prefill matmul: cuBLAS on the tensor cores, BF16 operands, fp32 compute.
 static void cuda_gemm_info(is_backend *be, is_gemm_info *out) {
-    (void)be;
     memset(out, 0, sizeof *out);
     snprintf(out->impl, sizeof out->impl, "cuBLAS cublasGemmEx, BF16 x BF16 -> F32, CUBLAS_COMPUTE_32F "
              "(F32 weights: F32 GEMM); gemv variants at n <= %d rows", IS_CUDA_GEMV_MAX_N);
+    snprintf(out->blas, sizeof out->blas, "cuBLAS loaded from %s", cuda_blas_path(cuda_impl(be)));
     snprintf(out->unit, sizeof out->unit, "tensor_bf16");
     snprintf(out->chosen_by, sizeof out->chosen_by, "the CUDA backend's only GEMM (cuBLAS picks its kernel)");
 }
@@ -537,4 +563,13 @@ extern "C" void is_cuda_graph_counts(const struct is_backend *be, long *recorded
     const cuda_backend *cb = cuda_impl(be);
     *recorded = cb->graphs.n_recorded;
     *replayed = cb->graphs.n_replayed;
+}
+
+extern "C" long is_cuda_graph_failed(const struct is_backend *be) {
+    if (!be || strcmp(be->name, "cuda") != 0) return 0;
+    return cuda_impl(be)->graphs.n_failed;
+}
+
+extern "C" void is_cuda_break_next_capture(struct is_backend *be) {
+    if (be && !strcmp(be->name, "cuda")) cuda_impl(be)->break_next_capture = true;
 }

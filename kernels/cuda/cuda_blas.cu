@@ -8,6 +8,10 @@
 // A BF16 matmul at n <= IS_CUDA_GEMV_MAX_N rows goes to the gemv variant chosen (cuda_gemv.cu).
 #include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_OK, cuda_round_bf16
 
+extern "C" {
+#include "base/dynlib.h" // defines: is_dynlib_open
+}
+
 #include <cublas_v2.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -16,7 +20,8 @@
 #define BLAS_WORKSPACE_BYTES (32u << 20) // set once: graph capture must not allocate
 
 struct cuda_blas {
-    void *lib;
+    void *lib, *lib_lt;
+    char path[512]; // the file libcublas was loaded from
     cublasHandle_t h;
     void *workspace;
     decltype(&cublasCreate_v2) create;
@@ -43,12 +48,19 @@ static bool blas_ok(cuda_backend *cb, cublasStatus_t s, const char *what, const 
 #define BLAS_OK(cb, call) blas_ok((cb), (call), #call, __FILE__, __LINE__)
 
 int cuda_blas_open(cuda_backend *cb, is_err *err) {
-    const char *names[] = {"libcublas.so.13", "libcublas.so"};
-    void *lib = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) return is_errf(err, "cuBLAS not found (libcublas.so.13: %s)", dlerror());
+    // cuBLAS needs cuBLASLt beside it: loaded first, from wherever it is, its soname
+    // then satisfies libcublas's own dependency even where no search path leads there
+    char where[512], lt_where[512], why[768];
+    void *lt = is_dynlib_open("libcublasLt.so.13", "cublas", IS_CUDA_LIBDIR, lt_where, sizeof lt_where, why, sizeof why);
+    void *lib = is_dynlib_open("libcublas.so.13", "cublas", IS_CUDA_LIBDIR, where, sizeof where, why, sizeof why);
+    if (!lib) {
+        if (lt) dlclose(lt);
+        return is_errf(err, "cuBLAS not found: libcublas.so.13: %s", why);
+    }
     cuda_blas *b = (cuda_blas *)is_xcalloc(1, sizeof *b);
     b->lib = lib;
+    b->lib_lt = lt;
+    snprintf(b->path, sizeof b->path, "%s", where);
     cb->blas = b;
     struct {
         void **fn;
@@ -78,12 +90,15 @@ int cuda_blas_open(cuda_backend *cb, is_err *err) {
     return 0;
 }
 
+const char *cuda_blas_path(const cuda_backend *cb) { return cb->blas ? cb->blas->path : ""; }
+
 void cuda_blas_close(cuda_backend *cb) {
     cuda_blas *b = cb->blas;
     if (!b) return;
     if (b->h) BLAS_OK(cb, b->destroy(b->h));
     if (b->workspace) CUDA_OK(cb, cudaFree(b->workspace));
     if (b->lib) dlclose(b->lib);
+    if (b->lib_lt) dlclose(b->lib_lt);
     free(b);
     cb->blas = NULL;
 }

@@ -59,6 +59,8 @@ typedef struct cuda_backend {
     is_graph_cache graphs;
     bool capturing;
     is_graph_key cur_key;
+    bool capture_fail_said;        // the first failed recording was reported on stderr
+    bool break_next_capture;       // test hook (is_cuda_break_next_capture)
     // matmul: activations rounded to BF16 (grown on demand; growth drops graphs)
     __nv_bfloat16 *d_act16;
     size_t act16_cap;
@@ -169,8 +171,10 @@ int cuda_sample(is_backend *be, const is_tensor *logits, int n, const is_sample_
                 is_err *err);
 
 // cuBLAS (cuda_blas.cu): loaded with dlopen, so a CPU-only machine never needs it.
+// Found where base/dynlib.h looks (the loader's path, the toolkit, Python wheels).
 int cuda_blas_open(cuda_backend *cb, is_err *err);
 void cuda_blas_close(cuda_backend *cb);
+const char *cuda_blas_path(const cuda_backend *cb); // the file libcublas loaded from ("" when none)
 // The backend's matmul: a BF16 matmul at few rows goes to the gemv variant chosen,
 // everything else to cuda_gemm.
 void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,

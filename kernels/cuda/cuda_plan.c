@@ -207,7 +207,15 @@ is_graph_entry *is_graph_cache_put(is_graph_cache *c, const is_graph_key *key, v
     }
     e->key = *key;
     e->exec = exec;
+    e->no_graph = false;
     e->last_use = ++c->clock;
+    return e;
+}
+
+is_graph_entry *is_graph_cache_refuse(is_graph_cache *c, const is_graph_key *key) {
+    is_graph_entry *e = is_graph_cache_put(c, key, NULL);
+    e->no_graph = true;
+    c->n_failed++;
     return e;
 }
 

@@ -125,6 +125,7 @@ is_graph_key is_cuda_plan_key(const void *owner, const is_cuda_layout *L, int64_
 typedef struct is_graph_entry {
     is_graph_key key;
     void *exec;         // the backend's instantiated graph; NULL: shape seen once, not recorded
+    bool no_graph;      // a recording of this shape failed: it runs eagerly (exec is NULL)
     uint64_t last_use;
 } is_graph_entry;
 
@@ -135,6 +136,7 @@ typedef struct is_graph_cache {
     void (*destroy)(void *exec, void *user); // frees an exec (not called for NULL)
     void *user;
     long n_recorded, n_replayed, n_evicted; // counters for reports and tests
+    long n_failed;                          // recordings that failed (is_graph_cache_refuse)
 } is_graph_cache;
 
 // A cache of at most cap entries; destroy frees evicted and dropped graphs.
@@ -145,6 +147,10 @@ is_graph_entry *is_graph_cache_find(is_graph_cache *c, const is_graph_key *key);
 // Adds key with exec (NULL: only remember that the shape was seen), evicting the
 // least recently used entry when full; an entry already there gets exec.
 is_graph_entry *is_graph_cache_put(is_graph_cache *c, const is_graph_key *key, void *exec);
+// Marks key as a shape whose recording failed: it stays in the cache with
+// no_graph set (and no exec), so the backend runs it eagerly from then on, and
+// n_failed counts it. An eviction forgets the mark: the shape is tried again.
+is_graph_entry *is_graph_cache_refuse(is_graph_cache *c, const is_graph_key *key);
 // Drops every entry of owner (NULL: every entry).
 void is_graph_cache_drop(is_graph_cache *c, const void *owner);
 

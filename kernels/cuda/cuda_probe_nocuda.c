@@ -23,3 +23,10 @@ void is_cuda_graph_counts(const struct is_backend *be, long *recorded, long *rep
     *recorded = 0;
     *replayed = 0;
 }
+
+long is_cuda_graph_failed(const struct is_backend *be) {
+    (void)be;
+    return 0;
+}
+
+void is_cuda_break_next_capture(struct is_backend *be) { (void)be; }

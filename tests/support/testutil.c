@@ -136,3 +136,9 @@ cJSON *tu_kernel_point(const char *tensor, const char *shape, int batch, const c
     cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "samples"), "time_us", cJSON_CreateDoubleArray(t, n));
     return p;
 }
+
+void tu_need_gpu(const char *why) {
+    const char *req = getenv("IS_REQUIRE_GPU");
+    if (req && !strcmp(req, "1")) cr_assert_fail("IS_REQUIRE_GPU=1 and no GPU here: %s", why);
+    cr_skip_test("%s", why);
+}

@@ -28,6 +28,11 @@ typedef struct tu_run {
 tu_run tu_run_cli(const char *const *args);
 void tu_run_free(tu_run *r);
 
+// A test that needs a GPU (or CUPTI) and finds none: skipped with the reason,
+// unless IS_REQUIRE_GPU=1 (the GPU scripts set it: on a GPU machine a skip would
+// let a backend that failed to start pass as "skipped"), then failed.
+void tu_need_gpu(const char *why);
+
 // CPU backend with 2 threads; aborts the test on failure.
 is_backend *tu_backend(void);
 // Loads spec (preset or directory) in dtype with seed; asserts success.
