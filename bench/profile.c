@@ -101,6 +101,7 @@ static cJSON *kernel_table(is_bench_prof *bp, is_backend *be, const is_bench_wor
         cJSON_AddItemToObjectCS(o, "status", cJSON_CreateString("ok"));
         cJSON_AddStringToObject(o, "collected", "one extra untimed repetition after the timed ones: activity "
                                                 "recording never runs inside the timed repetitions");
+        cJSON_AddStringToObject(o, "cupti_library", is_prof_cupti_path());
         is_prof_kernel_tables_free(&t);
         if (bp->keep_device)
             for (size_t i = 0; i < act.n_dev; i++) is_prof_activity_add_dev(&bp->trace_dev, &act.dev[i]);
@@ -158,6 +159,7 @@ static cJSON *counters(is_bench_prof *bp, const is_bench_work *w, const cJSON *p
     cJSON_AddNumberToObject(o, "dropped_ranges", (double)r.dropped_ranges);
     cJSON_AddStringToObject(o, "collected", "a pass of its own after the timed repetitions (counter collection "
                                             "replays work)");
+    cJSON_AddStringToObject(o, "cupti_library", is_prof_cupti_path());
     const cJSON *stats = is_json_get(point, "stats");
     double prefill_ms = is_json_num(is_json_get(stats, "prefill_ms"), "median");
     double decode_ms = is_json_num(is_json_get(stats, "decode_ms"), "median");

@@ -79,8 +79,9 @@ static void kernel_tables(is_strbuf *b, const cJSON *p, const cJSON *kt) {
     char label[256];
     point_label(p, label, sizeof label);
     is_sb_printf(b, "\n## Kernels per phase: %s\n\n", label);
-    const char *how = is_json_str(kt, "collected");
+    const char *how = is_json_str(kt, "collected"), *lib = is_json_str(kt, "cupti_library");
     if (how) is_sb_printf(b, "Collected during %s.\n", how);
+    if (lib && *lib) is_sb_printf(b, "CUPTI: %s.\n", lib);
     is_sb_printf(b, "%.0f device records, %.0f dropped by CUPTI, %.0f with no API record, %.0f launched outside "
                     "any phase range.\n",
                  is_json_num(kt, "records"), is_json_num(kt, "dropped_records"), is_json_num(kt, "no_api_record"),

@@ -85,6 +85,8 @@ static bool has_kernel(const cJSON *kt, const char *const *subs) {
 
 Test(cuda_profile, every_op_family_has_kernel_records) {
     const cJSON *kt = section("kernel_table");
+    const char *lib = cJSON_GetStringValue(cJSON_GetObjectItem(kt, "cupti_library"));
+    cr_assert(lib && strstr(lib, "libcupti"), "the CUPTI library that recorded is named: %s", lib ? lib : "(none)");
     // cuBLAS names its own kernels: gemm/gemv, xmma and cutlass ones, and on Hopper
     // recent cuBLAS releases name theirs nvjet_*
     static const char *const families[][6] = {

@@ -399,6 +399,7 @@ Test(kernel_table, report_md_shows_tables_counters_and_reasons) {
         if (i == 0) {
             cJSON *kt = is_prof_kernel_tables_json(&t);
             cJSON_AddStringToObject(kt, "status", "ok");
+            cJSON_AddStringToObject(kt, "cupti_library", "/opt/cuda/lib64/libcupti.so.13");
             cJSON_AddItemToObject(p, "kernel_table", kt);
             cJSON *ct = cJSON_Parse("{\"status\":\"ok\",\"chip\":\"GH100\",\"read_metric\":\"dram__bytes_read.sum\","
                                     "\"write_metric\":\"dram__bytes_write.sum\",\"passes\":1,\"dropped_ranges\":0,"
@@ -418,6 +419,7 @@ Test(kernel_table, report_md_shows_tables_counters_and_reasons) {
     cr_assert_eq(is_results_validate(doc, "doc", &err), 0, "%s", err.msg);
     char *md = is_results_to_md(doc);
     cr_assert(strstr(md, "## Kernels per phase: b=1 p=8 n=4 d=0 greedy default"), "%s", md);
+    cr_assert(strstr(md, "CUPTI: /opt/cuda/lib64/libcupti.so.13.\n"), "the library that recorded: %s", md);
     cr_assert(strstr(md, "10 device records, 7 dropped by CUPTI, 1 with no API record, 1 launched outside"), "%s", md);
     // decode_step: 160 ns of kernels over 400 ns of wall time
     cr_assert(strstr(md, "**decode_step**: wall 0.000 ms over 2 range(s); kernels 0.000 ms (40.0% of the phase)"), "%s",
