@@ -2,18 +2,24 @@
 // against values worked out by hand, then NVML replaced by the stand-in
 // (tests/stubs/nvml_standin.c, loaded through IS_NVML_LIB and scripted by
 // environment variables): reads, the sampler thread, energy by the counter and
-// by integration, throttle detection, the unavailable paths.
+// by integration, throttle detection, the unavailable paths, and a bench run
+// whose telemetry reaches results.json, results.csv, report.md and compare.
 // Criterion runs each test in a process of its own, so the environment one sets
 // does not reach another.
 #include <criterion/criterion.h>
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench/telemetry.h"  // defines: is_bench_telemetry_open, is_bench_telemetry_point
 #include "profiles/nvml.h"    // defines: is_nvml_open, is_nvml_sampler_start, is_nvml_summarize
+#include "reports/compare.h"  // defines: is_compare, is_compare_to_md
+#include "reports/results.h"  // defines: is_results_load, is_results_to_md, is_results_to_csv
+#include "support/testutil.h" // defines: tu_run_cli, tu_mkdtemp
 
 // Sums and products of a few doubles: exact to the last bit or two.
 #define EXACT 1e-12
@@ -311,4 +317,213 @@ Test(nvml_unavailable, without_the_device) {
     setenv("CUDA_VISIBLE_DEVICES", "GPU-0123abcd", 1);
     cr_assert_null(is_nvml_open(0, why, sizeof why));
     cr_assert(strstr(why, "has no nvmlDeviceGetHandleByUUID"), "%s", why);
+}
+
+// ---- bench's section ----------------------------------------------------------------------
+
+static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+
+Test(bench_telemetry, joules_per_token_on_the_gpu_backend_and_none_on_the_cpu) {
+    standin();
+    setenv("IS_NVML_STANDIN_ENERGY_MJ", "1000000,1002000", 1); // 2 J over the window
+    const char *names[] = {"cuda", "cpu"};
+    for (int k = 0; k < 2; k++) {
+        is_backend be = {.name = names[k]};
+        is_bench_telemetry t;
+        is_bench_telemetry_open(&t, false, &be, 0);
+        cr_assert_str_eq(t.why, "");
+        is_bench_telemetry_begin(&t);
+        is_bench_telemetry_end(&t);
+        cJSON *point = cJSON_CreateObject();
+        is_bench_telemetry_point(&t, point, 400);
+        const cJSON *s = get(point, "telemetry");
+        cr_assert_str_eq(cJSON_GetStringValue(get(s, "status")), "ok");
+        cr_assert_str_eq(cJSON_GetStringValue(get(s, "energy_method")), "counter");
+        near(get(s, "energy_j")->valuedouble, 2.0, EXACT, "energy");
+        near(get(s, "tokens")->valuedouble, 400, 0, "tokens");
+        if (k == 0) {
+            near(get(s, "joules_per_token")->valuedouble, 2.0 / 400, EXACT, "J/token");
+            cr_assert_null(get(s, "note"));
+        } else {
+            cr_assert(cJSON_IsNull(get(s, "joules_per_token")), "the GPU's energy is not a CPU run's");
+            cr_assert(strstr(cJSON_GetStringValue(get(s, "note")), "cpu backend does not run on this GPU"));
+        }
+        cr_assert(cJSON_IsFalse(get(s, "throttled")));
+        cr_assert_eq(cJSON_GetArraySize(get(s, "throttle_reasons")), 0);
+        cr_assert_geq(get(s, "n_samples")->valuedouble, 2);
+        cr_assert_not_null(get(get(s, "sm_clock_mhz"), "median"));
+        cJSON_Delete(point);
+        is_bench_telemetry_close(&t);
+    }
+    // off, and unavailable: the reason in the section
+    is_backend be = {.name = "cuda"};
+    is_bench_telemetry t;
+    is_bench_telemetry_open(&t, true, &be, 0);
+    cJSON *point = cJSON_CreateObject();
+    is_bench_telemetry_begin(&t);
+    is_bench_telemetry_end(&t);
+    is_bench_telemetry_point(&t, point, 10);
+    cr_assert_str_eq(cJSON_GetStringValue(get(get(point, "telemetry"), "status")), "off");
+    cr_assert_str_eq(cJSON_GetStringValue(get(get(point, "telemetry"), "reason")), "off (--no-telemetry)");
+    is_bench_telemetry_close(&t);
+    cJSON_Delete(point);
+    setenv("IS_NVML_STANDIN_INIT", "9", 1);
+    is_bench_telemetry_open(&t, false, &be, 0);
+    point = cJSON_CreateObject();
+    is_bench_telemetry_begin(&t);
+    is_bench_telemetry_end(&t);
+    is_bench_telemetry_point(&t, point, 10);
+    cr_assert_str_eq(cJSON_GetStringValue(get(get(point, "telemetry"), "status")), "unavailable");
+    cr_assert_str_eq(cJSON_GetStringValue(get(get(point, "telemetry"), "reason")),
+                     "NVML unavailable: nvmlInit_v2: Driver Not Loaded");
+    is_bench_telemetry_close(&t);
+    cJSON_Delete(point);
+}
+
+// ---- through the binary: results, report, compare ------------------------------------------
+
+// bench on the CPU backend, two points (-n 2,3), into dir/name; extra: one more flag or NULL.
+static void bench_into(const char *dir, const char *name, const char *extra, tu_run *out) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    const char *args[] = {"bench", "--model", "preset:tiny", "--backend", "cpu", "-p", "4", "-n", "2,3", "-r", "2",
+                          "--max-reps", "2", "--warmup", "0", "--no-probe", "--no-kernel-table", "--out", path,
+                          extra, NULL};
+    *out = tu_run_cli(args);
+    cr_assert_eq(out->status, 0, "%s", out->err);
+}
+
+static cJSON *load(const char *dir, const char *name) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/results.json", dir, name);
+    cJSON *doc = NULL;
+    is_err err = {{0}};
+    cr_assert_eq(is_results_load(path, &doc, &err), 0, "%s", err.msg);
+    return doc;
+}
+
+static char *read_out(const char *dir, const char *name, const char *file) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/%s", dir, name, file);
+    char *text = tu_read_file(path, NULL);
+    cr_assert_not_null(text, "%s", path);
+    return text;
+}
+
+Test(bench_telemetry, cpu_run_with_the_standin_reaches_every_output_and_compare) {
+    char dir[256];
+    tu_mkdtemp(dir, sizeof dir);
+    standin();
+    setenv("IS_NVML_STANDIN_SM", "1980,1410", 1);
+    setenv("IS_NVML_STANDIN_ENERGY_MJ", "1000000,1000750", 1);
+    // BASE: never throttled (gpu_idle is benign); NEW: sw_thermal_slowdown from the second sample on
+    setenv("IS_NVML_STANDIN_REASONS", "0x1", 1);
+    tu_run r;
+    bench_into(dir, "base", NULL, &r);
+    tu_run_free(&r);
+    setenv("IS_NVML_STANDIN_REASONS", "0,0x20", 1);
+    bench_into(dir, "new", NULL, &r);
+    tu_run_free(&r);
+
+    cJSON *doc = load(dir, "new");
+    const cJSON *p0 = cJSON_GetArrayItem(get(doc, "points"), 0), *t = get(p0, "telemetry");
+    const cJSON *last = get(p0, "kernel_table");
+    cr_assert_eq(last->next, t, "telemetry comes after the point's other sections");
+    cr_assert_null(t->next);
+    cr_assert_str_eq(cJSON_GetStringValue(get(t, "status")), "ok");
+    cr_assert_str_eq(cJSON_GetStringValue(get(t, "device")), "NVML stand-in GPU");
+    cr_assert_geq(get(t, "n_samples")->valuedouble, 2, "a sample before the timed repetitions and one after");
+    near(get(get(t, "sm_clock_mhz"), "min")->valuedouble, 1410, 0, "SM min");
+    near(get(get(t, "sm_clock_mhz"), "max")->valuedouble, 1980, 0, "SM max");
+    cr_assert_str_eq(cJSON_GetStringValue(get(t, "energy_method")), "counter");
+    near(get(t, "energy_j")->valuedouble, 0.75, EXACT, "energy");
+    near(get(t, "tokens")->valuedouble, 2 * 2, 0, "2 repetitions of 1 sequence x 2 tokens");
+    cr_assert(cJSON_IsTrue(get(t, "throttled")));
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(get(t, "throttle_reasons"), 0)), "sw_thermal_slowdown");
+    cr_assert(cJSON_IsNull(get(t, "joules_per_token")), "a CPU run: no joules per token");
+
+    char *md = read_out(dir, "new", "report.md"), *csv = read_out(dir, "new", "results.csv");
+    cr_assert(strstr(md, "| J/token | throttled |"), "the table's telemetry columns: %s", md);
+    cr_assert(strstr(md, "|       - | yes       |"), "the throttled mark: %s", md);
+    cr_assert(strstr(md, "## GPU telemetry"), "%s", md);
+    cr_assert(strstr(md, "| b=1 p=4 n=2 d=0 greedy default |"), "%s", md);
+    cr_assert(strstr(md, "sw_thermal_slowdown"), "%s", md);
+    cr_assert(strstr(md, "0.75 (counter)"), "%s", md);
+    cr_assert(strstr(md, "- note: the cpu backend does not run on this GPU"), "%s", md);
+    cr_assert(strstr(csv, ",telemetry,energy_j,joules_per_token,throttled,error\n"), "%s", csv);
+    cr_assert(strstr(csv, ",ok,0.75,,1,\n"), "%s", csv);
+    free(md);
+    free(csv);
+    md = read_out(dir, "base", "report.md");
+    cr_assert(strstr(md, "|       - | no        |"), "gpu_idle does not count: %s", md);
+    cr_assert(strstr(md, "gpu_idle"), "but it is listed: %s", md);
+    free(md);
+
+    // compare: the note, and the verdict left as computed
+    char bpath[700], npath[700];
+    snprintf(bpath, sizeof bpath, "%s/base/results.json", dir);
+    snprintf(npath, sizeof npath, "%s/new/results.json", dir);
+    const char *cmp[] = {"compare", bpath, npath, NULL};
+    r = tu_run_cli(cmp);
+    cr_assert(r.status == 0 || r.status == 1, "%d: %s", r.status, r.err); // the timings decide, not the throttle
+    cr_assert(strstr(r.out, "| throttled in NEW |"), "%s", r.out);
+    cr_assert(strstr(r.out, "2 points ran on a GPU that throttled"), "%s", r.out);
+    tu_run_free(&r);
+    cJSON *base = load(dir, "base");
+    cJSON *same = cJSON_Duplicate(base, true); // BASE's samples, NEW's throttle
+    cJSON *tp = (cJSON *)get(cJSON_GetArrayItem(get(same, "points"), 0), "telemetry");
+    cJSON_ReplaceItemInObjectCaseSensitive(tp, "throttled", cJSON_CreateTrue());
+    is_compare_opts o = {.metric = NULL, .threshold = 0.05, .seed = IS_COMPARE_SEED};
+    is_compare_row *rows;
+    int n;
+    is_err err = {{0}};
+    cr_assert_eq(is_compare(base, same, &o, &rows, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(rows[0].verdict, IS_VERDICT_SAME, "identical samples stay the same when NEW throttled");
+    cr_assert(rows[0].throttled_new && !rows[0].throttled_base);
+    cr_assert_str_eq(rows[0].note, "throttled in NEW");
+    cr_assert_str_eq(rows[1].note, "");
+    char *text = is_compare_to_md(rows, n, &o);
+    cr_assert(strstr(text, "1 point ran on a GPU that throttled"), "%s", text);
+    free(text);
+    free(rows);
+    cr_assert_eq(is_compare(same, base, &o, &rows, &n, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(rows[0].note, "throttled in BASE");
+    free(rows);
+    cJSON_Delete(same);
+    cJSON_Delete(base);
+    cJSON_Delete(doc);
+    tu_rm_rf(dir);
+}
+
+Test(bench_telemetry, off_and_unavailable_say_why) {
+    char dir[256];
+    tu_mkdtemp(dir, sizeof dir);
+    standin();
+    tu_run r;
+    bench_into(dir, "off", "--no-telemetry", &r);
+    cr_assert(strstr(r.out, "## GPU telemetry\n\n- GPU telemetry: off (--no-telemetry)\n"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "J/token"), "no telemetry column without telemetry: %s", r.out);
+    tu_run_free(&r);
+    setenv(IS_NVML_LIB_ENV, "/nonexistent/libnvidia-ml.so.1", 1);
+    bench_into(dir, "missing", NULL, &r);
+    cr_assert(strstr(r.err, "bench: GPU telemetry: NVML unavailable: cannot load NVML: "), "%s", r.err);
+    cr_assert(strstr(r.out, "- GPU telemetry: NVML unavailable: cannot load NVML: "), "%s", r.out);
+    tu_run_free(&r);
+    cJSON *doc = load(dir, "missing");
+    const cJSON *t = get(cJSON_GetArrayItem(get(doc, "points"), 1), "telemetry");
+    cr_assert_str_eq(cJSON_GetStringValue(get(t, "status")), "unavailable");
+    char *csv = read_out(dir, "missing", "results.csv");
+    cr_assert(strstr(csv, ",unavailable,,,,\n"), "%s", csv);
+    free(csv);
+    cJSON_Delete(doc);
+    // a section that is not an object is refused when a file is read
+    cJSON *bad = load(dir, "off");
+    cJSON *p = cJSON_GetArrayItem(get(bad, "points"), 0);
+    cJSON_ReplaceItemInObjectCaseSensitive(p, "telemetry", cJSON_CreateString("ok"));
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(bad, "r.json", &err), -1);
+    cr_assert_str_eq(err.msg, "r.json: points[0].telemetry: expected an object with a \"status\" string, got \"ok\"");
+    cJSON_Delete(bad);
+    tu_rm_rf(dir);
 }
