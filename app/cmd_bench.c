@@ -52,6 +52,9 @@ static const char *bench_help =
     "                          per point runs under CUPTI activity after the timed ones)\n"
     "  --activity-in-timed-reps cuda: CUPTI activity on through the warm-up and timed repetitions too,\n"
     "                          to measure what it costs (bench/profile-overhead); the point says so\n"
+    "  --no-telemetry          no GPU telemetry (by default NVML is sampled every 50 ms through each\n"
+    "                          point's timed repetitions: clocks, power, temperature, throttle reasons,\n"
+    "                          energy and joules per token; \"unavailable\" with the reason without a driver)\n"
     "\n"
     "Before the sweep the harness measures the peak memory bandwidth (multi-threaded read and copy)\n"
     "and the backend's matmul rate; MBU and MFU are taken against those. Progress goes to stderr.\n"
@@ -145,6 +148,10 @@ int is_app_bench_parse(int argc, char **argv, bool profile, is_bench_opts *o) {
         }
         if (!profile && !strcmp(a, "--activity-in-timed-reps")) {
             o->activity_timed = true;
+            continue;
+        }
+        if (!profile && !strcmp(a, "--no-telemetry")) {
+            o->no_telemetry = true;
             continue;
         }
         bool own = !strcmp(a, "--warmup") || !strcmp(a, "--max-reps") || (profile && !strcmp(a, "--counters"));

@@ -21,6 +21,7 @@
 #include "bench/metrics.h"    // defines: is_req_metrics_compute, is_itl_gaps
 #include "bench/probe.h"      // defines: is_probe_mem, is_probe_matmul, is_probe_mem_json
 #include "bench/profile.h"    // defines: is_bench_prof, is_bench_prof_point (kernel tables, counters)
+#include "bench/telemetry.h"  // defines: is_bench_telemetry (NVML through the timed repetitions)
 #include "engine/inferscope.h"
 #include "engine/strategy.h"
 #include "profiles/op_ranges.h" // defines: is_prof_wrap_backend
@@ -78,6 +79,7 @@ typedef struct bench_ctx {
     int index, total;     // for progress lines
     bool tty;
     is_bench_prof *prof;  // kernel tables and counters after the timed repetitions
+    is_bench_telemetry *tele; // GPU telemetry through the timed repetitions
 } bench_ctx;
 
 static void point_label(const bench_point *p, char *buf, size_t n) {
@@ -253,7 +255,8 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
             goto done;
         }
     }
-    double t_meas = is_now_s();
+    is_bench_telemetry_begin(c->tele);
+    double t_meas = is_now_s(), tokens = 0;
     int reps = 0;
     const char *stop = NULL;
     double noise = 0;
@@ -264,6 +267,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         is_prof_pop(IS_PROF_REQUEST);
         if (grc) goto done;
         collect_rep(&res, series, gaps);
+        for (int i = 0; i < res.n_seqs; i++) tokens += res.n_tokens[i];
         is_gen_result_free(&res);
         reps++;
         if (bench_stop_requested) {
@@ -276,6 +280,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
         stop = is_stop_rule_check(&o->rule, reps, noise, is_now_s() - t_meas);
     }
     double elapsed = is_now_s() - t0;
+    is_bench_telemetry_end(c->tele);
     if (act_timed) {
         is_bench_prof_timed_end(c->prof, c->be, point);
         act_timed = false;
@@ -295,8 +300,10 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     is_bench_work work = {.s = s, .batch = p->batch, .prompts = prompts, .lens = lens, .go = &go, .cost = &cost,
                           .prompt = p->prompt, .depth = p->depth, .gen = p->gen};
     if (c->prof) is_bench_prof_point(c->prof, c->be, &work, point);
+    is_bench_telemetry_point(c->tele, point, tokens);
     rc = 0;
 done:
+    is_bench_telemetry_end(c->tele); // an interrupted or failed point: its window is dropped
     if (act_timed) is_bench_prof_timed_end(c->prof, c->be, NULL);
     for (int k = 0; k < M_COUNT; k++) free(series[k].v);
     for (int b = 0; b < p->batch; b++) free(prompts[b]);
@@ -577,6 +584,7 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     cJSON *doc = NULL, *prev = NULL;
     bench_point *points = NULL;
     char why_cuda[512];
+    is_bench_telemetry tele = {.why = "not opened"};
     is_bench_prof bprof = {.tables = !o.no_kernel_table, .counters = o.profile && !strcmp(o.counters, "dram"),
                            .keep_device = o.prof.trace != NULL, .device = o.backend.device};
     if (out_prepare(&o, &prev, &err)) goto fail;
@@ -587,6 +595,8 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
         goto fail;
     }
     is_bench_prof_check(&bprof, be, why_cuda);
+    is_bench_telemetry_open(&tele, o.no_telemetry, be, o.backend.device);
+    if (*tele.why && !o.no_telemetry) fprintf(stderr, "%s: GPU telemetry: %s\n", bench_cmd, tele.why);
     if (bprof.tables && *bprof.tables_why) fprintf(stderr, "%s: kernel tables: %s\n", bench_cmd, bprof.tables_why);
     if (bprof.counters && *bprof.counters_why) fprintf(stderr, "%s: counters: %s\n", bench_cmd, bprof.counters_why);
     for (int k = 0; k < o.n_kernel; k++) // every kernel spec exists on this backend, before the model loads
@@ -604,7 +614,7 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     if (!(doc = doc_open(&o, be, m, &prev, why_cuda, argc, argv, &err))) goto fail;
     if (o.out && is_results_write_dir(o.out, doc, &err)) goto fail;
     bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = cJSON_GetObjectItemCaseSensitive(doc, "probes"),
-                     .total = total, .tty = isatty(2) == 1, .prof = &bprof};
+                     .total = total, .tty = isatty(2) == 1, .prof = &bprof, .tele = &tele};
     int src = sweep_run(&ctx, points, doc, &failed, &err);
     if (src < 0) goto fail;
     if (src > 0) {
@@ -629,6 +639,7 @@ fail:
 cleanup:
     is_prof_abort(&o.prof); // nothing left to drop after a finished trace
     is_bench_prof_free(&bprof);
+    is_bench_telemetry_close(&tele);
     cJSON_Delete(doc);
     cJSON_Delete(prev);
     free(points);

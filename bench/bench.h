@@ -37,6 +37,7 @@ typedef struct is_bench_opts {
     bool profile;           // `inferscope profile`: one point, counters, device tracks in the trace
     bool no_kernel_table;   // --no-kernel-table
     bool activity_timed;    // --activity-in-timed-reps (bench/profile-overhead)
+    bool no_telemetry;      // bench --no-telemetry: no NVML sampling (bench/telemetry.h)
     const char *counters;   // profile --counters dram|none
 } is_bench_opts;
 

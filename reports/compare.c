@@ -4,6 +4,7 @@
 #include "reports/compare.h"
 #include "base/stats.h"      // defines: is_bootstrap_ratio_ci, is_median, IS_BOOTSTRAP_RESAMPLES
 #include "reports/results.h"  // defines: is_results_load, is_results_validate, is_metric_find, ...
+#include "reports/telemetry.h" // defines: is_telemetry_read
 #include "reports/text.h"     // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
 
 #include <math.h>
@@ -98,6 +99,22 @@ static void row_compare(is_compare_row *r, const cJSON *pb, const cJSON *pn, con
     free(xn);
 }
 
+static bool point_throttled(const cJSON *p) {
+    is_telemetry_view v;
+    is_telemetry_read(p, &v);
+    return v.throttled == 1;
+}
+
+// Adds "throttled in BASE|NEW|both" to a row's note.
+static void row_throttle_note(is_compare_row *r, const cJSON *pb, const cJSON *pn) {
+    r->throttled_base = pb && point_throttled(pb);
+    r->throttled_new = pn && point_throttled(pn);
+    if (!r->throttled_base && !r->throttled_new) return;
+    const char *where = r->throttled_base && r->throttled_new ? "both" : r->throttled_base ? "BASE" : "NEW";
+    size_t k = strlen(r->note);
+    snprintf(r->note + k, sizeof r->note - k, "%sthrottled in %s", k ? "; " : "", where);
+}
+
 int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_compare_row **rows, int *n_rows,
                is_err *err) {
     *rows = NULL;
@@ -156,10 +173,12 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
             if (!used[k] && strcmp(keys_n[k], key) == 0) match = k;
         if (match < 0) {
             snprintf(r->note, sizeof r->note, "only in BASE");
+            row_throttle_note(r, p, NULL);
         } else {
             used[match] = true;
             r->in_new = true;
             row_compare(r, p, pn_at[match], m, o);
+            row_throttle_note(r, p, pn_at[match]);
         }
         i++;
     }
@@ -169,6 +188,7 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
         row_init(r, keys_n[k], is_json_get(pn_at[k], "config"));
         r->in_new = true;
         snprintf(r->note, sizeof r->note, "only in NEW");
+        row_throttle_note(r, NULL, pn_at[k]);
     }
     free(keys_n);
     free(used);
@@ -259,11 +279,12 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
     cells[k++] = is_xstrdup("verdict");
     cells[k++] = is_xstrdup("note");
 
-    int count[IS_VERDICT_NONE + 1] = {0};
+    int count[IS_VERDICT_NONE + 1] = {0}, n_throttled = 0;
     for (int r = 0; r < n; r++) {
         const is_compare_row *row = &rows[r];
         char **cell = &cells[(r + 1) * nc];
         count[row->verdict]++;
+        n_throttled += row->throttled_base || row->throttled_new;
         k = 0;
         for (int c = 0; c < N_CFG; c++) {
             if (!show[c]) continue;
@@ -302,5 +323,10 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
     is_sb_printf(&b, "\n%d point%s: %d faster, %d slower, %d same, %d unclear, %d not compared\n", n, n == 1 ? "" : "s",
               count[IS_VERDICT_FASTER], count[IS_VERDICT_SLOWER], count[IS_VERDICT_SAME],
               count[IS_VERDICT_UNCLEAR], count[IS_VERDICT_NONE]);
+    if (n_throttled)
+        is_sb_printf(&b, "%d point%s ran on a GPU that throttled (power cap, thermal or hardware slowdown) in BASE or "
+                     "NEW: %s verdict%s stand%s as measured, but the clocks may explain part of the change\n",
+                     n_throttled, n_throttled == 1 ? "" : "s", n_throttled == 1 ? "its" : "their",
+                     n_throttled == 1 ? "" : "s", n_throttled == 1 ? "s" : "");
     return b.p;
 }

@@ -29,7 +29,9 @@ typedef struct is_compare_row {
     double base_median, new_median;
     double ratio, ci_lo, ci_hi; // NEW / BASE of medians, 95% bootstrap interval; NaN when not compared
     is_verdict verdict;
-    char note[160];          // "only in BASE", "failed in NEW: ...", ...
+    bool throttled_base, throttled_new; // the GPU throttled during the point's timed repetitions
+                                        // (its telemetry section, reports/telemetry.h)
+    char note[160];          // "only in BASE", "failed in NEW: ...", "throttled in NEW", ...
 } is_compare_row;
 
 #define IS_COMPARE_SEED 0x1f2e3d4c5b6a7988ULL // the bootstrap seed of the command: same files, same output
@@ -51,7 +53,11 @@ is_verdict is_compare_verdict(double ratio, double lo, double hi, double thresho
 // Matches points of base and nw by key; rows: points of base in base order, then
 // points only in nw. A point compares when it is "ok" in both and both hold
 // samples of the metric; otherwise its row is NONE with a note (a base median of 0
-// too). Medians are of the raw samples; the interval is is_bootstrap_ratio_ci
+// too). A point whose GPU throttled in BASE or NEW gets a note ("throttled in
+// NEW") and keeps its verdict: the figures are what was measured, and a change
+// that makes the GPU throttle (more power drawn, say) is a real slowdown a CI
+// gate must still see; the note says the clocks, not the code alone, may
+// explain the difference. Medians are of the raw samples; the interval is is_bootstrap_ratio_ci
 // seeded with o->seed. *rows is malloc'd (caller frees). Error (-1) when either
 // document is invalid, the metric is unknown, the threshold is not in (0, 1), the
 // two sweeps measure different models ("sweep"."model"), or one is a kernels

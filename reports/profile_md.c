@@ -23,8 +23,7 @@ static void cell_pct(char *buf, double frac) {
     else snprintf(buf, PMD_CELL, "%.1f", frac * 100);
 }
 
-// "b=1 p=512 n=128 d=0 greedy default" of a point's config.
-static void point_label(const cJSON *p, char *buf, size_t n) {
+void is_results_point_label(const cJSON *p, char *buf, size_t n) {
     const cJSON *c = is_json_get(p, "config");
     const char *st = is_json_str(c, "strategy"), *k = is_json_str(c, "kernel");
     snprintf(buf, n, "b=%.0f p=%.0f n=%.0f d=%.0f %s %s", is_json_num(c, "batch"), is_json_num(c, "prompt"),
@@ -77,7 +76,7 @@ static void kernel_phase(is_strbuf *b, const cJSON *ph) {
 
 static void kernel_tables(is_strbuf *b, const cJSON *p, const cJSON *kt) {
     char label[256];
-    point_label(p, label, sizeof label);
+    is_results_point_label(p, label, sizeof label);
     is_sb_printf(b, "\n## Kernels per phase: %s\n\n", label);
     const char *how = is_json_str(kt, "collected"), *lib = is_json_str(kt, "cupti_library");
     if (how) is_sb_printf(b, "Collected during %s.\n", how);
@@ -92,7 +91,7 @@ static void kernel_tables(is_strbuf *b, const cJSON *p, const cJSON *kt) {
 
 static void counter_table(is_strbuf *b, const cJSON *p, const cJSON *ct) {
     char label[256];
-    point_label(p, label, sizeof label);
+    is_results_point_label(p, label, sizeof label);
     is_sb_printf(b, "\n## DRAM counters: %s\n\n", label);
     const char *how = is_json_str(ct, "collected"), *chip = is_json_str(ct, "chip");
     const char *rd = is_json_str(ct, "read_metric"), *wr = is_json_str(ct, "write_metric");
@@ -128,8 +127,7 @@ static void counter_table(is_strbuf *b, const cJSON *p, const cJSON *ct) {
     free(cells);
 }
 
-// Adds "- WHAT: REASON" to lines unless an equal line is there already.
-static void note_once(is_strbuf *lines, const char *what, const char *reason) {
+void is_results_note_once(is_strbuf *lines, const char *what, const char *reason) {
     char line[1400];
     snprintf(line, sizeof line, "- %s: %s\n", what, reason);
     if (lines->p && strstr(lines->p, line)) return;
@@ -149,7 +147,7 @@ void is_results_profile_md(is_strbuf *b, const cJSON *doc) {
             const char *why = is_json_str(sec, "reason");
             char text[1200];
             is_md_cell_text(text, sizeof text, why ? why : st);
-            note_once(&notes, what[k], text);
+            is_results_note_once(&notes, what[k], text);
         }
     }
     if (notes.n) {

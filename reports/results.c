@@ -6,6 +6,7 @@
 #include "base/fileio.h" // defines: is_read_file, is_write_file_atomic
 #include "reports/text.h"   // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
 #include "reports/profile_md.h" // defines: is_results_profile_md
+#include "reports/telemetry.h"  // defines: is_telemetry_read, is_telemetry_any, is_telemetry_md
 
 #include <errno.h>
 #include <math.h>
@@ -307,6 +308,10 @@ static int validate_point(const cJSON *p, bool kernels_doc, const char *src, int
     if (derived && !cJSON_IsObject(derived))
         return is_errf(err, "%s: points[%d].derived: expected an object, got %s", src, i,
                        describe(derived, got, sizeof got));
+    const cJSON *tele = is_json_get(p, "telemetry");
+    if (tele && (!cJSON_IsObject(tele) || !cJSON_IsString(is_json_get(tele, "status"))))
+        return is_errf(err, "%s: points[%d].telemetry: expected an object with a \"status\" string, got %s", src, i,
+                       describe(tele, got, sizeof got));
     return 0;
 }
 
@@ -440,6 +445,9 @@ char *is_results_to_csv(const cJSON *doc) {
         if (is_metric_defs[m].per_request) is_sb_printf(&b, ",%s_p99", nm);
     }
     for (int d = 0; d < IS_DERIVED_COUNT; d++) is_sb_printf(&b, ",%s", is_schema_bench_derived[d]);
+    // files written before telemetry existed have no section, and keep their columns
+    bool tele = is_telemetry_any(doc, false);
+    if (tele) is_sb_puts(&b, ",telemetry,energy_j,joules_per_token,throttled");
     is_sb_puts(&b, ",error\n");
 
     const cJSON *p;
@@ -457,6 +465,17 @@ char *is_results_to_csv(const cJSON *doc) {
         for (int d = 0; d < IS_DERIVED_COUNT; d++) {
             is_sb_puts(&b, ",");
             csv_num(&b, is_json_num(derived, is_schema_bench_derived[d]));
+        }
+        if (tele) {
+            is_telemetry_view v;
+            is_telemetry_read(p, &v);
+            is_sb_puts(&b, ",");
+            csv_field(&b, v.status ? v.status : "");
+            is_sb_puts(&b, ",");
+            csv_num(&b, v.energy_j);
+            is_sb_puts(&b, ",");
+            csv_num(&b, v.joules_per_token);
+            is_sb_puts(&b, v.throttled < 0 ? "," : v.throttled ? ",1" : ",0");
         }
         is_sb_puts(&b, ",");
         const char *e = is_json_str(p, "error");
@@ -509,10 +528,14 @@ static const md_col md_cols[] = {
     {"strategy", false}, {"kernel", false},      {"TTFT ms", true},      {"TPOT ms", true},
     {"ITL p99 ms", true}, {"prefill tok/s", true}, {"decode tok/s", true}, {"GB/s", true},
     {"MBU %", true},    {"MFU %", true},
+    {"J/token", true},  {"throttled", false}, // only where a point has GPU telemetry (MD_NCOLS_TELEMETRY)
 };
 #define MD_NCOLS ((int)(sizeof md_cols / sizeof md_cols[0]))
+#define MD_NCOLS_TELEMETRY 2
 
-static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL]) {
+// A point's row; ncols: MD_NCOLS, or MD_NCOLS - MD_NCOLS_TELEMETRY for a document
+// with no GPU telemetry (every file written before it existed renders as it did).
+static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL], int ncols) {
     static const char *const cfg_order[] = {"model", "dtype", "backend", "threads", "batch",
                                             "prompt", "gen", "depth", "strategy", "kernel"};
     const cJSON *config = is_json_get(p, "config");
@@ -526,7 +549,7 @@ static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL]) {
     bool failed = !status || strcmp(status, "ok") != 0;
     if (failed) {
         snprintf(cells[10], MD_CELL, "error");
-        for (int c = 11; c < MD_NCOLS; c++) snprintf(cells[c], MD_CELL, "-");
+        for (int c = 11; c < ncols; c++) snprintf(cells[c], MD_CELL, "-");
         return;
     }
     md_median_ci(cells[10], MD_CELL, p, "ttft_ms");
@@ -538,6 +561,11 @@ static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL]) {
     md_value(cells[15], MD_CELL, is_json_num(derived, is_schema_bench_derived[IS_DERIVED_DECODE_GBS]), 1);
     md_value(cells[16], MD_CELL, is_json_num(derived, is_schema_bench_derived[IS_DERIVED_MBU]), 100);
     md_value(cells[17], MD_CELL, is_json_num(derived, is_schema_bench_derived[IS_DERIVED_MFU]), 100);
+    if (ncols < MD_NCOLS) return;
+    is_telemetry_view v;
+    is_telemetry_read(p, &v);
+    md_value(cells[18], MD_CELL, v.joules_per_token, 1);
+    snprintf(cells[19], MD_CELL, "%s", v.throttled < 0 ? "-" : v.throttled ? "yes" : "no");
 }
 
 static void md_env(is_strbuf *b, const cJSON *env) {
@@ -661,7 +689,7 @@ static void md_probes(is_strbuf *b, const cJSON *probes) {
 // The title ("# inferscope CMD: MODEL", CMD from sweep.command, else default_cmd),
 // the environment and probe lines, then one table row per point (row fills the
 // ncols cells of a point). Returns doc's points.
-typedef void (*md_row_fn)(const cJSON *p, char (*cells)[MD_CELL]);
+typedef void (*md_row_fn)(const cJSON *p, char (*cells)[MD_CELL], int ncols);
 static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char *default_cmd, const md_col *cols,
                                       int ncols, md_row_fn row) {
     const cJSON *sweep = is_json_get(doc, "sweep");
@@ -683,7 +711,7 @@ static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char
     int i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, points) {
-        row(p, cells + (size_t)i * ncols);
+        row(p, cells + (size_t)i * ncols, ncols);
         for (int c = 0; c < ncols; c++) grid[(i + 1) * ncols + c] = cells[(size_t)i * ncols + c];
         i++;
     }
@@ -698,7 +726,8 @@ static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char
 char *is_results_to_md(const cJSON *doc) {
     if (is_results_is_kernels(doc)) return kernels_to_md(doc);
     is_strbuf b = {0};
-    const cJSON *points = md_head_and_table(&b, doc, "bench", md_cols, MD_NCOLS, md_row_cells);
+    int ncols = is_telemetry_any(doc, true) ? MD_NCOLS : MD_NCOLS - MD_NCOLS_TELEMETRY;
+    const cJSON *points = md_head_and_table(&b, doc, "bench", md_cols, ncols, md_row_cells);
 
     // failed points: one note line each, under the table
     bool first = true;
@@ -716,6 +745,7 @@ char *is_results_to_md(const cJSON *doc) {
         is_md_cell_text(msg, sizeof msg, e ? e : "unknown error");
         is_sb_printf(&b, "- row %d (%s): error: %s\n", i, key, msg);
     }
+    is_telemetry_md(&b, doc);       // GPU telemetry, when the points have it
     is_results_profile_md(&b, doc); // kernel tables and counters, when the points have them
     return is_sb_take(&b);
 }
@@ -806,7 +836,8 @@ static const md_col kmd_cols[] = {
 };
 #define KMD_NCOLS ((int)(sizeof kmd_cols / sizeof kmd_cols[0]))
 
-static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL]) {
+static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL], int ncols) {
+    (void)ncols; // always KMD_NCOLS
     static const char *const cfg_order[] = {"op", "model", "tensor", "shape", "dtype", "batch", "context", "variant"};
     const cJSON *config = is_json_get(p, "config");
     for (int c = 0; c < 8; c++) {

@@ -63,7 +63,8 @@ int is_results_point_key(const cJSON *point, char *buf, size_t n);
 // (strings, and non-negative integers for threads..depth), status "ok" or
 // "error", "error" a string when present, "samples" (required when status is
 // "ok") an object of arrays of finite numbers, "stats" when present an object of
-// stats objects, "derived" an object when present; "sweep"."model" a string when
+// stats objects, "derived" an object when present, "telemetry" an object with a
+// string "status" when present; "sweep"."model" a string when
 // present. source names the file in messages ("results.json: schema_version 2,
 // this build reads 1"; "results.json: points[3].config.batch: expected a
 // non-negative integer, got \"8\"").
@@ -79,12 +80,17 @@ int is_results_load(const char *path, cJSON **doc, is_err *err);
 char *is_results_to_json(const cJSON *doc); // formatted, ends with a newline
 // Header + one row per point: the config fields, status, reps, then for each
 // metric of is_metric_defs NAME_median, NAME_ci_lo, NAME_ci_hi (and NAME_p99 for
-// per-request metrics), then decode_gbs, mbu, prefill_gflops, mfu, error. Lines
+// per-request metrics), then decode_gbs, mbu, prefill_gflops, mfu, then, when a
+// point has a "telemetry" section (files written before it existed keep their
+// columns), telemetry (its status), energy_j, joules_per_token, throttled (1, 0,
+// empty: unknown), then error. Lines
 // end with "\n"; fields holding a comma, quote or line break are quoted (RFC 4180).
 char *is_results_to_csv(const cJSON *doc);
 // Environment lines, probe peaks and their methods ("not measured" when absent),
 // a table with one row per point (medians "12.61 ± 0.05": the half-width of the
-// 95% interval; MBU and MFU in percent), then a note line per failed point.
+// 95% interval; MBU and MFU in percent; J/token and throttled columns when a
+// point has GPU telemetry), then a note line per failed point, the GPU telemetry
+// section (reports/telemetry.h) and the profile sections.
 char *is_results_to_md(const cJSON *doc);
 
 // Creates dir when needed (with its parents) and writes results.json, results.csv

@@ -35,6 +35,34 @@
 //       "derived": { "decode_gbs", "mbu", "prefill_gflops", "mfu" }   from medians and probes;
 //                  mbu and mfu are fractions of the probed peak (0.5: 50%)
 //       "kernel_table": { ... }, "counters": { ... }   bench/profile.h (counters: profile only)
+//       "telemetry": {                             GPU telemetry from NVML (bench/telemetry.h), sampled
+//                                                  every period_ms through the timed repetitions (not
+//                                                  the warm-up), first sample before the first, last
+//                                                  after the last; absent from files written before it
+//           "status": "ok" | "unavailable" | "off" | "error",
+//           "reason": s                            not ok: "NVML unavailable: cannot load NVML: ...",
+//                                                  "off (--no-telemetry)"
+//           "source": "NVML", "device": s (NVML's name), "nvml_index": n (-1: opened by UUID),
+//           "window": s, "period_ms": n, "n_samples": n, "duration_s": x (first sample to last),
+//           "sm_clock_mhz", "mem_clock_mhz", "power_w", "temp_c": {"min", "median", "max"} over the
+//                                                  samples, or null when no read succeeded
+//           "energy_j": x | null,                  over the window
+//           "energy_method": "counter" (nvmlDeviceGetTotalEnergyConsumption, last sample minus
+//                            first) | "power_trapezoid" (power integrated over the sample times)
+//                            | "none",
+//           "tokens": n,                           the tokens the timed repetitions generated: every
+//                                                  request's returned ids, its first (the prefill's)
+//                                                  included, summed over the batch and the repetitions
+//           "joules_per_token": x | null,          energy_j / tokens (prefill and decode energy both);
+//                                                  null on a backend that does not run on the GPU
+//           "throttle_reasons": [s] | null,        every clock event reason seen (OR over the samples:
+//                                                  "sw_power_cap", "gpu_idle", ...); null: not readable
+//           "throttled": bool | null,              a sample held sw_power_cap, hw_slowdown,
+//                                                  sw_thermal_slowdown, hw_thermal_slowdown or
+//                                                  hw_power_brake_slowdown (profiles/nvml.h)
+//           "throttled_samples": n,
+//           "read_errors": {QUANTITY: s}           the first failed read of each (when one failed)
+//           "note": s }                            a backend that does not run on the GPU measured
 //   } ]
 // }
 //
