@@ -108,7 +108,11 @@ int is_compare_main(int argc, char **argv) {
         return fail("%s", err.msg);
     }
     if (!metric) metric = is_results_default_metric(base);
-    is_compare_opts o = {.metric = metric, .threshold = pct / 100, .seed = IS_COMPARE_SEED};
+    char base_gemm[1024], new_gemm[1024];
+    is_compare_gemm(base, base_gemm, sizeof base_gemm);
+    is_compare_gemm(nw, new_gemm, sizeof new_gemm);
+    is_compare_opts o = {.metric = metric, .threshold = pct / 100, .seed = IS_COMPARE_SEED,
+                         .base_gemm = base_gemm, .new_gemm = new_gemm};
     is_compare_row *rows;
     int n;
     int rc = is_compare(base, nw, &o, &rows, &n, &err);

@@ -229,6 +229,34 @@ static void fmt_value(char *buf, size_t n, double x) {
     else snprintf(buf, n, "%.3g", x);
 }
 
+bool is_compare_gemm(const cJSON *doc, char *buf, size_t n) {
+    const cJSON *g = is_json_get(is_json_get(doc, "env"), "gemm");
+    const char *impl = is_json_str(g, "impl"), *unit = is_json_str(g, "unit"), *by = is_json_str(g, "chosen_by");
+    const char *blas = is_json_str(g, "blas");
+    buf[0] = '\0';
+    if (!impl) return false;
+    snprintf(buf, n, "%s (%s; %s%s%s)", impl, unit ? unit : "unit not recorded", by ? by : "choice not recorded",
+             blas ? "; " : "", blas ? blas : "");
+    return true;
+}
+
+// Under the title: the GEMM of each run, and a warning when they differ (a
+// change in speed may then be the library's choice, not the code's).
+static void gemm_lines(is_strbuf *b, const is_compare_opts *o) {
+    bool hb = o->base_gemm && o->base_gemm[0], hn = o->new_gemm && o->new_gemm[0];
+    if (!hb && !hn) return;
+    if (hb && hn && !strcmp(o->base_gemm, o->new_gemm)) {
+        is_sb_printf(b, "GEMM (both runs): %s\n\n", o->base_gemm);
+        return;
+    }
+    is_sb_printf(b, "GEMM of BASE: %s\nGEMM of NEW: %s\n", hb ? o->base_gemm : "not recorded",
+                 hn ? o->new_gemm : "not recorded");
+    if (hb && hn)
+        is_sb_printf(b, "**The two runs used different GEMMs**: a difference in speed may come from that choice "
+                        "(a library's CPU table, a variant), not from the code.\n");
+    is_sb_printf(b, "\n");
+}
+
 char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts *o) {
     bool kernels = rows_are_kernels(rows, n);
     const char *const *names = kernels ? kcfg_names : cfg_names;
@@ -239,6 +267,7 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
     is_sb_printf(&b, "Comparing %s (%s, %s is better): NEW / BASE of medians, 95%% bootstrap interval; "
               "threshold ±%.3g%%\n\n",
               metric, m ? m->unit : "?", m && m->higher_is_better ? "higher" : "lower", o->threshold * 100);
+    gemm_lines(&b, o);
 
     // configuration columns that differ between rows; when none differs (one
     // row, say) model, batch, prompt and gen name the rows

@@ -101,7 +101,7 @@ static void scale_doc(cJSON *doc, double f) {
     }
 }
 
-static const is_compare_opts opts_default = {"decode_tps", 0.05, 1234};
+static const is_compare_opts opts_default = {.metric = "decode_tps", .threshold = 0.05, .seed = 1234};
 
 // is_compare that must succeed.
 static is_compare_row *compare_ok(const cJSON *base, const cJSON *nw, const is_compare_opts *o, int *n) {
@@ -451,7 +451,7 @@ Test(compare, errors) {
 Test(compare, markdown_table) {
     cJSON *base = synth_default("preset:tiny", 81, 0.01), *nw = cJSON_Duplicate(base, true);
     scale_doc(nw, 1.2);
-    is_compare_opts o = {"ttft_ms", 0.05, 9};
+    is_compare_opts o = {.metric = "ttft_ms", .threshold = 0.05, .seed = 9};
     int n;
     is_compare_row *rows = compare_ok(base, nw, &o, &n);
     char *md = is_compare_to_md(rows, n, &o);
@@ -467,6 +467,49 @@ Test(compare, markdown_table) {
     cr_assert_eq(count_str(md, " 1.200 |"), 3, "%s", md);
     cr_assert_not_null(strstr(md, "+20.0%"), "%s", md);
     cr_assert_not_null(strstr(md, "3 points: 0 faster, 3 slower, 0 same, 0 unclear, 0 not compared"), "%s", md);
+    free(md);
+    free(rows);
+    cJSON_Delete(base);
+    cJSON_Delete(nw);
+}
+
+// The GEMM each run used is named under the title; different GEMMs are flagged
+// (a library's CPU table can change prefill speed several times over).
+static void set_gemm(cJSON *doc, const char *impl, const char *blas) {
+    cJSON *env = cJSON_GetObjectItem(doc, "env");
+    if (!env) env = cJSON_AddObjectToObject(doc, "env");
+    cJSON *g = cJSON_AddObjectToObject(env, "gemm");
+    cJSON_AddStringToObject(g, "impl", impl);
+    cJSON_AddStringToObject(g, "unit", "fma_f32_avx2");
+    cJSON_AddStringToObject(g, "chosen_by", "matmul=blas");
+    if (blas) cJSON_AddStringToObject(g, "blas", blas);
+}
+
+Test(compare, markdown_names_each_runs_gemm) {
+    cJSON *base = synth_default("preset:tiny", 82, 0.01), *nw = cJSON_Duplicate(base, true);
+    char gb[512], gn[512];
+    cr_assert(!is_compare_gemm(base, gb, sizeof gb), "a document without env.gemm records none");
+    cr_assert_str_eq(gb, "");
+    set_gemm(base, "OpenBLAS sgemm", "OpenBLAS core Zen");
+    set_gemm(nw, "OpenBLAS sgemm", "OpenBLAS core Prescott");
+    cr_assert(is_compare_gemm(base, gb, sizeof gb) && is_compare_gemm(nw, gn, sizeof gn));
+    cr_assert_str_eq(gb, "OpenBLAS sgemm (fma_f32_avx2; matmul=blas; OpenBLAS core Zen)");
+    is_compare_opts o = {.metric = "decode_tps", .threshold = 0.05, .seed = 9, .base_gemm = gb, .new_gemm = gn};
+    int n;
+    is_compare_row *rows = compare_ok(base, nw, &o, &n);
+    char *md = is_compare_to_md(rows, n, &o);
+    cr_assert(strstr(md, "GEMM of BASE: OpenBLAS sgemm (fma_f32_avx2; matmul=blas; OpenBLAS core Zen)\n"
+                         "GEMM of NEW: OpenBLAS sgemm (fma_f32_avx2; matmul=blas; OpenBLAS core Prescott)\n"), "%s", md);
+    cr_assert(strstr(md, "**The two runs used different GEMMs**"), "%s", md);
+    free(md);
+    o.new_gemm = gb; // the same GEMM: one line, no warning
+    md = is_compare_to_md(rows, n, &o);
+    cr_assert(strstr(md, "GEMM (both runs): OpenBLAS sgemm"), "%s", md);
+    cr_assert_null(strstr(md, "different GEMMs"), "%s", md);
+    free(md);
+    o.base_gemm = o.new_gemm = NULL; // not recorded: no line
+    md = is_compare_to_md(rows, n, &o);
+    cr_assert_null(strstr(md, "GEMM"), "%s", md);
     free(md);
     free(rows);
     cJSON_Delete(base);
@@ -639,7 +682,7 @@ static cJSON *kernels_doc(double scale) {
 Test(compare, kernels_documents) {
     cJSON *base = kernels_doc(1.0), *slow = kernels_doc(1.5), *bench = synth_default("preset:tiny", 91, 0.01);
     // default metric: time_us, lower is better; 1.5x the time is slower
-    is_compare_opts o = {NULL, 0.05, 1234};
+    is_compare_opts o = {.metric = NULL, .threshold = 0.05, .seed = 1234};
     int n = 0;
     is_compare_row *rows = compare_ok(base, slow, &o, &n);
     cr_assert_eq(n, 2);
