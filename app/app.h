@@ -48,6 +48,7 @@ int is_app_main(int argc, char **argv);
 // profile also take the whole command line (full_argc, full_argv) for the result files.
 int is_cmd_generate(int argc, char **argv);
 int is_cmd_export(int argc, char **argv);
+int is_cmd_logits(int argc, char **argv);
 int is_cmd_tokenize(int argc, char **argv);
 int is_cmd_presets(int argc, char **argv);
 int is_cmd_version(int argc, char **argv);

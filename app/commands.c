@@ -18,6 +18,7 @@ static const char *main_help =
     "  compare    two bench (or two kernels) result files: ratio per point, verdict, exit 1 on a slowdown\n"
     "  profile    one bench point under CUPTI: kernel table per phase, DRAM counters, trace;\n"
     "             --list-metrics --chip CHIP: the DRAM counters CUPTI collects on a chip (host side)\n"
+    "  logits     one forward pass over a prompt; the logits of its last (or every) position as JSON\n"
     "  export     write a model or preset as a Hugging Face directory (config.json + model.safetensors)\n"
     "  tokenize   text to token ids and back\n"
     "  presets    list the built-in model shapes (preset:NAME)\n"
@@ -35,9 +36,9 @@ typedef struct command {
 
 static const command commands[] = {
     {"generate", is_cmd_generate, false}, {"bench", is_cmd_bench, true},       {"kernels", is_cmd_kernels, true},
-    {"compare", is_compare_main, false},  {"profile", is_cmd_profile, true},   {"export", is_cmd_export, false},
-    {"tokenize", is_cmd_tokenize, false}, {"presets", is_cmd_presets, false},  {"version", is_cmd_version, false},
-    {"--version", is_cmd_version, false},
+    {"compare", is_compare_main, false},  {"profile", is_cmd_profile, true},   {"logits", is_cmd_logits, false},
+    {"export", is_cmd_export, false},     {"tokenize", is_cmd_tokenize, false}, {"presets", is_cmd_presets, false},
+    {"version", is_cmd_version, false},   {"--version", is_cmd_version, false},
 };
 
 int is_app_main(int argc, char **argv) {
