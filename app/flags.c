@@ -110,7 +110,8 @@ static int flag_store(const char *cmd, uint64_t set, is_flag k, const char *a, c
         f->trace = v;
         break;
     case IS_FLAG_OUT:
-        if (!*v) return is_app_usage(cmd, "%s needs a directory", a);
+        if (!*v) // a directory for bench, kernels and profile; a file for logits
+            return is_app_usage(cmd, "%s needs %s", a, strcmp(cmd, "logits") ? "a directory" : "a file name (or - for stdout)");
         f->out = v;
         break;
     case IS_FLAG_BACKEND:

@@ -208,6 +208,8 @@ Test(logits_cmd, bad_input_is_refused_with_a_message_and_no_file) {
                    "--prompt-ids given twice");
     expect_refused(RUN("logits", "--model", "preset:tiny", "--prompt-ids", "1,2", "--positions", "first", "-o", out), 2,
                    "--positions 'first': expected last or all");
+    expect_refused(RUN("logits", "--model", "preset:tiny", "--prompt-ids", "1", "-o", ""), 2,
+                   "-o needs a file name (or - for stdout)");
     expect_refused(RUN("logits", "--model", "preset:tiny", "--prompt-ids", "1", "--bogus", "-o", out), 2,
                    "unknown flag '--bogus'");
     expect_refused(RUN("logits", "--model", "preset:tiny", "--prompt-ids", "1", "--dtype", "f16", "-o", out), 2,
