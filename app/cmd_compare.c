@@ -9,7 +9,7 @@
 
 #include "app/app.h"
 #include "reports/compare.h" // defines: is_compare, is_compare_to_md
-#include "reports/results.h" // defines: is_results_load, is_metric_defs, is_results_default_metric
+#include "reports/results.h" // defines: is_results_load, is_metric_defs, is_results_default_metric, is_results_env_gemm
 
 static void usage(FILE *f) {
     fprintf(f, "usage: inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]\n"
@@ -109,8 +109,8 @@ int is_compare_main(int argc, char **argv) {
     }
     if (!metric) metric = is_results_default_metric(base);
     char base_gemm[1024], new_gemm[1024];
-    is_compare_gemm(base, base_gemm, sizeof base_gemm);
-    is_compare_gemm(nw, new_gemm, sizeof new_gemm);
+    is_results_env_gemm(cJSON_GetObjectItem(base, "env"), base_gemm, sizeof base_gemm);
+    is_results_env_gemm(cJSON_GetObjectItem(nw, "env"), new_gemm, sizeof new_gemm);
     is_compare_opts o = {.metric = metric, .threshold = pct / 100, .seed = IS_COMPARE_SEED,
                          .base_gemm = base_gemm, .new_gemm = new_gemm};
     is_compare_row *rows;

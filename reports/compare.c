@@ -229,17 +229,6 @@ static void fmt_value(char *buf, size_t n, double x) {
     else snprintf(buf, n, "%.3g", x);
 }
 
-bool is_compare_gemm(const cJSON *doc, char *buf, size_t n) {
-    const cJSON *g = is_json_get(is_json_get(doc, "env"), "gemm");
-    const char *impl = is_json_str(g, "impl"), *unit = is_json_str(g, "unit"), *by = is_json_str(g, "chosen_by");
-    const char *blas = is_json_str(g, "blas");
-    buf[0] = '\0';
-    if (!impl) return false;
-    snprintf(buf, n, "%s (%s; %s%s%s)", impl, unit ? unit : "unit not recorded", by ? by : "choice not recorded",
-             blas ? "; " : "", blas ? blas : "");
-    return true;
-}
-
 // Under the title: the GEMM of each run, and a warning when they differ (a
 // change in speed may then be the library's choice, not the code's).
 static void gemm_lines(is_strbuf *b, const is_compare_opts *o) {

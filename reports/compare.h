@@ -42,15 +42,10 @@ typedef struct is_compare_opts {
     const char *metric;      // is_metric_find name; NULL: is_results_default_metric of base
     double threshold;        // relative, 0.05 = 5%
     uint64_t seed;           // bootstrap seed (fixed by the CLI: same files, same output)
-    // the GEMM each run used (is_compare_gemm of its document; NULL or "": not
-    // recorded), shown under the title, with a warning when they differ
+    // the GEMM each run used (is_results_env_gemm of its document's "env"; NULL or
+    // "": not recorded), shown under the title, with a warning when they differ
     const char *base_gemm, *new_gemm;
 } is_compare_opts;
-
-// The GEMM a document's environment names ("env"."gemm": impl, its unit, how it
-// was chosen, the library's core where one is linked) as one line into buf; false
-// (buf empty) when the document does not record it.
-bool is_compare_gemm(const cJSON *doc, char *buf, size_t n);
 
 // ratio and its interval -> verdict, for a metric where higher (or lower) is better.
 // d = ratio - 1: |d| <= threshold is SAME; past it, FASTER or SLOWER (by the

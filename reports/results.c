@@ -568,6 +568,16 @@ static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL], int ncol
     snprintf(cells[19], MD_CELL, "%s", v.throttled < 0 ? "-" : v.throttled ? "yes" : "no");
 }
 
+bool is_results_env_gemm(const cJSON *env, char *buf, size_t n) {
+    const cJSON *gemm = is_json_get(env, "gemm");
+    const char *impl = is_json_str(gemm, "impl"), *how = is_json_str(gemm, "chosen_by"), *blas = is_json_str(gemm, "blas");
+    buf[0] = '\0';
+    if (!impl) return false;
+    snprintf(buf, n, "%s%s%s%s%s", impl, how && *how ? "; chosen by " : "", how && *how ? how : "",
+             blas && *blas ? "; BLAS: " : "", blas && *blas ? blas : "");
+    return true;
+}
+
 static void md_env(is_strbuf *b, const cJSON *env) {
     const char *cpu = is_json_str(env, "cpu_model");
     double threads = is_json_num(env, "threads"), online = is_json_num(env, "cpu_online");
@@ -587,14 +597,8 @@ static void md_env(is_strbuf *b, const cJSON *env) {
     const char *compiler = is_json_str(env, "compiler"), *os = is_json_str(env, "os");
     if (compiler || os)
         is_sb_printf(b, "- compiler: %s; os: %s\n", compiler ? compiler : "unknown", os ? os : "unknown");
-    const cJSON *gemm = is_json_get(env, "gemm");
-    const char *impl = is_json_str(gemm, "impl"), *how = is_json_str(gemm, "chosen_by"), *blas = is_json_str(gemm, "blas");
-    if (impl) {
-        is_sb_printf(b, "- GEMM: %s", impl);
-        if (how && *how) is_sb_printf(b, "; chosen by %s", how);
-        if (blas && *blas) is_sb_printf(b, "; BLAS: %s", blas);
-        is_sb_puts(b, "\n");
-    }
+    char gemm[1200];
+    if (is_results_env_gemm(env, gemm, sizeof gemm)) is_sb_printf(b, "- GEMM: %s\n", gemm);
     const char *cmd = is_json_str(env, "command");
     if (cmd) {
         // a code span fenced by more backticks than the longest run inside it

@@ -40,6 +40,10 @@ const is_metric_def *is_metric_find(const char *name);
 // takes by default for it (time_us; decode_tps for bench documents).
 bool is_results_is_kernels(const cJSON *doc);
 const char *is_results_default_metric(const cJSON *doc);
+// The GEMM a results environment ("env") names, in one line into buf: "impl; chosen
+// by HOW; BLAS: CORE AND CONFIG" (the parts recorded); false (buf empty) when none is.
+// report.md's GEMM line and compare's header.
+bool is_results_env_gemm(const cJSON *env, char *buf, size_t n);
 
 // A new document with schema fields, taking ownership of env, sweep and probes
 // (each may be NULL: an empty object), and an empty "points" array.

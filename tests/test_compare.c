@@ -488,18 +488,23 @@ static void set_gemm(cJSON *doc, const char *impl, const char *blas) {
 Test(compare, markdown_names_each_runs_gemm) {
     cJSON *base = synth_default("preset:tiny", 82, 0.01), *nw = cJSON_Duplicate(base, true);
     char gb[512], gn[512];
-    cr_assert(!is_compare_gemm(base, gb, sizeof gb), "a document without env.gemm records none");
+    cr_assert(!is_results_env_gemm(cJSON_GetObjectItem(base, "env"), gb, sizeof gb),
+              "a document without env.gemm records none");
     cr_assert_str_eq(gb, "");
     set_gemm(base, "OpenBLAS sgemm", "OpenBLAS core Zen");
     set_gemm(nw, "OpenBLAS sgemm", "OpenBLAS core Prescott");
-    cr_assert(is_compare_gemm(base, gb, sizeof gb) && is_compare_gemm(nw, gn, sizeof gn));
-    cr_assert_str_eq(gb, "OpenBLAS sgemm (fma_f32_avx2; matmul=blas; OpenBLAS core Zen)");
+    cr_assert(is_results_env_gemm(cJSON_GetObjectItem(base, "env"), gb, sizeof gb) &&
+              is_results_env_gemm(cJSON_GetObjectItem(nw, "env"), gn, sizeof gn));
+    cr_assert_str_eq(gb, "OpenBLAS sgemm; chosen by matmul=blas; BLAS: OpenBLAS core Zen");
+    char *report = is_results_to_md(base); // report.md names it in the same words
+    cr_assert(strstr(report, "- GEMM: OpenBLAS sgemm; chosen by matmul=blas; BLAS: OpenBLAS core Zen\n"), "%s", report);
+    free(report);
     is_compare_opts o = {.metric = "decode_tps", .threshold = 0.05, .seed = 9, .base_gemm = gb, .new_gemm = gn};
     int n;
     is_compare_row *rows = compare_ok(base, nw, &o, &n);
     char *md = is_compare_to_md(rows, n, &o);
-    cr_assert(strstr(md, "GEMM of BASE: OpenBLAS sgemm (fma_f32_avx2; matmul=blas; OpenBLAS core Zen)\n"
-                         "GEMM of NEW: OpenBLAS sgemm (fma_f32_avx2; matmul=blas; OpenBLAS core Prescott)\n"), "%s", md);
+    cr_assert(strstr(md, "GEMM of BASE: OpenBLAS sgemm; chosen by matmul=blas; BLAS: OpenBLAS core Zen\n"
+                         "GEMM of NEW: OpenBLAS sgemm; chosen by matmul=blas; BLAS: OpenBLAS core Prescott\n"), "%s", md);
     cr_assert(strstr(md, "**The two runs used different GEMMs**"), "%s", md);
     free(md);
     o.new_gemm = gb; // the same GEMM: one line, no warning
