@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "bench/probe.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <immintrin.h>
 #include <math.h>
@@ -164,8 +165,16 @@ static bool usable_bf16(char *why, size_t n) {
     snprintf(why, n, "this CPU has no AVX512-BF16");
     return false;
 }
+// CPUID leaf 7 EDX: AMX-BF16 is bit 22, AMX-TILE bit 24 (read directly: not every
+// compiler's __builtin_cpu_supports knows the AMX names). Whether the OS lets this
+// process use the tiles is asked in the child (arch_prctl), which says so if not.
+static bool cpuid_amx_bf16(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (d >> 22 & 1) && (d >> 24 & 1);
+}
 static bool usable_amx(char *why, size_t n) {
-    if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16")) return true;
+    if (cpuid_amx_bf16()) return true;
     snprintf(why, n, "this CPU has no AMX-BF16");
     return false;
 }

@@ -6,8 +6,8 @@
 //   cpu_ops.c       embed, rmsnorm, rope, swiglu, add, gather_rows
 //   cpu_attention.c kv_store, kv_copy_blocks, attention
 //
-// SIMD comes from the compiler: GCC vector extensions (v16f below; GCC's
-// __builtin_shuffle, so GCC is required) in functions built for several targets with
+// SIMD comes from the compiler: vector extensions that GCC (12 or later) and clang
+// share (v16f below, __builtin_shufflevector) in functions built for several targets with
 // target_clones, so one binary runs on any x86-64 and uses AVX-512 or AVX2+FMA where
 // the CPU has them. No intrinsics.
 #ifndef IS_CPU_INTERNAL_H
@@ -22,9 +22,12 @@
 
 // Hot kernels get one clone per x86-64 level; the loader picks one at start-up.
 // -DCPU_CLONES= builds one version for the compiler's target instead (to test the
-// baseline code on a machine that would pick a wider clone).
+// baseline code on a machine that would pick a wider clone). Clang builds one version
+// too: it checks the vector ABI of the helpers below before inlining them, and refuses
+// a 16-float return into an AVX-512 clone from a helper compiled without AVX-512. The
+// clang build is for sanitizers and fuzzing; GCC's is the one that is measured.
 #ifndef CPU_CLONES
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__clang__)
 #define CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CPU_CLONES
@@ -54,9 +57,9 @@ CPU_INLINE v16f v16f_load_bf16(const uint16_t *p) {
 // Sum of the 16 lanes.
 CPU_INLINE float v16f_sum(const v16f *pv) {
     v16f v = *pv;
-    v += __builtin_shuffle(v, (v16i){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-    v += __builtin_shuffle(v, (v16i){4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
-    v += __builtin_shuffle(v, (v16i){2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+    v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
+    v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
     return v[0] + v[1];
 }
 
@@ -70,16 +73,16 @@ CPU_INLINE v16f v16f_max(const v16f *a, const v16f *b) {
 CPU_INLINE v16f v16f_sum16(const v16f *v) {
     v16f a[8], b[4], c[2];
     for (int i = 0; i < 8; i++) // [v2i lanes 0..7 + 8..15 | v2i+1 likewise]: 8 partial sums each
-        a[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], (v16i){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
-               __builtin_shuffle(v[2 * i], v[2 * i + 1], (v16i){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+        a[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               __builtin_shufflevector(v[2 * i], v[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
     for (int i = 0; i < 4; i++) // 4 partial sums of each of 4 vectors
-        b[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], (v16i){0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}) +
-               __builtin_shuffle(a[2 * i], a[2 * i + 1], (v16i){4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31});
+        b[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+               __builtin_shufflevector(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
     for (int i = 0; i < 2; i++) // 2 partial sums of each of 8 vectors
-        c[i] = __builtin_shuffle(b[2 * i], b[2 * i + 1], (v16i){0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29}) +
-               __builtin_shuffle(b[2 * i], b[2 * i + 1], (v16i){2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31});
-    return __builtin_shuffle(c[0], c[1], (v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}) +
-           __builtin_shuffle(c[0], c[1], (v16i){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+        c[i] = __builtin_shufflevector(b[2 * i], b[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+               __builtin_shufflevector(b[2 * i], b[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    return __builtin_shufflevector(c[0], c[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+           __builtin_shufflevector(c[0], c[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
 // e^x on 16 lanes, within 2 ulp of expf: e^x = 2^n e^r with n = round(x / ln 2) and

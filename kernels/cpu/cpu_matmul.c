@@ -119,7 +119,6 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef float v8f_u __attribute__((vector_size(32), aligned(4)));
 typedef uint16_t v8h_u __attribute__((vector_size(16), aligned(2)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
 
 CPU_INLINE v8f mm_w8(const void *w, int bf16, int64_t K, int64_t row, int64_t k) {
     if (!bf16) return *(const v8f_u *)((const float *)w + row * K + k);
@@ -130,8 +129,8 @@ CPU_INLINE v8f mm_w8(const void *w, int bf16, int64_t K, int64_t row, int64_t k)
 // v16f_sum of the vector whose lanes 0-7 are lo and 8-15 are hi.
 CPU_INLINE float mm_sum8(const v8f *lo, const v8f *hi) {
     v8f v = *lo + *hi;
-    v += __builtin_shuffle(v, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
-    v += __builtin_shuffle(v, (v8i){2, 3, 0, 1, 2, 3, 0, 1});
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+    v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 2, 3, 0, 1);
     return v[0] + v[1];
 }
 
