@@ -191,7 +191,7 @@ int is_app_bench_parse(int argc, char **argv, bool profile, is_bench_opts *o) {
     if (o->rule.max_n < o->rule.min_n)
         return is_app_usage(cmd, "--max-reps %d is below --reps %d", o->rule.max_n, o->rule.min_n);
     is_err err = {{0}};
-    if (is_flags_list(cmd, &f, IS_FLAG_BATCH, "1", 1, 1 << 16, &o->batch, &o->n_batch) ||
+    if (is_flags_list(cmd, &f, IS_FLAG_BATCH, "1", 1, IS_MAX_BATCH, &o->batch, &o->n_batch) ||
         is_flags_list(cmd, &f, IS_FLAG_PROMPT_LEN, "512", 1, 1 << 24, &o->prompt, &o->n_prompt) ||
         is_flags_list(cmd, &f, IS_FLAG_GEN_LEN, "128", 1, 1 << 24, &o->gen, &o->n_gen) ||
         is_flags_list(cmd, &f, IS_FLAG_DEPTH, "0", 0, 1 << 24, &o->depth, &o->n_depth))

@@ -164,7 +164,7 @@ static int generate_parse(int argc, char **argv, gen_args *g) {
         }
     }
     if (is_flags_int(cmd, &g->f, IS_FLAG_GEN_LEN, 1, INT32_MAX, 16, &g->n_gen) ||
-        is_flags_int(cmd, &g->f, IS_FLAG_BATCH, 1, 1 << 20, 0, &g->batch) ||
+        is_flags_int(cmd, &g->f, IS_FLAG_BATCH, 1, IS_MAX_BATCH, 0, &g->batch) ||
         is_flags_int(cmd, &g->f, IS_FLAG_PROMPT_LEN, 1, INT32_MAX, 0, &g->prompt_len))
         return IS_EXIT_USAGE;
     if (!g->f.model) return is_app_usage(cmd, "--model is required (a model directory or preset:NAME)");
@@ -261,6 +261,22 @@ static int generate_prompt(gen_args *g, const is_model *m, is_tokenizer *tok, is
         return is_errf(err, "--prompt-len %ld is longer than the context of %d tokens (max_position_embeddings)",
                        g->prompt_len, m->cfg.max_pos);
     if (g->prompt_len) {
+        // the KV cache these tokens need must fit the budget (or the memory a default
+        // budget is taken from) before the ids are drawn: a --prompt-len of 10^9 with a
+        // long context once took 3.8 GB of ids before the KV check refused it
+        long batch = g->batch ? g->batch : 1;
+        double need = (double)batch * (double)(g->prompt_len + g->n_gen) *
+                      is_kv_block_mib(&m->cfg, 1, m->be->kv_dtype) * 1048576.0;
+        double cap = g->f.kv_budget_mib * 1048576.0, total;
+        const char *of = "the KV budget";
+        if (cap <= 0) {
+            if (is_backend_free_memory(m->be, &cap, &total, err)) return -1;
+            of = "the memory available";
+        }
+        if (cap > 0 && need > cap)
+            return is_errf(err, "--prompt-len %ld: the batch does not fit the KV cache: %ld sequence(s) of %ld "
+                           "tokens (%ld generated) need %.3g GiB, more than %s (%.3g GiB)", g->prompt_len, batch,
+                           g->prompt_len + g->n_gen, g->n_gen, need / 1073741824.0, of, cap / 1073741824.0);
         int32_t *ids = is_xmalloc((size_t)g->prompt_len * sizeof *ids);
         is_rng r;
         is_rng_seed(&r, g->f.seed ^ 0x70726f6d7074ULL);

@@ -46,6 +46,9 @@ typedef enum is_flag {
 } is_flag;
 
 #define IS_FLAG_BIT(f) (1ull << (f))
+// The largest --batch (generate, bench): far above the batches serving engines
+// run, and low enough that one flag cannot ask for unbounded memory and time.
+#define IS_MAX_BATCH (1 << 16)
 // In a set: --dtype also takes f16 (export writes F16 files; the engine holds F32 or BF16).
 #define IS_FLAGS_DTYPE_F16 (1ull << 63)
 

@@ -389,20 +389,24 @@ int is_config_validate(const is_config *c, const char *source, is_err *err) {
     const char *src = source ? source : "config.json";
     if (!memchr(c->model_type, '\0', sizeof c->model_type) || !c->model_type[0])
         return is_errf(err, "%s: field \"model_type\" must be a non-empty string", src);
-    const struct { const char *name; int v; } sizes[] = {
-        {"hidden_size", c->hidden_size},
-        {"intermediate_size", c->intermediate_size},
-        {"num_hidden_layers", c->n_layers},
-        {"num_attention_heads", c->n_heads},
-        {"num_key_value_heads", c->n_kv_heads},
-        {"head_dim", c->head_dim},
-        {"vocab_size", c->vocab_size},
-        {"max_position_embeddings", c->max_pos},
+    const struct { const char *name; int v, max; } sizes[] = {
+        {"hidden_size", c->hidden_size, IS_CONFIG_MAX_HIDDEN},
+        {"intermediate_size", c->intermediate_size, IS_CONFIG_MAX_FFN},
+        {"num_hidden_layers", c->n_layers, IS_CONFIG_MAX_LAYERS},
+        {"num_attention_heads", c->n_heads, IS_CONFIG_MAX_HEADS},
+        {"num_key_value_heads", c->n_kv_heads, IS_CONFIG_MAX_HEADS},
+        {"head_dim", c->head_dim, INT_MAX}, // bounded below, with the kernels' reason
+        {"vocab_size", c->vocab_size, IS_CONFIG_MAX_VOCAB},
+        {"max_position_embeddings", c->max_pos, IS_CONFIG_MAX_POS},
     };
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         if (sizes[i].v <= 0)
             return is_errf(err, "%s: field \"%s\" must be a positive integer, got %d", src,
                            sizes[i].name, sizes[i].v);
+        if (sizes[i].v > sizes[i].max)
+            return is_errf(err, "%s: field \"%s\" is %d; the limit is %d", src, sizes[i].name, sizes[i].v,
+                           sizes[i].max);
+    }
     if (c->n_heads % c->n_kv_heads != 0)
         return is_errf(err, "%s: num_attention_heads %d is not divisible by num_key_value_heads %d",
                        src, c->n_heads, c->n_kv_heads);
@@ -411,9 +415,6 @@ int is_config_validate(const is_config *c, const char *source, is_err *err) {
     if (c->head_dim > IS_MAX_HEAD_DIM)
         return is_errf(err, "%s: field \"head_dim\" is %d; the attention kernels support up to %d", src,
                        c->head_dim, IS_MAX_HEAD_DIM);
-    if ((long long)c->n_heads * c->head_dim > INT_MAX)
-        return is_errf(err, "%s: num_attention_heads %d x head_dim %d overflows an int", src,
-                       c->n_heads, c->head_dim);
     if (!(c->rms_norm_eps > 0) || !isfinite(c->rms_norm_eps))
         return is_errf(err, "%s: field \"rms_norm_eps\" must be > 0, got %g", src,
                        (double)c->rms_norm_eps);

@@ -9,6 +9,17 @@
 
 #define IS_MAX_EOS 8
 
+// Upper bounds on config.json's sizes, far above any released Llama-family model
+// (at most 126 layers, 128 heads, hidden 16384, FFN 53248, vocabulary 262144,
+// context 10M) and low enough that a hostile file cannot make the loader allocate
+// or loop without bound before the weights are checked against it.
+#define IS_CONFIG_MAX_LAYERS 1024
+#define IS_CONFIG_MAX_HEADS 1024
+#define IS_CONFIG_MAX_HIDDEN 65536
+#define IS_CONFIG_MAX_FFN (1 << 20)
+#define IS_CONFIG_MAX_VOCAB (1 << 22)
+#define IS_CONFIG_MAX_POS (1 << 26)
+
 typedef enum is_rope_scaling {
     IS_ROPE_SCALING_NONE = 0,  // plain RoPE ("default" or absent)
     IS_ROPE_SCALING_LLAMA3 = 1, // Llama 3.1 frequency-dependent scaling

@@ -134,6 +134,18 @@ static int st_read_shape(const is_st_file *f, is_st_tensor *t, const cJSON *v, i
         t->shape[d++] = (int64_t)x;
     }
     t->ndim = n;
+    // The element count must fit an int64 even when a zero dimension makes the tensor
+    // empty (is_st_numel multiplies every dimension): [2^53, 2^53, 0] is refused here,
+    // before any byte count or shape check would let it through.
+    uint64_t prod = 1;
+    for (int i = 0; i < n; i++) {
+        uint64_t x = (uint64_t)t->shape[i];
+        if (x > (uint64_t)INT64_MAX || (x && __builtin_mul_overflow(prod, x, &prod)) || prod > (uint64_t)INT64_MAX) {
+            char shape[256];
+            st_shape_str(shape, sizeof shape, t->shape, n);
+            return is_errf(err, "%s: tensor %s: shape %s has more than 2^63 elements", f->path, t->name, shape);
+        }
+    }
     return 0;
 }
 

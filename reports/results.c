@@ -231,6 +231,8 @@ static int validate_config(const cJSON *config, bool kernel, const char *src, in
     return 0;
 }
 
+static bool is_finite_number(const cJSON *v) { return cJSON_IsNumber(v) && isfinite(v->valuedouble); }
+
 static int validate_samples(const cJSON *samples, const char *src, int i, is_err *err) {
     char got[64];
     if (!cJSON_IsObject(samples))
@@ -244,7 +246,7 @@ static int validate_samples(const cJSON *samples, const char *src, int i, is_err
         int j = 0;
         const cJSON *v;
         cJSON_ArrayForEach(v, arr) {
-            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            if (!is_finite_number(v))
                 return is_errf(err, "%s: points[%d].samples.%s[%d]: expected a finite number, got %s", src, i,
                                arr->string, j, describe(v, got, sizeof got));
             j++;
@@ -266,15 +268,16 @@ static int validate_stats(const cJSON *stats, const char *src, int i, is_err *er
                            describe(s, got, sizeof got));
         for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
             const cJSON *v = is_json_get(s, fields[f]);
-            if (!cJSON_IsNumber(v))
-                return is_errf(err, "%s: points[%d].stats.%s.%s: expected a number, got %s", src, i, s->string,
-                               fields[f], describe(v, got, sizeof got));
+            // finite: JSON's 1e999 reads as infinity, which no measurement gives
+            if (!is_finite_number(v))
+                return is_errf(err, "%s: points[%d].stats.%s.%s: expected a finite number, got %s", src, i,
+                               s->string, fields[f], describe(v, got, sizeof got));
         }
         const cJSON *ci = is_json_get(s, "ci95");
-        if (!cJSON_IsArray(ci) || cJSON_GetArraySize(ci) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(ci, 0)) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(ci, 1)))
-            return is_errf(err, "%s: points[%d].stats.%s.ci95: expected [lo, hi], two numbers, got %s", src, i,
-                           s->string, describe(ci, got, sizeof got));
+        if (!cJSON_IsArray(ci) || cJSON_GetArraySize(ci) != 2 || !is_finite_number(cJSON_GetArrayItem(ci, 0)) ||
+            !is_finite_number(cJSON_GetArrayItem(ci, 1)))
+            return is_errf(err, "%s: points[%d].stats.%s.ci95: expected [lo, hi], two finite numbers, got %s", src,
+                           i, s->string, describe(ci, got, sizeof got));
     }
     return 0;
 }

@@ -206,6 +206,36 @@ Test(cli, batch_larger_than_the_kv_budget) {
                     "--kv-budget", "0.25"),
                 1, "does not fit the KV cache");
 }
+// A long context does not let --prompt-len ask for unbounded memory: the KV
+// cache the tokens need is checked against the budget (or the memory available)
+// before any id is drawn; and --batch has a limit.
+Test(cli, huge_prompt_len_and_batch_refused_before_allocating) {
+    char out[300], path[400];
+    snprintf(out, sizeof out, "%s/long", dir);
+    tu_run e = RUN("export", "--model", "preset:tiny", "--out", out, "--dtype", "f32");
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    tu_run_free(&e);
+    snprintf(path, sizeof path, "%s/config.json", out);
+    size_t len;
+    char *cfg = tu_read_file(path, &len);
+    char *at = strstr(cfg, "\"max_position_embeddings\": 256,");
+    cr_assert_not_null(at, "%s", cfg);
+    const char *longer = "\"max_position_embeddings\": 67108864,";
+    char *edited = malloc(len + 64);
+    snprintf(edited, len + 64, "%.*s%s%s", (int)(at - cfg), cfg, longer, at + strlen("\"max_position_embeddings\": 256,"));
+    tu_write_file(out, "config.json", edited, strlen(edited));
+    free(edited);
+    free(cfg);
+    // 65536 x 6e7 tokens of KV: petabytes, more than any machine has
+    expect_fail(RUN("generate", "--model", out, "--prompt-len", "60000000", "--batch", "65536", "-n", "1"), 1,
+                "more than the memory available");
+    expect_fail(RUN("generate", "--model", out, "--prompt-len", "60000000", "--kv-budget", "16", "-n", "1"), 1,
+                "more than the KV budget");
+    expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-len", "8", "--batch", "1048576"), 2,
+                "from 1 to 65536");
+    expect_fail(RUN("bench", "--model", "preset:tiny", "-b", "1,1048576"), 2, "-b");
+}
+
 Test(cli, kv_budget_below_one_block) {
     expect_fail(RUN("generate", "--model", "preset:tiny", "--prompt-ids", "1", "--kv-budget", "0.001"), 1,
                 "smaller than one KV block");

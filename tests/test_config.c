@@ -125,6 +125,15 @@ static void expect_fail_field(const char *base, const char *key, const char *val
     free(json);
 }
 
+static void expect_ok_field(const char *base, const char *key, const char *value) {
+    char *json = with_field(base, key, value);
+    is_config c;
+    is_err err = {{0}};
+    cr_assert_eq(is_config_parse(json, strlen(json), "config.json", &c, &err), 0, "%s = %s: %s", key, value,
+                 err.msg);
+    free(json);
+}
+
 static void assert_config_eq(const is_config *a, const is_config *b) {
     cr_assert_str_eq(a->model_type, b->model_type);
     cr_assert_eq(a->hidden_size, b->hidden_size);
@@ -489,6 +498,25 @@ Test(config, bad_sizes) {
     expect_fail_field(minimal_json, "rope_theta", "-1", "rope_theta", NULL);
     expect_fail_field(minimal_json, "eos_token_id", "256", "eos_token_id", "vocab");
     expect_fail_field(minimal_json, "bos_token_id", "300", "bos_token_id", "vocab");
+}
+
+// Sizes past the limits in config.h are refused by name before anything is sized
+// by them (num_hidden_layers 2147483647 once aborted the loader out of memory, and
+// 10^7 took 11.7 GB and 38 s to reach "tensor missing").
+Test(config, sizes_beyond_the_limits) {
+    expect_fail_field(minimal_json, "num_hidden_layers", "2147483647", "num_hidden_layers", "limit is 1024");
+    expect_fail_field(minimal_json, "num_hidden_layers", "10000000", "num_hidden_layers", "limit");
+    expect_fail_field(minimal_json, "num_hidden_layers", "1025", "num_hidden_layers", "limit");
+    expect_fail_field(minimal_json, "num_attention_heads", "1000000000", "num_attention_heads", NULL);
+    expect_fail_field(minimal_json, "num_key_value_heads", "1000000000", "num_key_value_heads", NULL);
+    expect_fail_field(minimal_json, "vocab_size", "1000000000", "vocab_size", "limit");
+    expect_fail_field(minimal_json, "hidden_size", "2000000000", "hidden_size", NULL);
+    expect_fail_field(minimal_json, "intermediate_size", "2000000000", "intermediate_size", "limit");
+    expect_fail_field(minimal_json, "max_position_embeddings", "2000000000", "max_position_embeddings", "limit");
+    expect_fail_field(minimal_json, "num_hidden_layers", "1e300", "num_hidden_layers", NULL);
+    // the largest values allowed pass
+    expect_ok_field(minimal_json, "num_hidden_layers", "1024");
+    expect_ok_field(minimal_json, "max_position_embeddings", "67108864");
 }
 
 Test(config, unsupported_features) {

@@ -488,6 +488,43 @@ Test(results, load_reports_bad_json) {
     rm_tree(dir);
 }
 
+// A result file whose statistics or samples say 1e999 or -1e999 (infinity as
+// strtod reads them) is refused by name: compare once gave such a file a verdict.
+static void expect_load_refuses_first(const char *dir, const char *key, const char *value, const char *needle) {
+    cJSON *d = make_doc();
+    char *text = is_results_to_json(d);
+    cJSON_Delete(d);
+    char *at = strstr(text, key);
+    cr_assert_not_null(at, "%s in the document", key);
+    at += strlen(key);
+    while (*at == ' ' || *at == '\t' || *at == '\n' || *at == '[') at++; // to the first number
+    char *end = at;
+    while (*end && *end != ',' && *end != '}' && *end != ']' && *end != '\n') end++;
+    size_t n = strlen(text) + strlen(value) + 1;
+    char *edited = malloc(n), path[300];
+    snprintf(edited, n, "%.*s%s%s", (int)(at - text), text, value, end);
+    snprintf(path, sizeof path, "%s/inf.json", dir);
+    write_text(path, edited);
+    cJSON *doc = NULL;
+    is_err err = {{0}};
+    cr_assert_eq(is_results_load(path, &doc, &err), -1, "%s = %s was accepted", key, value);
+    cr_assert_null(doc);
+    cr_assert_not_null(strstr(err.msg, needle), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "finite"), "%s", err.msg);
+    free(edited);
+    free(text);
+}
+
+Test(results, load_refuses_infinite_statistics) {
+    char dir[256];
+    mk_tmpdir(dir, sizeof dir);
+    expect_load_refuses_first(dir, "\"median\":", "1e999", ".median");
+    expect_load_refuses_first(dir, "\"stddev\":", "-1e999", ".stddev");
+    expect_load_refuses_first(dir, "\"ci95\":", "1e999", ".ci95");
+    expect_load_refuses_first(dir, "\"ttft_ms\":", "-1e999", "samples.ttft_ms[0]");
+    rm_tree(dir);
+}
+
 // ---- CSV ---------------------------------------------------------------------------
 
 Test(results, csv_rows_and_quoting) {

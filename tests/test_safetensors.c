@@ -380,9 +380,16 @@ Test(safetensors_bad, shapes, .init = tmp_setup, .fini = tmp_teardown) {
                        " \"data_offsets\": [0, 4]}}", 4, "tensor w", "9 dimensions");
     // 2^53 cubed overflows 64 bits: caught, not wrapped around to a small size
     expect_header_fail("{\"w\": {\"dtype\": \"F32\", \"shape\": [9007199254740992, 9007199254740992,"
-                       " 9007199254740992], \"data_offsets\": [0, 0]}}", 0, "tensor w", "2^64");
+                       " 9007199254740992], \"data_offsets\": [0, 0]}}", 0, "tensor w", "2^63 elements");
     expect_header_fail("{\"w\": {\"dtype\": \"F16\", \"shape\": [4294967296, 4294967296],"
-                       " \"data_offsets\": [0, 0]}}", 0, "tensor w", "2^64");
+                       " \"data_offsets\": [0, 0]}}", 0, "tensor w", "2^63 elements");
+    // a zero dimension makes no bytes, but the element count still overflowed int64
+    // in is_st_numel: refused before the byte count lets it through
+    expect_header_fail("{\"w\": {\"dtype\": \"F32\", \"shape\": [9007199254740992, 9007199254740992, 0],"
+                       " \"data_offsets\": [0, 0]}}", 0, "tensor w", "2^63 elements");
+    // 2^62 elements fit an int64; their bytes as F32 (2^64) do not
+    expect_header_fail("{\"w\": {\"dtype\": \"F32\", \"shape\": [2147483648, 2147483648],"
+                       " \"data_offsets\": [0, 0]}}", 0, "tensor w", "2^64 bytes");
 }
 
 Test(safetensors_bad, overlaps_and_duplicates, .init = tmp_setup, .fini = tmp_teardown) {

@@ -62,7 +62,7 @@ static void fresh_logits(is_session *s, const int32_t *prompt, int np, const int
     int32_t *tok = malloc((size_t)n * sizeof *tok), *sq = malloc((size_t)n * sizeof *sq);
     bool *want = calloc((size_t)n, 1);
     memcpy(tok, prompt, (size_t)np * sizeof *tok);
-    memcpy(tok + np, ext, (size_t)ne * sizeof *tok);
+    if (ne > 0) memcpy(tok + np, ext, (size_t)ne * sizeof *tok); // ext may be NULL when empty
     is_err err;
     int seq = is_seq_new(s, &err);
     cr_assert_geq(seq, 0, "%s", err.msg);
