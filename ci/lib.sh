@@ -32,3 +32,21 @@ is_build() {
     cmake -S "$IS_ROOT_DIR" -B "$IS_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
     cmake --build "$IS_BUILD_DIR" -j "$(nproc)"
 }
+
+# The fuzz targets of tests/fuzz, one per line.
+is_fuzz_targets() {
+    local f
+    for f in "$IS_ROOT_DIR"/tests/fuzz/fuzz_*.c; do
+        f="${f##*/fuzz_}"
+        [ "$f" = "util.c" ] || echo "${f%.c}"
+    done
+}
+
+# is_sanitize_build: configures and builds $IS_SANITIZE_DIR with clang, ASan +
+# UBSan and libFuzzer's coverage (ci/sanitize, ci/fuzz).
+is_sanitize_build() {
+    CC=clang CXX=clang++ cmake -S "$IS_ROOT_DIR" -B "$IS_SANITIZE_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DINFERSCOPE_CUDA=OFF -DINFERSCOPE_SANITIZE=address,undefined -DINFERSCOPE_FUZZ=ON \
+        -DINFERSCOPE_WERROR=ON >/dev/null
+    cmake --build "$IS_SANITIZE_DIR" -j "$(nproc)"
+}

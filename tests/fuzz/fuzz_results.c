@@ -1,0 +1,36 @@
+// fuzz_results.c — a result file as `compare` and the report writers read it:
+// is_results_load validates it or names what is wrong; a file it accepts renders
+// as JSON, CSV and Markdown, and compares against itself (every point matched,
+// every comparable ratio 1).
+#include <math.h>
+#include <stdlib.h>
+
+#include "fuzz.h"
+#include "reports/compare.h"
+#include "reports/results.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    const char *path = fz_write_tmp(data, size, ".json");
+    cJSON *doc = NULL;
+    is_err err = {{0}};
+    if (is_results_load(path, &doc, &err)) {
+        if (!err.msg[0] || doc) abort();
+        return 0;
+    }
+    free(is_results_to_json(doc));
+    free(is_results_to_csv(doc));
+    free(is_results_to_md(doc));
+    is_compare_opts o = {.threshold = 0.05, .seed = 1};
+    is_compare_row *rows = NULL;
+    int n = 0;
+    if (is_compare(doc, doc, &o, &rows, &n, &err) == 0) {
+        for (int i = 0; i < n; i++)
+            if (rows[i].verdict != IS_VERDICT_NONE && fabs(rows[i].ratio - 1) > 1e-12) abort();
+        free(is_compare_to_md(rows, n, &o));
+        free(rows);
+    } else if (!err.msg[0]) {
+        abort();
+    }
+    cJSON_Delete(doc);
+    return 0;
+}
