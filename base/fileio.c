@@ -1,8 +1,10 @@
 // fileio.c — see fileio.h.
 #include "base/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +54,14 @@ int is_read_file(const char *path, size_t max_bytes, char **out, size_t *len, is
     return 0;
 }
 
+// The temporary file of a write: path, this suffix, and mkstemp's six characters.
+#define TMP_SUFFIX ".tmp."
+#define TMP_RANDOM "XXXXXX"
+
 int is_write_file_atomic(const char *path, const void *data, size_t len, is_err *err) {
-    size_t pl = strlen(path) + 16;
+    size_t pl = strlen(path) + sizeof TMP_SUFFIX TMP_RANDOM;
     char *tmp = is_xmalloc(pl);
-    snprintf(tmp, pl, "%s.tmp.XXXXXX", path);
+    snprintf(tmp, pl, "%s" TMP_SUFFIX TMP_RANDOM, path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int rc = is_errf(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
@@ -79,4 +85,26 @@ int is_write_file_atomic(const char *path, const void *data, size_t len, is_err 
     if (rc) unlink(tmp);
     free(tmp);
     return rc;
+}
+
+int is_write_file_atomic_clean(const char *path) {
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    char *dir = slash ? is_xstrdup(path) : is_xstrdup(".");
+    if (slash) dir[slash == path ? 1 : slash - path] = 0; // "/name" lives in "/"
+    size_t bl = strlen(base), sl = strlen(TMP_SUFFIX), pl = strlen(dir) + bl + sizeof TMP_SUFFIX TMP_RANDOM + 1;
+    char *tmp = is_xmalloc(pl);
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *name = e->d_name;
+        bool ours = !strncmp(name, base, bl) && !strncmp(name + bl, TMP_SUFFIX, sl) &&
+                    strlen(name + bl + sl) == strlen(TMP_RANDOM);
+        if (!ours) continue;
+        snprintf(tmp, pl, "%s/%s", dir, name);
+        n += unlink(tmp) == 0;
+    }
+    if (d) closedir(d);
+    free(tmp);
+    free(dir);
+    return n;
 }

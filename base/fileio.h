@@ -1,5 +1,6 @@
 // fileio.h — reading a whole file and writing one so that a crash never leaves
-// it half-written. Declares: is_read_file, is_write_file_atomic.
+// it half-written. Declares: is_read_file, is_write_file_atomic,
+// is_write_file_atomic_clean.
 #ifndef IS_FILEIO_H
 #define IS_FILEIO_H
 
@@ -14,5 +15,10 @@ int is_read_file(const char *path, size_t max_bytes, char **out, size_t *len, is
 // Writes len bytes to path through a temporary file in the same directory,
 // synced and renamed into place (mode 0644); on failure nothing is left behind.
 int is_write_file_atomic(const char *path, const void *data, size_t len, is_err *err);
+
+// Removes the temporary files a killed is_write_file_atomic of path left beside
+// it (path.tmp.XXXXXX), for a writer about to write path again. A write of path
+// in flight in another process would lose its file too. Returns how many.
+int is_write_file_atomic_clean(const char *path);
 
 #endif

@@ -402,14 +402,12 @@ static int out_prepare(const is_bench_opts *o, cJSON **prev, is_err *err) {
     snprintf(path, sizeof path, "%s/results.json", o->out);
     struct stat st;
     bool exists = stat(path, &st) == 0;
-    if (o->resume) {
-        if (!exists) return 0; // nothing finished yet: a fresh start
-        return is_results_load(path, prev, err);
-    }
-    if (exists && !o->force)
+    if (exists && !o->resume && !o->force)
         return is_errf(err, "%s already exists: pass --resume to continue that sweep, --force to replace it, or "
                             "another --out", path);
-    return 0;
+    is_results_write_dir_clean(o->out); // what a run killed in the middle of a write left
+    // --resume with nothing finished yet: a fresh start
+    return o->resume && exists ? is_results_load(path, prev, err) : 0;
 }
 
 static bool key_done(const cJSON *doc, const char *key) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"      // defines: is_write_file_atomic_clean
 #include "profiles/capture.h" // defines: is_prof_capture_begin, is_prof_capture_take
 #include "base/nvtx.h"    // defines: is_prof_set_level
 #include "profiles/trace.h"   // defines: is_prof_trace_write
@@ -13,6 +14,7 @@ void is_prof_start(is_prof_opts *o) {
     is_prof_set_level(o->nvtx_level);
     o->capturing = false;
     if (!o->trace) return;
+    is_write_file_atomic_clean(o->trace); // what a run killed while writing the trace left
     char why[512];
     if (is_prof_capture_begin(why, sizeof why) == 0) o->capturing = true;
     else fprintf(stderr, "trace: host ranges not captured: %s\n", why);

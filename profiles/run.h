@@ -20,7 +20,8 @@ typedef struct is_prof_opts {
 #define IS_PROF_OPTS_INIT {.trace = NULL, .nvtx_level = 1, .capturing = false}
 
 // Sets the NVTX level and, with --trace, starts the capture (one line on stderr
-// when it cannot: which and why; the run goes on). Call before any NVTX range.
+// when it cannot: which and why; the run goes on) and removes the temporary
+// files of the trace a killed run left. Call before any NVTX range.
 void is_prof_start(is_prof_opts *o);
 
 // With --trace: stops the capture and writes the trace (atomically). Returns 0 or -1.

@@ -3,7 +3,7 @@
 // (JSON with every raw sample, CSV with one row per point, a Markdown report).
 #include "reports/results.h"
 #include "base/stats.h"   // defines: is_stats_compute, is_stats
-#include "base/fileio.h" // defines: is_read_file, is_write_file_atomic
+#include "base/fileio.h" // defines: is_read_file, is_write_file_atomic, is_write_file_atomic_clean
 #include "reports/text.h"   // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
 #include "reports/profile_md.h" // defines: is_results_profile_md
 #include "reports/telemetry.h"  // defines: is_telemetry_read, is_telemetry_any, is_telemetry_md
@@ -784,20 +784,36 @@ static int mkdir_p(const char *dir, is_err *err) {
     return rc;
 }
 
+// The files of an output directory, in the order they are written.
+static const char *const out_names[] = {"results.json", "results.csv", "report.md"};
+#define OUT_N_NAMES 3
+
+static char *out_path(const char *dir, int k) {
+    size_t pl = strlen(dir) + strlen(out_names[k]) + 2;
+    char *path = is_xmalloc(pl);
+    snprintf(path, pl, "%s/%s", dir, out_names[k]);
+    return path;
+}
+
 int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err) {
     if (mkdir_p(dir, err)) return -1;
-    static const char *const names[] = {"results.json", "results.csv", "report.md"};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < OUT_N_NAMES; k++) {
         char *text = k == 0 ? is_results_to_json(doc) : k == 1 ? is_results_to_csv(doc) : is_results_to_md(doc);
-        size_t pl = strlen(dir) + strlen(names[k]) + 2;
-        char *path = is_xmalloc(pl);
-        snprintf(path, pl, "%s/%s", dir, names[k]);
+        char *path = out_path(dir, k);
         int rc = is_write_file_atomic(path, text, strlen(text), err);
         free(path);
         free(text);
         if (rc) return -1;
     }
     return 0;
+}
+
+void is_results_write_dir_clean(const char *dir) {
+    for (int k = 0; k < OUT_N_NAMES; k++) {
+        char *path = out_path(dir, k);
+        is_write_file_atomic_clean(path);
+        free(path);
+    }
 }
 
 // ---- kernel points (inferscope kernels) ----------------------------------------------

@@ -3,7 +3,7 @@
 // sample), results.csv (one row per point) and report.md (a table per sweep).
 // Declares: is_metric_def, is_metric_find, is_results_new, is_results_point_finish,
 // is_results_point_key, is_results_validate, is_results_load, is_results_to_json,
-// is_results_to_csv, is_results_to_md, is_results_write_dir.
+// is_results_to_csv, is_results_to_md, is_results_write_dir, is_results_write_dir_clean.
 //
 // The document's layout and the keys its writers share: reports/schema.h.
 #ifndef IS_REPORTS_RESULTS_H
@@ -101,5 +101,8 @@ char *is_results_to_md(const cJSON *doc);
 // and report.md, each through a temporary name and a rename (engine/fileio.h).
 // Errors name dir (or the file).
 int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err);
+// Removes the temporary files of those three that a killed run left in dir
+// (is_write_file_atomic_clean), before a run writes there again.
+void is_results_write_dir_clean(const char *dir);
 
 #endif

@@ -5,7 +5,6 @@
 // exit, no files).
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -279,26 +278,6 @@ Test(bench_cli, compare_same_build_is_same_and_scaled_is_slower, .timeout = 900)
 
 // ---- resume -----------------------------------------------------------------------------------
 
-static pid_t spawn(const char *const *args) {
-    int n = 0;
-    while (args[n]) n++;
-    char **argv = calloc((size_t)n + 2, sizeof *argv);
-    argv[0] = (char *)IS_TEST_BIN;
-    for (int i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    free(argv);
-    return pid;
-}
-
 // Points in dir/results.json, or -1 when it does not exist yet.
 static int points_done(const char *dir) {
     char path[1024];
@@ -341,7 +320,7 @@ static void resume_after(int sig) {
     const char *args[] = {"bench", "--model", "preset:tiny", "-b", "1,2", "-p", "8,16", "-n", "4,6", "-r", "3",
                           "--max-time", "0.3", "--max-noise", "0", "--threads", "1", "--no-probe",
                           "--out", out, NULL};
-    pid_t pid = spawn(args);
+    pid_t pid = tu_spawn_cli(args, NULL);
     int done = -1;
     for (int t = 0; t < 3000 && done < 2; t++) { // until two points are on disk (30 s at most)
         sleep_ms(10);

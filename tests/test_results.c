@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "support/testutil.h" // defines: tu_read_file, tu_kernel_point
+#include "base/fileio.h"       // defines: is_write_file_atomic_clean
+#include "support/testutil.h" // defines: tu_read_file, tu_write_file, tu_kernel_point
 #include "reports/results.h" // defines: is_results_new, is_results_point_finish, is_results_validate, ...
 
 // ---- helpers -----------------------------------------------------------------------
@@ -673,6 +674,31 @@ Test(results, write_dir_three_files) {
     cr_assert_not_null(strstr(md, "| model"));
     free(md);
     cJSON_Delete(doc);
+    rm_tree(tmp);
+}
+
+// What a run killed inside a write leaves (NAME.tmp.XXXXXX of the three files) is
+// removed; names that only look like it, and other files, stay.
+Test(results, write_dir_clean_removes_temporaries) {
+    char tmp[256], path[400];
+    mk_tmpdir(tmp, sizeof tmp);
+    static const char *const gone[] = {"results.json.tmp.Ab12Cd", "results.csv.tmp.ZZZZZZ", "report.md.tmp.123456"};
+    static const char *const kept[] = {"results.json", "results.json.tmp.short", "results.json.tmp.sevenXX",
+                                       "results.json.tmpXABCDEF", "trace.json.tmp.ABCDEF", "notes.txt"};
+    for (int i = 0; i < 3; i++) tu_write_file(tmp, gone[i], "{\"half", 6);
+    for (int i = 0; i < 6; i++) tu_write_file(tmp, kept[i], "x", 1);
+    is_results_write_dir_clean(tmp);
+    struct stat st;
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, gone[i]);
+        cr_assert_neq(stat(path, &st), 0, "%s is still there", gone[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, kept[i]);
+        cr_assert_eq(stat(path, &st), 0, "%s was removed", kept[i]);
+    }
+    snprintf(path, sizeof path, "%s/missing/results.json", tmp);
+    cr_assert_eq(is_write_file_atomic_clean(path), 0, "a missing directory holds nothing to remove");
     rm_tree(tmp);
 }
 

@@ -98,6 +98,39 @@ tu_run tu_run_cli(const char *const *args) {
     return r;
 }
 
+int tu_spawn_cli(const char *const *args, const char *err_path) {
+    int n = 0;
+    while (args[n]) n++;
+    char **argv = calloc((size_t)n + 2, sizeof *argv);
+    argv[0] = (char *)IS_TEST_BIN;
+    for (int i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
+    // the child starts as from a shell: every signal at its default and none
+    // blocked (a test that sends SIGINT must not find it ignored by whoever ran
+    // ctest); signals wait, blocked, until it has set that up
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (int s = 1; s <= SIGRTMAX; s++) sigaction(s, &dfl, NULL); // SIGKILL, SIGSTOP: refused, harmless
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int devnull = open("/dev/null", O_RDWR);
+        int err_fd = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : devnull;
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(err_fd < 0 ? devnull : err_fd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    cr_assert(pid >= 0);
+    free(argv);
+    return pid;
+}
+
 void tu_run_free(tu_run *r) {
     free(r->out);
     free(r->err);

@@ -27,6 +27,10 @@ typedef struct tu_run {
 // Runs the inferscope binary with the given arguments (NULL-terminated).
 tu_run tu_run_cli(const char *const *args);
 void tu_run_free(tu_run *r);
+// Starts it without waiting: every signal at its default, stdin and stdout
+// /dev/null, stderr to err_path (truncated) or /dev/null when NULL. Returns the
+// child's pid; reap it with waitpid.
+int tu_spawn_cli(const char *const *args, const char *err_path);
 
 // A test that needs a GPU (or CUPTI) and finds none: skipped with the reason,
 // unless IS_REQUIRE_GPU=1 (the GPU scripts set it: on a GPU machine a skip would
