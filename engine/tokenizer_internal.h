@@ -87,7 +87,8 @@ struct is_tokenizer {
     int bos;
     // added / special tokens sorted by first byte, then length descending
     is_tok_added *added;
-    int n_added, n_special, n_nonspecial;
+    int n_added, added_cap, n_special, n_nonspecial;
+    is_tok_bmap added_by; // content -> id: finds a content given twice
     int first_lo[256], first_hi[256];
     unsigned char only_first; // all added tokens start with this byte
     bool one_first;
@@ -183,7 +184,8 @@ void is_tok_pmap_init(is_tok_pmap *m, size_t n);
 bool is_tok_pmap_put(is_tok_pmap *m, int32_t l, int32_t r, int32_t rank, int32_t merged);
 // Sets the id -> bytes table size to n ids (new ids have no token).
 void is_tok_table_grow(is_tokenizer *t, int n);
-// Adds an added/special token (content bytes). Rejects empty contents.
+// Adds an added/special token (content bytes) with id, 0 <= id < IS_TOK_MAX_ID
+// (the callers check it). Rejects an empty content and one given twice.
 int is_tok_add_added(is_tokenizer *t, const char *content, size_t len, int32_t id, bool special, is_err *err);
 // Once the tables are complete: the single-byte ids and the added-token index.
 void is_tok_finish(is_tokenizer *t);

@@ -2,7 +2,7 @@
 #include "engine/tokenizer_internal.h"
 
 #include <cjson/cJSON.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,9 +134,11 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
                        src, encoding ? encoding : "");
     is_tokenizer *t = is_tok_new(IS_TOK_TIKTOKEN, src);
     t->ignore_merges = true;
+    // sized by the lines, up to the largest vocabularies in use (the map grows past
+    // that): a file of empty lines costs no more than a real one
     size_t approx = 0;
     for (size_t i = 0; i < len; i++) approx += data[i] == '\n';
-    is_tok_bmap_init(&t->vocab, approx + 1);
+    is_tok_bmap_init(&t->vocab, (approx < (1u << 18) ? approx : (1u << 18)) + 1);
     unsigned char *buf = NULL;
     size_t bufcap = 0;
     size_t pos = 0;
@@ -170,7 +172,8 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
         size_t rl = ll - tl - 1;
         long long rank = 0;
         if (rl == 0 || rl > 10) {
-            is_errf(err, "%s:%ld: rank '%.*s' is not a number below 2^31", src, line, (int)rl, rs);
+            is_errf(err, "%s:%ld: rank '%.*s' is not a number below the limit IS_TOK_MAX_ID = 2^22", src, line,
+                    (int)(rl < 32 ? rl : 32), rs);
             goto fail;
         }
         for (size_t i = 0; i < rl; i++) {
@@ -180,8 +183,9 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
             }
             rank = rank * 10 + (rs[i] - '0');
         }
-        if (rank >= INT_MAX / 2) {
-            is_errf(err, "%s:%ld: rank %lld is too large", src, line, rank);
+        if (rank >= IS_TOK_MAX_ID) {
+            is_errf(err, "%s:%ld: rank %lld is too large (expected at most %d: ranks are below the limit "
+                    "IS_TOK_MAX_ID = 2^22)", src, line, rank, IS_TOK_MAX_ID - 1);
             goto fail;
         }
         int r = (int)rank;
@@ -229,13 +233,11 @@ fail:
     return -1;
 }
 
-#define TOK_MAX_FILE_BYTES ((size_t)1 << 30) // rank files and tokenizer.json
-
 int is_tok_load_tiktoken(const char *path, const char *encoding, is_tokenizer **out, is_err *err) {
     *out = NULL;
     char *data;
     size_t len;
-    if (is_read_file(path, TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
+    if (is_read_file(path, IS_TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
     int rc = is_tok_load_tiktoken_mem(data, len, encoding, path, out, err);
     free(data);
     return rc;
@@ -254,6 +256,55 @@ static bool jbool(const cJSON *o, const char *k, bool dflt) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
     return dflt;
+}
+
+// A token id: a JSON integer from 0 to IS_TOK_MAX_ID - 1. The double is checked,
+// not valueint, which cJSON clamps (2^31 would read as INT_MAX).
+static bool jid(const cJSON *v, int32_t *id) {
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d < IS_TOK_MAX_ID) || d != (double)(int32_t)d) return false;
+    *id = (int32_t)d;
+    return true;
+}
+
+// The error for a field that jid() refused; field is printf-formatted.
+static int bad_id(is_tokenizer *t, const cJSON *v, is_err *err, const char *field, ...)
+    __attribute__((format(printf, 4, 5)));
+static int bad_id(is_tokenizer *t, const cJSON *v, is_err *err, const char *field, ...) {
+    char where[256], what[64];
+    va_list ap;
+    va_start(ap, field);
+    vsnprintf(where, sizeof where, field, ap);
+    va_end(ap);
+    if (cJSON_IsNumber(v))
+        snprintf(what, sizeof what, "%.15g", v->valuedouble);
+    else
+        snprintf(what, sizeof what, "%s", v ? "a value that is not a number" : "nothing");
+    return is_errf(err, "%s: %s: %s is not a token id (expected an integer from 0 to %d: ids are below "
+                        "the limit IS_TOK_MAX_ID = 2^22)",
+                   t->src, where, what, IS_TOK_MAX_ID - 1);
+}
+
+// An upper bound on the number of values in a JSON text (1 + the commas and
+// brackets outside strings): the parsed tree's size, known before parsing.
+static size_t json_count_values(const char *s, size_t n) {
+    size_t count = 1;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            count++;
+        }
+    }
+    return count;
 }
 
 // A ByteLevel pre-tokenizer entry.
@@ -360,11 +411,13 @@ static int hf_bos(is_tokenizer *t, const cJSON *pp, is_err *err) {
     const cJSON *sts = cJSON_GetObjectItemCaseSensitive(pp, "special_tokens");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(sts, name->valuestring);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(st, "ids");
-    const cJSON *id0 = cJSON_GetArrayItem(ids, 0);
-    if (!cJSON_IsNumber(id0) || cJSON_GetArraySize(ids) != 1)
+    if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) != 1)
         return is_errf(err, "%s: post_processor.special_tokens['%s'].ids: expected one id", t->src,
                        name->valuestring);
-    t->bos = id0->valueint;
+    const cJSON *id0 = cJSON_GetArrayItem(ids, 0);
+    int32_t bos;
+    if (!jid(id0, &bos)) return bad_id(t, id0, err, "post_processor.special_tokens['%s'].ids[0]", name->valuestring);
+    t->bos = bos;
     return 0;
 }
 
@@ -392,10 +445,10 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
     size_t cap = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= INT_MAX / 2 ||
-            e->valuedouble != (double)e->valueint) {
+        int32_t id;
+        if (!jid(e, &id)) {
             free(buf);
-            return is_errf(err, "%s: model.vocab['%s']: expected a non-negative integer id", t->src, e->string);
+            return bad_id(t, e, err, "model.vocab['%s']", e->string);
         }
         size_t sl = strlen(e->string);
         if (sl + 1 > cap) {
@@ -407,7 +460,6 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
             free(buf);
             return is_errf(err, "%s: model.vocab: token '%s' is not in the byte-level alphabet", t->src, e->string);
         }
-        int id = e->valueint;
         is_tok_table_grow(t, id + 1);
         if (t->tok_len[id] >= 0) {
             free(buf);
@@ -427,6 +479,11 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
     if (merges && !cJSON_IsArray(merges) && !cJSON_IsNull(merges)) {
         free(buf);
         return is_errf(err, "%s: model.merges: expected an array", t->src);
+    }
+    if (nm > IS_TOK_MAX_MERGES) {
+        free(buf);
+        return is_errf(err, "%s: model.merges: %d merges, more than the limit of %d (IS_TOK_MAX_MERGES = 2^21)",
+                       t->src, nm, IS_TOK_MAX_MERGES);
     }
     is_tok_pmap_init(&t->pairs, (size_t)nm);
     t->merge_l = is_xmalloc(sizeof(int32_t) * (size_t)(nm + 1));
@@ -493,8 +550,10 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
         if (!cJSON_IsNumber(id) || !cJSON_IsString(content))
             return is_errf(err, "%s: added_tokens[%d]: expected id and content", t->src, ai);
+        int32_t ival;
+        if (!jid(id, &ival)) return bad_id(t, id, err, "added_tokens[%d].id", ai);
         bool special = jbool(e, "special", false);
-        if (is_tok_add_added(t, content->valuestring, strlen(content->valuestring), id->valueint, special, err) < 0)
+        if (is_tok_add_added(t, content->valuestring, strlen(content->valuestring), ival, special, err) < 0)
             return -1;
         ai++;
     }
@@ -524,7 +583,13 @@ int is_tok_load_hf(const char *path, is_tokenizer **out, is_err *err) {
     *out = NULL;
     char *data;
     size_t len;
-    if (is_read_file(path, TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
+    if (is_read_file(path, IS_TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
+    size_t nvalues = json_count_values(data, len);
+    if (nvalues > IS_TOK_MAX_JSON_VALUES) {
+        free(data);
+        return is_errf(err, "%s: about %zu JSON values, more than the limit of %d (IS_TOK_MAX_JSON_VALUES = 2^22)",
+                       path, nvalues, IS_TOK_MAX_JSON_VALUES);
+    }
     cJSON *root = cJSON_ParseWithLength(data, len);
     if (!root) {
         const char *ep = cJSON_GetErrorPtr();

@@ -104,6 +104,7 @@ void is_tok_free(is_tokenizer *t) {
     free(t->merge_l);
     free(t->merge_r);
     free(t->added);
+    free(t->added_by.s);
     free(t->pattern);
     if (t->md) pcre2_match_data_free(t->md);
     if (t->mctx) pcre2_match_context_free(t->mctx);
@@ -152,14 +153,20 @@ static int cmp_added(const void *a, const void *b) {
 }
 
 int is_tok_add_added(is_tokenizer *t, const char *content, size_t len, int32_t id, bool special, is_err *err) {
+    IS_ASSERT(id >= 0 && id < IS_TOK_MAX_ID); // the loaders check ids
     if (len == 0) return is_errf(err, "%s: added token %d has empty content", t->src, id);
-    if (id < 0) return is_errf(err, "%s: added token '%s' has negative id %d", t->src, content, id);
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].len == len && memcmp(t->bytes + t->added[i].off, content, len) == 0)
-            return is_errf(err, "%s: added token '%s' appears twice", t->src, content);
-    t->added = is_xrealloc(t->added, sizeof(is_tok_added) * (size_t)(t->n_added + 1));
+    if (!t->added_by.s) is_tok_bmap_init(&t->added_by, 64);
+    uint32_t off = is_tok_arena_add(t, content, len);
+    if (is_tok_bmap_put(t, &t->added_by, off, (uint32_t)len, id) >= 0) {
+        t->nbytes -= len; // the copy is not kept
+        return is_errf(err, "%s: added token '%.*s' appears twice", t->src, (int)(len < 200 ? len : 200), content);
+    }
+    if (t->n_added == t->added_cap) {
+        t->added_cap = t->added_cap ? t->added_cap * 2 : 64;
+        t->added = is_xrealloc(t->added, sizeof(is_tok_added) * (size_t)t->added_cap);
+    }
     is_tok_added *a = &t->added[t->n_added++];
-    a->off = is_tok_arena_add(t, content, len);
+    a->off = off;
     a->len = (uint32_t)len;
     a->id = id;
     a->special = special;
