@@ -218,13 +218,12 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
                     enc->specials[i].text);
             goto fail;
         }
-        if (is_tok_add_added(t, enc->specials[i].text, strlen(enc->specials[i].text), id, true, err) < 0)
+        if (is_tok_add_added(t, enc->specials[i].text, strlen(enc->specials[i].text), id, true, false, err) < 0)
             goto fail;
     }
     char where[600];
     snprintf(where, sizeof where, "%s (encoding %s)", src, enc->name);
-    if (compile_pattern(t, enc->pattern, where, err) < 0) goto fail;
-    is_tok_finish(t);
+    if (compile_pattern(t, enc->pattern, where, err) < 0 || is_tok_finish(t, err) < 0) goto fail;
     *out = t;
     return 0;
 fail:
@@ -553,17 +552,13 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
         int32_t ival;
         if (!jid(id, &ival)) return bad_id(t, id, err, "added_tokens[%d].id", ai);
         bool special = jbool(e, "special", false);
-        if (is_tok_add_added(t, content->valuestring, strlen(content->valuestring), ival, special, err) < 0)
+        bool normalized = jbool(e, "normalized", !special); // Hugging Face's default
+        if (is_tok_add_added(t, content->valuestring, strlen(content->valuestring), ival, special, normalized,
+                             err) < 0)
             return -1;
         ai++;
     }
-    // normalizer: none, or NFC (accepted, not applied: inputs are taken as already NFC)
-    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (norm && !cJSON_IsNull(norm)) {
-        const char *nt = jtype(norm);
-        if (!nt || strcmp(nt, "NFC") != 0)
-            return is_errf(err, "%s: normalizer: unsupported type '%s'", t->src, nt ? nt : "?");
-    }
+    if (is_tok_norm_parse(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err) < 0) return -1;
     const char *pattern;
     if (hf_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &pattern, err) < 0) return -1;
     if (hf_bos(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err) < 0) return -1;
@@ -575,8 +570,7 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
             return is_errf(err, "%s: decoder: unsupported type '%s' (expected ByteLevel)", t->src, dt ? dt : "?");
     }
     if (compile_pattern(t, pattern, t->src, err) < 0) return -1;
-    is_tok_finish(t);
-    return 0;
+    return is_tok_finish(t, err);
 }
 
 int is_tok_load_hf(const char *path, is_tokenizer **out, is_err *err) {
