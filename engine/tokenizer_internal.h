@@ -33,6 +33,13 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
 // The regex pattern of a named tiktoken encoding, or NULL when unknown.
 const char *is_tok_encoding_pattern(const char *encoding);
 
+// pat (a pre-tokenizer or Replace regex, PCRE2 syntax) with \s and \S written as
+// \p{White_Space} and \P{White_Space}, for PCRE2 with UCP (malloc'd). The
+// tokenizers these patterns come from read \s as Unicode's White_Space:
+// Hugging Face's through Oniguruma (its \s is CR_Space, the White_Space list),
+// tiktoken through the regex crate; PCRE2's \s also matches U+180E (its \h does).
+char *is_tok_regex_white_space(const char *pat);
+
 // ---- the tokenizer ---------------------------------------------------------------
 
 // bytes -> id, keys stored in the tokenizer's byte arena.

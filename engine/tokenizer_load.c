@@ -10,6 +10,7 @@
 
 #include "base/error.h"  // defines: is_errf, is_xmalloc, is_xrealloc, is_xstrdup
 #include "base/fileio.h" // defines: is_read_file
+#include "base/strbuf.h" // defines: is_strbuf, is_sb_putn, is_sb_puts
 
 // ---- encodings -------------------------------------------------------------------
 // Patterns as js-tiktoken 1.0.21 ships them.
@@ -67,11 +68,35 @@ const char *is_tok_encoding_pattern(const char *encoding) {
 
 // ---- the pre-tokenizer regex -----------------------------------------------------
 
+char *is_tok_regex_white_space(const char *pat) {
+    is_strbuf b = {0};
+    is_sb_putn(&b, "", 0);
+    for (const char *p = pat; *p; p++) {
+        if (p[0] != '\\' || !p[1]) {
+            is_sb_putn(&b, p, 1);
+        } else if (p[1] == 's' || p[1] == 'S') {
+            is_sb_puts(&b, p[1] == 's' ? "\\p{White_Space}" : "\\P{White_Space}");
+            p++;
+        } else if (p[1] == 'Q') { // quoted up to \E: copied as it is
+            const char *e = strstr(p + 2, "\\E");
+            size_t n = e ? (size_t)(e + 2 - p) : strlen(p);
+            is_sb_putn(&b, p, n);
+            p += n - 1;
+        } else { // another escape (\\ among them): both characters as they are
+            is_sb_putn(&b, p, 2);
+            p++;
+        }
+    }
+    return b.p;
+}
+
 static int compile_pattern(is_tokenizer *t, const char *pat, const char *where, is_err *err) {
     int ec;
     PCRE2_SIZE eo;
-    t->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &ec, &eo, NULL);
+    char *ws = is_tok_regex_white_space(pat);
+    t->re = pcre2_compile((PCRE2_SPTR)ws, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF,
+                          &ec, &eo, NULL);
+    free(ws);
     if (!t->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);

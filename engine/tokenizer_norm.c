@@ -43,7 +43,9 @@ static int parse_replace(is_tokenizer *t, const cJSON *o, const char *field, is_
     uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (lit ? PCRE2_LITERAL : PCRE2_UCP);
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(lit ? lit : rx), PCRE2_ZERO_TERMINATED, opts, &ec, &eo, NULL);
+    char *ws = lit ? NULL : is_tok_regex_white_space(rx);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(lit ? lit : ws), PCRE2_ZERO_TERMINATED, opts, &ec, &eo, NULL);
+    free(ws);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);

@@ -2,8 +2,9 @@
 // forms against Unicode's own conformance file (NormalizationTest.txt),
 // Lowercase against UnicodeData.txt and SpecialCasing.txt, Strip's whitespace
 // against PropList.txt, all from Debian's unicode-data (/usr/share/unicode, or
-// IS_UNICODE_DIR); and Lowercase, Replace, Prepend, Strip and Sequence against
-// what the Hugging Face tokenizers documentation and code say they do.
+// IS_UNICODE_DIR); Lowercase, Replace, Prepend, Strip and Sequence against what
+// the Hugging Face tokenizers documentation and code say they do; and \s in the
+// pre-tokenizer and Replace regexes as Oniguruma reads it.
 #include <criterion/criterion.h>
 
 #include <stdio.h>
@@ -314,13 +315,14 @@ Test(tokenizer_unicode, strip_removes_unicode_white_space) {
 
 // A tokenizer.json of the 256 byte tokens with normalizer (a JSON text) and
 // added tokens "<|eot|>" (300, special, raw) and "[TOOL]" (301, normalized).
-static const char *write_tokenizer(const char *normalizer) {
+// Also merges (a JSON array) of tokens in vocab (JSON members after the bytes').
+static const char *write_tokenizer_merges(const char *normalizer, const char *vocab, const char *merges) {
     is_strbuf b = {0};
     is_sb_printf(&b, "{\"added_tokens\":[{\"id\":300,\"content\":\"<|eot|>\",\"special\":true,\"normalized\":false},"
                      "{\"id\":301,\"content\":\"[TOOL]\",\"special\":false,\"normalized\":true}],"
                      "\"normalizer\":%s,\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"use_regex\":true},"
-                     "\"model\":{\"type\":\"BPE\",\"merges\":[],\"vocab\":{",
-                 normalizer);
+                     "\"model\":{\"type\":\"BPE\",\"merges\":%s,\"vocab\":{",
+                 normalizer, merges);
     for (int c = 0; c < 256; c++) { // byte-level alphabet: GPT-2's bytes_to_unicode
         int k = 0, cp = c;
         if (!((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174)) {
@@ -332,6 +334,7 @@ static const char *write_tokenizer(const char *normalizer) {
         put_utf8(&b, cp);
         is_sb_printf(&b, "\":%d", c);
     }
+    is_sb_puts(&b, vocab);
     is_sb_puts(&b, "}}}");
     static char path[512];
     snprintf(path, sizeof path, "%s/tokenizer.json", tmpdir);
@@ -339,6 +342,8 @@ static const char *write_tokenizer(const char *normalizer) {
     free(b.p);
     return path;
 }
+
+static const char *write_tokenizer(const char *normalizer) { return write_tokenizer_merges(normalizer, "", "[]"); }
 
 static is_tokenizer *load_norm(const char *normalizer) {
     is_tokenizer *t = NULL;
@@ -392,6 +397,8 @@ static const struct {
     // Llama 2 / Mistral v0.1: spaces as U+2581
     {REPLACE("String", " ", LOWER_BAR), "a b  c", "a" LOWER_BAR "b" LOWER_BAR LOWER_BAR "c"},
     {REPLACE("Regex", " {2,}", " "), "a   b  c d", "a b c d"},
+    // \s as Oniguruma reads it (below): U+0085 is, U+180E is not
+    {REPLACE("Regex", "\\\\s+", " "), "a\xc2\x85\t\xe1\xa0\x8e b", "a \xe1\xa0\x8e b"},
     // empty matches as the onig crate's find_iter yields them: not right where the
     // previous match ended ("xax": "x" at 0, the empty match at 1 is skipped, "x" at 2)
     {REPLACE("Regex", "x*", "-"), "abc", "-a-b-c-"},
@@ -525,6 +532,106 @@ Test(tokenizer_unicode, added_tokens_raw_and_normalized) {
     cr_assert_eq(n, 5);
     int32_t want[] = {'_', 'a', 300, '_', 'b'};
     for (int i = 0; i < 5; i++) cr_assert_eq(ids[i], want[i], "id %d: %d, expected %d", i, ids[i], want[i]);
+    free(ids);
+    is_tok_free(t);
+}
+
+// ---- \s in the pre-tokenizer and Replace regexes -------------------------------------------
+
+// \s as Oniguruma reads it in a UTF-8 pattern (what Hugging Face tokenizers uses
+// for the pre-tokenizer's Split and ByteLevel regexes and for Replace, through the
+// onig crate): ONIGENC_CTYPE_SPACE, whose Unicode table is CR_Space in
+// oniguruma's src/unicode_property_data.c ("PROPERTY: 'Space'", and
+// CR_White_Space is defined as CR_Space), the same in the version the onig crate
+// bundles (onig_sys 69.9, oniguruma 6.9.9+) and in oniguruma's master:
+static const long onig_cr_space[][2] = {
+    {0x0009, 0x000d}, {0x0020, 0x0020}, {0x0085, 0x0085}, {0x00a0, 0x00a0}, {0x1680, 0x1680},
+    {0x2000, 0x200a}, {0x2028, 0x2029}, {0x202f, 0x202f}, {0x205f, 0x205f}, {0x3000, 0x3000},
+};
+// Its doc/RE says the same: "\s ... Unicode case: U+0009, U+000A, U+000B, U+000C,
+// U+000D, U+0085(NEL), General_Category -- Line_Separator, Paragraph_Separator,
+// Space_Separator". So of the three code points where regex engines disagree,
+// Oniguruma's \s matches U+0085 (NEL), and not U+180E (MONGOLIAN VOWEL SEPARATOR,
+// a format character since Unicode 6.3) nor U+FEFF (ZERO WIDTH NO-BREAK SPACE).
+// tiktoken's regexes (the regex crate, through fancy-regex) read \s as
+// White_Space too: the same set. PCRE2 (10.42) with UCP matches U+180E as well
+// (its \s includes \h, which lists U+180E); JavaScript's \s matches U+FEFF and
+// not U+0085. We chose Oniguruma's: every \s and \S of a pattern is compiled as
+// \p{White_Space} and \P{White_Space} (is_tok_regex_white_space), so our pieces
+// and ids are Hugging Face's on text holding these characters.
+static bool onig_space(long c) {
+    for (size_t i = 0; i < sizeof onig_cr_space / sizeof onig_cr_space[0]; i++)
+        if (c >= onig_cr_space[i][0] && c <= onig_cr_space[i][1]) return true;
+    return false;
+}
+
+static pcre2_code *compile_ours(const char *pat) {
+    char *ws = is_tok_regex_white_space(pat);
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)ws, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    cr_assert_not_null(re, "'%s' (as '%s') does not compile", pat, ws);
+    free(ws);
+    return re;
+}
+
+Test(tokenizer_unicode, regex_s_is_oniguruma_s) {
+    // the list is Unicode's White_Space
+    bool *ws = white_space_property();
+    for (long c = 0; c <= MAX_CP; c++) cr_assert_eq(onig_space(c), ws[c], "U+%04lX", c);
+    free(ws);
+    // \s, \S, and both inside classes, on every code point
+    static const struct {
+        const char *pat;
+        bool is_space; // the pattern matches exactly the \s characters, or exactly the others
+    } pats[] = {{"\\s", true}, {"[\\s]", true}, {"[^\\S]", true}, {"\\S", false}, {"[^\\s]", false}, {"[\\S]", false}};
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    long checked = 0;
+    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
+        pcre2_code *re = compile_ours(pats[i].pat);
+        is_strbuf x = {0};
+        for (long c = 0; c <= MAX_CP; c++) {
+            if (is_surrogate(c)) continue;
+            checked++;
+            is_sb_clear(&x);
+            put_utf8(&x, c);
+            bool m = pcre2_match(re, (PCRE2_SPTR)x.p, x.n, 0, PCRE2_ANCHORED, md, NULL) > 0;
+            cr_assert_eq(m, onig_space(c) == pats[i].is_space, "'%s' on U+%04lX", pats[i].pat, c);
+        }
+        free(x.p);
+        pcre2_code_free(re);
+    }
+    pcre2_match_data_free(md);
+    cr_log_info("\\s and \\S: %ld code points as Oniguruma reads them", checked);
+    // only \s and \S are rewritten: not an escaped backslash before s, nor \Q...\E
+    static const char *const same[] = {"\\\\s", "\\Qa\\sb\\E", "\\p{L}\\d\\n", "s\\"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        char *w = is_tok_regex_white_space(same[i]);
+        cr_assert_str_eq(w, same[i]);
+        free(w);
+    }
+}
+
+Test(tokenizer_unicode, pretokenizer_s_in_encoding) {
+    // ByteLevel's regex ends " ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+": a character that is
+    // not \s joins the "!" after it in one piece, where the merge of its last byte
+    // with "!" applies; one that is \s is a piece of its own. Merges: 0x85 + "!"
+    // (U+0085 is c2 85), 0x8e + "!" (U+180E is e1 a0 8e), 0xbf + "!" (U+FEFF is
+    // ef bb bf); byte 0x85 is "ħ" in the byte-level alphabet, 0x8e "İ", 0xbf "¿".
+    is_tokenizer *t = NULL;
+    is_err err = {{0}};
+    const char *p = write_tokenizer_merges("null", ",\"\xc4\xa7!\":256,\"\xc4\xb0!\":257,\"\xc2\xbf!\":258",
+                                           "[\"\xc4\xa7 !\",\"\xc4\xb0 !\",\"\xc2\xbf !\"]");
+    cr_assert_eq(is_tok_load_hf(p, &t, &err), 0, "%s", err.msg);
+    int n;
+    int32_t *ids = encode(t, "\xc2\x85!", &n); // U+0085 is \s: no merge
+    cr_assert(n == 3 && ids[0] == 0xc2 && ids[1] == 0x85 && ids[2] == '!', "U+0085 joined the '!'");
+    free(ids);
+    ids = encode(t, "\xe1\xa0\x8e!", &n); // U+180E is not (PCRE2's own \s would say it is)
+    cr_assert(n == 3 && ids[0] == 0xe1 && ids[1] == 0xa0 && ids[2] == 257, "U+180E did not join the '!'");
+    free(ids);
+    ids = encode(t, "\xef\xbb\xbf!", &n); // U+FEFF is not
+    cr_assert(n == 3 && ids[0] == 0xef && ids[1] == 0xbb && ids[2] == 258, "U+FEFF did not join the '!'");
     free(ids);
     is_tok_free(t);
 }
