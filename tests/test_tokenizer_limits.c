@@ -132,6 +132,7 @@ Test(tokenizer_limits, regression_messages_name_the_field) {
         // 2^31 and 1e300 read as INT_MAX through cJSON's valueint
         {"tokenizer_json", "tokenizer_json/added-id-2pow31.json", "added_tokens[0].id: 2147483648"},
         {"tokenizer_json", "tokenizer_json/added-id-1e300.json", "added_tokens[0].id: 1e+300"},
+        {"tokenizer_json", "tokenizer_json/added-id-inf.json", "added_tokens[0].id: inf"}, // 1e999
         {"tokenizer_json", "tokenizer_json/added-id-fraction.json", "added_tokens[0].id: 1.5"},
         {"tokenizer_json", "tokenizer_json/added-id-negative.json", "added_tokens[0].id: -1"},
         {"tokenizer_json", "tokenizer_json/added-id-over-limit.json", "IS_TOK_MAX_ID"},
