@@ -11,7 +11,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "base/error.h"  // defines: is_errf, is_err_prefix, is_xmalloc, is_xrealloc
+#include "base/error.h"  // defines: is_errf, is_err_prefix, is_xrealloc, is_xstrdup, IS_ASSERT
 #include "base/strbuf.h" // defines: is_strbuf, is_sb_putn, is_sb_clear
 
 // ---- parsing ---------------------------------------------------------------------
