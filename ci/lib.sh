@@ -4,7 +4,8 @@ set -euo pipefail
 
 IS_ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IS_BUILD_DIR="${IS_BUILD_DIR:-$IS_ROOT_DIR/build}"
-IS_PACKAGES=(gcc make cmake pkg-config libcriterion-dev libcjson-dev libopenblas-dev libpcre2-dev)
+IS_PACKAGES=(gcc make cmake pkg-config libcriterion-dev libcjson-dev libopenblas-dev libpcre2-dev libutf8proc-dev
+    unicode-data bzip2)
 
 is_ensure_packages() {
     local missing=()

@@ -14,6 +14,24 @@
 
 typedef struct is_tokenizer is_tokenizer;
 
+// Limits on what the loaders accept (README, "Tokenizer limits"), so that any
+// file, broken or hostile, is refused in bounded time and memory with a message
+// naming the field and the limit:
+//   ids and ranks below 2^22 (4,194,304): the largest vocabularies in use have
+//     about 262,144 entries (Gemma 3; o200k_base 200,019, Llama 3 128,256), 16
+//     times less; the id -> token tables are sized by the largest id, 8 bytes an
+//     id, so they never take more than 32 MiB whatever the file holds;
+//   at most 2^21 merges (Llama 3 has 280,147, Qwen2 151,387);
+//   files of at most 64 MiB (the largest tokenizer.json in use, Gemma 3's, is
+//     about 33 MB; o200k_base's rank file 3.6 MB);
+//   a tokenizer.json of at most 2^22 JSON values (Llama 3's has about a million),
+//     counted before the file is parsed: the parsed tree costs 80 to 170 bytes a
+//     value, so a file at the limits takes some 350 to 700 MB to load or refuse.
+#define IS_TOK_MAX_ID (1 << 22)
+#define IS_TOK_MAX_MERGES (1 << 21)
+#define IS_TOK_MAX_FILE_BYTES ((size_t)64 << 20)
+#define IS_TOK_MAX_JSON_VALUES (1 << 22)
+
 // A Hugging Face tokenizer.json (model type BPE, ByteLevel pre-tokenizer/decoder,
 // optional Split regex, added tokens, ignore_merges, BOS post-processing).
 int is_tok_load_hf(const char *path, is_tokenizer **out, is_err *err);

@@ -237,9 +237,26 @@ static int encode_segment(is_tokenizer *t, const unsigned char *s, size_t n, is_
     return 0;
 }
 
-// Finds the leftmost-longest added token at or after pos; returns its start or len.
+// The added tokens an encoding pass looks for: all of them (no normalizer); or,
+// as Hugging Face's AddedVocabulary::extract_and_normalize does, those matched in
+// the raw text, then, in the normalized text between them, the normalized ones.
+enum { ADDED_ALL, ADDED_RAW, ADDED_NORMALIZED };
+
+static bool in_pass(const is_tok_added *a, int pass) {
+    return pass == ADDED_ALL || a->normalized == (pass == ADDED_NORMALIZED);
+}
+
+// Whether pass has any added token to look for.
+static bool pass_scans(const is_tokenizer *t, int pass, bool allow_special) {
+    for (int norm = 0; norm < 2; norm++)
+        if (pass == ADDED_ALL || norm == (pass == ADDED_NORMALIZED))
+            if (t->n_added_of[norm][0] > 0 || (allow_special && t->n_added_of[norm][1] > 0)) return true;
+    return false;
+}
+
+// Finds the leftmost-longest added token of pass at or after pos; returns its start or len.
 static size_t find_added(const is_tokenizer *t, const unsigned char *s, size_t len, size_t pos,
-                         bool allow_special, int *which) {
+                         bool allow_special, int pass, int *which) {
     for (size_t i = pos; i < len; i++) {
         if (t->one_first) {
             const unsigned char *q = memchr(s + i, t->only_first, len - i);
@@ -249,8 +266,8 @@ static size_t find_added(const is_tokenizer *t, const unsigned char *s, size_t l
         unsigned char c = s[i];
         for (int k = t->first_lo[c]; k < t->first_hi[c]; k++) {
             const is_tok_added *a = &t->added[k];
-            if (a->special && !allow_special) continue;
-            if (a->len <= len - i && memcmp(s + i, t->bytes + a->off, a->len) == 0) {
+            if ((a->special && !allow_special) || !in_pass(a, pass)) continue;
+            if (a->mlen <= len - i && memcmp(s + i, t->bytes + a->moff, a->mlen) == 0) {
                 *which = k;
                 return i;
             }
@@ -259,21 +276,40 @@ static size_t find_added(const is_tokenizer *t, const unsigned char *s, size_t l
     return len;
 }
 
-int is_tok_encode(is_tokenizer *t, const char *text, size_t len, bool allow_special, int32_t **ids,
-                  is_err *err) {
-    *ids = NULL;
-    const unsigned char *s = (const unsigned char *)text;
-    t->out_n = 0;
-    bool scan = allow_special ? t->n_added > 0 : t->n_nonspecial > 0;
+// Encodes s[0..len): its added tokens of pass, and the text between them: that
+// text normalized first in the raw pass, else pre-tokenized and merged.
+static int encode_text(is_tokenizer *t, const unsigned char *s, size_t len, bool allow_special, int pass,
+                       is_err *err) {
+    bool scan = pass_scans(t, pass, allow_special);
     size_t pos = 0;
     while (pos < len) {
         int which = -1;
-        size_t at = scan ? find_added(t, s, len, pos, allow_special, &which) : len;
-        if (encode_segment(t, s + pos, at - pos, err) < 0) return -1;
+        size_t at = scan ? find_added(t, s, len, pos, allow_special, pass, &which) : len;
+        if (at > pos) {
+            if (pass == ADDED_RAW) {
+                // the nested pass reads norm_out and never normalizes again
+                if (is_tok_normalize(t, (const char *)s + pos, at - pos, &t->norm_out, err) < 0 ||
+                    encode_text(t, (const unsigned char *)t->norm_out.p, t->norm_out.n, allow_special,
+                                ADDED_NORMALIZED, err) < 0)
+                    return -1;
+            } else if (encode_segment(t, s + pos, at - pos, err) < 0) {
+                return -1;
+            }
+        }
         if (at >= len) break;
         out_push(t, t->added[which].id);
-        pos = at + t->added[which].len;
+        pos = at + t->added[which].mlen;
     }
+    return 0;
+}
+
+int is_tok_encode(is_tokenizer *t, const char *text, size_t len, bool allow_special, int32_t **ids,
+                  is_err *err) {
+    *ids = NULL;
+    t->out_n = 0;
+    if (encode_text(t, (const unsigned char *)text, len, allow_special, t->n_norm > 0 ? ADDED_RAW : ADDED_ALL,
+                    err) < 0)
+        return -1;
     if (t->out_n > INT_MAX) return is_errf(err, "too many tokens");
     int32_t *res = malloc(sizeof(int32_t) * (t->out_n ? t->out_n : 1));
     if (!res) return is_errf(err, "out of memory for %zu token ids", t->out_n);
@@ -284,6 +320,10 @@ int is_tok_encode(is_tokenizer *t, const char *text, size_t len, bool allow_spec
         free(t->out);
         t->out = NULL;
         t->out_cap = 0;
+    }
+    if (t->norm_out.cap > (1u << 22)) {
+        free(t->norm_out.p);
+        t->norm_out = (is_strbuf){0};
     }
     t->out_n = 0;
     return n;

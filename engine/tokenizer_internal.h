@@ -3,7 +3,8 @@
 // is_tok_bmap, is_tok_pmap, is_tok_added, the table builders (is_tok_new,
 // is_tok_arena_add, is_tok_bmap_put, is_tok_pmap_put, is_tok_table_grow,
 // is_tok_add_added, is_tok_finish), the byte-level alphabet (is_tok_bl_decode,
-// is_tok_bl_encode) and is_tok_bpe.
+// is_tok_bl_encode), is_tok_bpe and the normalizer (is_tok_norm_step,
+// is_tok_norm_parse, is_tok_norm_apply, is_tok_normalize).
 //
 // An is_tokenizer holds scratch buffers: encoding is not thread-safe per tokenizer.
 #ifndef IS_TOKENIZER_INTERNAL_H
@@ -32,6 +33,13 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
 // The regex pattern of a named tiktoken encoding, or NULL when unknown.
 const char *is_tok_encoding_pattern(const char *encoding);
 
+// pat (a pre-tokenizer or Replace regex, PCRE2 syntax) with \s and \S written as
+// \p{White_Space} and \P{White_Space}, for PCRE2 with UCP (malloc'd). The
+// tokenizers these patterns come from read \s as Unicode's White_Space:
+// Hugging Face's through Oniguruma (its \s is CR_Space, the White_Space list),
+// tiktoken through the regex crate; PCRE2's \s also matches U+180E (its \h does).
+char *is_tok_regex_white_space(const char *pat);
+
 // ---- the tokenizer ---------------------------------------------------------------
 
 // bytes -> id, keys stored in the tokenizer's byte arena.
@@ -58,11 +66,34 @@ typedef struct {
 } is_tok_pmap;
 
 typedef struct {
-    uint32_t off, len;
+    uint32_t off, len;   // the content (arena)
+    uint32_t moff, mlen; // what is matched in the text: the content, or its normalized form
     int32_t id;
     bool special;
-    unsigned char first;
+    bool normalized; // matched in the normalized text (tokenizer.json "normalized"), else in the raw text
+    unsigned char first; // of what is matched
 } is_tok_added;
+
+// One step of a tokenizer.json normalizer; a Sequence is flattened into its steps.
+typedef enum {
+    IS_TOK_NORM_NFC,
+    IS_TOK_NORM_NFD,
+    IS_TOK_NORM_NFKC,
+    IS_TOK_NORM_NFKD,
+    IS_TOK_NORM_LOWERCASE,
+    IS_TOK_NORM_REPLACE,
+    IS_TOK_NORM_PREPEND,
+    IS_TOK_NORM_STRIP,
+} is_tok_norm_kind;
+
+typedef struct {
+    is_tok_norm_kind kind;
+    char *text; // Replace: the content; Prepend: the prefix
+    size_t text_len;
+    pcre2_code *re; // Replace: the pattern (a String pattern as a literal)
+    pcre2_match_data *md;
+    bool left, right; // Strip: the sides stripped
+} is_tok_norm_step;
 
 enum { IS_TOK_TIKTOKEN, IS_TOK_HF };
 
@@ -87,10 +118,17 @@ struct is_tokenizer {
     int bos;
     // added / special tokens sorted by first byte, then length descending
     is_tok_added *added;
-    int n_added, n_special, n_nonspecial;
+    int n_added, added_cap;
+    int n_added_of[2][2]; // [normalized][special]: how many
+    is_tok_bmap added_by; // content -> id: finds a content given twice
     int first_lo[256], first_hi[256];
     unsigned char only_first; // all added tokens start with this byte
     bool one_first;
+    // normalizer (engine/tokenizer_norm.c)
+    is_tok_norm_step *norm;
+    int n_norm;
+    char *norm_json; // as tokenizer.json gave it, for is_tok_save_hf
+    is_strbuf norm_out;
     // regex
     char *pattern;
     pcre2_code *re;
@@ -183,10 +221,16 @@ void is_tok_pmap_init(is_tok_pmap *m, size_t n);
 bool is_tok_pmap_put(is_tok_pmap *m, int32_t l, int32_t r, int32_t rank, int32_t merged);
 // Sets the id -> bytes table size to n ids (new ids have no token).
 void is_tok_table_grow(is_tokenizer *t, int n);
-// Adds an added/special token (content bytes). Rejects empty contents.
-int is_tok_add_added(is_tokenizer *t, const char *content, size_t len, int32_t id, bool special, is_err *err);
-// Once the tables are complete: the single-byte ids and the added-token index.
-void is_tok_finish(is_tokenizer *t);
+// Adds an added/special token (content bytes) with id, 0 <= id < IS_TOK_MAX_ID
+// (the callers check it), matched in the raw text, or in the normalized text when
+// normalized (its content is normalized too, by is_tok_finish). Rejects an empty
+// content and one given twice.
+int is_tok_add_added(is_tokenizer *t, const char *content, size_t len, int32_t id, bool special, bool normalized,
+                     is_err *err);
+// Once the tables and the normalizer are complete: the single-byte ids, the
+// normalized forms of the added tokens that have one and the added-token index.
+// Fails when an added token normalizes to nothing.
+int is_tok_finish(is_tokenizer *t, is_err *err);
 
 // Decodes a byte-level alphabet string to bytes (out has room for strlen(s));
 // returns the length or -1.
@@ -199,5 +243,29 @@ void is_tok_bl_encode(is_strbuf *out, const unsigned char *p, size_t n);
 // Runs BPE over p[0..n) with pair ranks below max_rank. On return the parts are
 // the chain 0 -> s_nxt[0] -> ... -> n with ids in s_tok. -1 when a byte has no token.
 int is_tok_bpe(is_tokenizer *t, const unsigned char *p, int n, int32_t max_rank, is_err *err);
+
+// ---- the normalizer (engine/tokenizer_norm.c) -----------------------------------
+
+#define IS_TOK_MAX_NORM_STEPS 64
+// A normalized text may be at most this many times its input (plus 64 KiB): NFKD
+// grows text at most 11 times (U+FDFA, 3 bytes, decomposes into 33); a hostile
+// Replace or Prepend is stopped before it fills memory.
+#define IS_TOK_NORM_MAX_GROWTH 32
+
+struct cJSON;
+// Parses tokenizer.json's "normalizer" (NULL or null: none) into t->norm: NFC,
+// NFD, NFKC, NFKD, Lowercase, Replace (String or Regex pattern), Prepend, Strip,
+// and Sequences of them. Another type is an error naming it.
+int is_tok_norm_parse(is_tokenizer *t, const struct cJSON *norm, is_err *err);
+void is_tok_norm_free(is_tokenizer *t);
+
+// Applies n steps to s[0..len) (any bytes) into out (emptied first), as Hugging
+// Face tokenizers does to valid UTF-8; bytes of an invalid sequence pass through
+// unchanged and are neither whitespace nor part of a Unicode form's input. -1
+// with err when the text outgrows IS_TOK_NORM_MAX_GROWTH or a Replace pattern
+// fails to match.
+int is_tok_norm_apply(is_tok_norm_step *steps, int n, const char *s, size_t len, is_strbuf *out, is_err *err);
+// t's normalizer applied to s[0..len) into out (a copy when it has none).
+int is_tok_normalize(is_tokenizer *t, const char *s, size_t len, is_strbuf *out, is_err *err);
 
 #endif

@@ -2,7 +2,7 @@
 #include "engine/tokenizer_internal.h"
 
 #include <cjson/cJSON.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 
 #include "base/error.h"  // defines: is_errf, is_xmalloc, is_xrealloc, is_xstrdup
 #include "base/fileio.h" // defines: is_read_file
+#include "base/strbuf.h" // defines: is_strbuf, is_sb_putn, is_sb_puts
 
 // ---- encodings -------------------------------------------------------------------
 // Patterns as js-tiktoken 1.0.21 ships them.
@@ -67,11 +68,35 @@ const char *is_tok_encoding_pattern(const char *encoding) {
 
 // ---- the pre-tokenizer regex -----------------------------------------------------
 
+char *is_tok_regex_white_space(const char *pat) {
+    is_strbuf b = {0};
+    is_sb_putn(&b, "", 0);
+    for (const char *p = pat; *p; p++) {
+        if (p[0] != '\\' || !p[1]) {
+            is_sb_putn(&b, p, 1);
+        } else if (p[1] == 's' || p[1] == 'S') {
+            is_sb_puts(&b, p[1] == 's' ? "\\p{White_Space}" : "\\P{White_Space}");
+            p++;
+        } else if (p[1] == 'Q') { // quoted up to \E: copied as it is
+            const char *e = strstr(p + 2, "\\E");
+            size_t n = e ? (size_t)(e + 2 - p) : strlen(p);
+            is_sb_putn(&b, p, n);
+            p += n - 1;
+        } else { // another escape (\\ among them): both characters as they are
+            is_sb_putn(&b, p, 2);
+            p++;
+        }
+    }
+    return b.p;
+}
+
 static int compile_pattern(is_tokenizer *t, const char *pat, const char *where, is_err *err) {
     int ec;
     PCRE2_SIZE eo;
-    t->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &ec, &eo, NULL);
+    char *ws = is_tok_regex_white_space(pat);
+    t->re = pcre2_compile((PCRE2_SPTR)ws, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF,
+                          &ec, &eo, NULL);
+    free(ws);
     if (!t->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
@@ -134,9 +159,11 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
                        src, encoding ? encoding : "");
     is_tokenizer *t = is_tok_new(IS_TOK_TIKTOKEN, src);
     t->ignore_merges = true;
+    // sized by the lines, up to the largest vocabularies in use (the map grows past
+    // that): a file of empty lines costs no more than a real one
     size_t approx = 0;
     for (size_t i = 0; i < len; i++) approx += data[i] == '\n';
-    is_tok_bmap_init(&t->vocab, approx + 1);
+    is_tok_bmap_init(&t->vocab, (approx < (1u << 18) ? approx : (1u << 18)) + 1);
     unsigned char *buf = NULL;
     size_t bufcap = 0;
     size_t pos = 0;
@@ -170,7 +197,8 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
         size_t rl = ll - tl - 1;
         long long rank = 0;
         if (rl == 0 || rl > 10) {
-            is_errf(err, "%s:%ld: rank '%.*s' is not a number below 2^31", src, line, (int)rl, rs);
+            is_errf(err, "%s:%ld: rank '%.*s' is not a number below the limit IS_TOK_MAX_ID = 2^22", src, line,
+                    (int)(rl < 32 ? rl : 32), rs);
             goto fail;
         }
         for (size_t i = 0; i < rl; i++) {
@@ -180,8 +208,9 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
             }
             rank = rank * 10 + (rs[i] - '0');
         }
-        if (rank >= INT_MAX / 2) {
-            is_errf(err, "%s:%ld: rank %lld is too large", src, line, rank);
+        if (rank >= IS_TOK_MAX_ID) {
+            is_errf(err, "%s:%ld: rank %lld is too large (expected at most %d: ranks are below the limit "
+                    "IS_TOK_MAX_ID = 2^22)", src, line, rank, IS_TOK_MAX_ID - 1);
             goto fail;
         }
         int r = (int)rank;
@@ -214,13 +243,12 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
                     enc->specials[i].text);
             goto fail;
         }
-        if (is_tok_add_added(t, enc->specials[i].text, strlen(enc->specials[i].text), id, true, err) < 0)
+        if (is_tok_add_added(t, enc->specials[i].text, strlen(enc->specials[i].text), id, true, false, err) < 0)
             goto fail;
     }
     char where[600];
     snprintf(where, sizeof where, "%s (encoding %s)", src, enc->name);
-    if (compile_pattern(t, enc->pattern, where, err) < 0) goto fail;
-    is_tok_finish(t);
+    if (compile_pattern(t, enc->pattern, where, err) < 0 || is_tok_finish(t, err) < 0) goto fail;
     *out = t;
     return 0;
 fail:
@@ -229,13 +257,11 @@ fail:
     return -1;
 }
 
-#define TOK_MAX_FILE_BYTES ((size_t)1 << 30) // rank files and tokenizer.json
-
 int is_tok_load_tiktoken(const char *path, const char *encoding, is_tokenizer **out, is_err *err) {
     *out = NULL;
     char *data;
     size_t len;
-    if (is_read_file(path, TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
+    if (is_read_file(path, IS_TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
     int rc = is_tok_load_tiktoken_mem(data, len, encoding, path, out, err);
     free(data);
     return rc;
@@ -254,6 +280,55 @@ static bool jbool(const cJSON *o, const char *k, bool dflt) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
     return dflt;
+}
+
+// A token id: a JSON integer from 0 to IS_TOK_MAX_ID - 1. The double is checked,
+// not valueint, which cJSON clamps (2^31 would read as INT_MAX).
+static bool jid(const cJSON *v, int32_t *id) {
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d < IS_TOK_MAX_ID) || d != (double)(int32_t)d) return false;
+    *id = (int32_t)d;
+    return true;
+}
+
+// The error for a field that jid() refused; field is printf-formatted.
+static int bad_id(is_tokenizer *t, const cJSON *v, is_err *err, const char *field, ...)
+    __attribute__((format(printf, 4, 5)));
+static int bad_id(is_tokenizer *t, const cJSON *v, is_err *err, const char *field, ...) {
+    char where[256], what[64];
+    va_list ap;
+    va_start(ap, field);
+    vsnprintf(where, sizeof where, field, ap);
+    va_end(ap);
+    if (cJSON_IsNumber(v))
+        snprintf(what, sizeof what, "%.15g", v->valuedouble);
+    else
+        snprintf(what, sizeof what, "%s", v ? "a value that is not a number" : "nothing");
+    return is_errf(err, "%s: %s: %s is not a token id (expected an integer from 0 to %d: ids are below "
+                        "the limit IS_TOK_MAX_ID = 2^22)",
+                   t->src, where, what, IS_TOK_MAX_ID - 1);
+}
+
+// An upper bound on the number of values in a JSON text (1 + the commas and
+// brackets outside strings): the parsed tree's size, known before parsing.
+static size_t json_count_values(const char *s, size_t n) {
+    size_t count = 1;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            count++;
+        }
+    }
+    return count;
 }
 
 // A ByteLevel pre-tokenizer entry.
@@ -360,11 +435,13 @@ static int hf_bos(is_tokenizer *t, const cJSON *pp, is_err *err) {
     const cJSON *sts = cJSON_GetObjectItemCaseSensitive(pp, "special_tokens");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(sts, name->valuestring);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(st, "ids");
-    const cJSON *id0 = cJSON_GetArrayItem(ids, 0);
-    if (!cJSON_IsNumber(id0) || cJSON_GetArraySize(ids) != 1)
+    if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) != 1)
         return is_errf(err, "%s: post_processor.special_tokens['%s'].ids: expected one id", t->src,
                        name->valuestring);
-    t->bos = id0->valueint;
+    const cJSON *id0 = cJSON_GetArrayItem(ids, 0);
+    int32_t bos;
+    if (!jid(id0, &bos)) return bad_id(t, id0, err, "post_processor.special_tokens['%s'].ids[0]", name->valuestring);
+    t->bos = bos;
     return 0;
 }
 
@@ -392,10 +469,10 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
     size_t cap = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= INT_MAX / 2 ||
-            e->valuedouble != (double)e->valueint) {
+        int32_t id;
+        if (!jid(e, &id)) {
             free(buf);
-            return is_errf(err, "%s: model.vocab['%s']: expected a non-negative integer id", t->src, e->string);
+            return bad_id(t, e, err, "model.vocab['%s']", e->string);
         }
         size_t sl = strlen(e->string);
         if (sl + 1 > cap) {
@@ -407,7 +484,6 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
             free(buf);
             return is_errf(err, "%s: model.vocab: token '%s' is not in the byte-level alphabet", t->src, e->string);
         }
-        int id = e->valueint;
         is_tok_table_grow(t, id + 1);
         if (t->tok_len[id] >= 0) {
             free(buf);
@@ -427,6 +503,11 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
     if (merges && !cJSON_IsArray(merges) && !cJSON_IsNull(merges)) {
         free(buf);
         return is_errf(err, "%s: model.merges: expected an array", t->src);
+    }
+    if (nm > IS_TOK_MAX_MERGES) {
+        free(buf);
+        return is_errf(err, "%s: model.merges: %d merges, more than the limit of %d (IS_TOK_MAX_MERGES = 2^21)",
+                       t->src, nm, IS_TOK_MAX_MERGES);
     }
     is_tok_pmap_init(&t->pairs, (size_t)nm);
     t->merge_l = is_xmalloc(sizeof(int32_t) * (size_t)(nm + 1));
@@ -493,18 +574,16 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
         if (!cJSON_IsNumber(id) || !cJSON_IsString(content))
             return is_errf(err, "%s: added_tokens[%d]: expected id and content", t->src, ai);
+        int32_t ival;
+        if (!jid(id, &ival)) return bad_id(t, id, err, "added_tokens[%d].id", ai);
         bool special = jbool(e, "special", false);
-        if (is_tok_add_added(t, content->valuestring, strlen(content->valuestring), id->valueint, special, err) < 0)
+        bool normalized = jbool(e, "normalized", !special); // Hugging Face's default
+        if (is_tok_add_added(t, content->valuestring, strlen(content->valuestring), ival, special, normalized,
+                             err) < 0)
             return -1;
         ai++;
     }
-    // normalizer: none, or NFC (accepted, not applied: inputs are taken as already NFC)
-    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (norm && !cJSON_IsNull(norm)) {
-        const char *nt = jtype(norm);
-        if (!nt || strcmp(nt, "NFC") != 0)
-            return is_errf(err, "%s: normalizer: unsupported type '%s'", t->src, nt ? nt : "?");
-    }
+    if (is_tok_norm_parse(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err) < 0) return -1;
     const char *pattern;
     if (hf_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &pattern, err) < 0) return -1;
     if (hf_bos(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err) < 0) return -1;
@@ -516,15 +595,20 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
             return is_errf(err, "%s: decoder: unsupported type '%s' (expected ByteLevel)", t->src, dt ? dt : "?");
     }
     if (compile_pattern(t, pattern, t->src, err) < 0) return -1;
-    is_tok_finish(t);
-    return 0;
+    return is_tok_finish(t, err);
 }
 
 int is_tok_load_hf(const char *path, is_tokenizer **out, is_err *err) {
     *out = NULL;
     char *data;
     size_t len;
-    if (is_read_file(path, TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
+    if (is_read_file(path, IS_TOK_MAX_FILE_BYTES, &data, &len, err) < 0) return -1;
+    size_t nvalues = json_count_values(data, len);
+    if (nvalues > IS_TOK_MAX_JSON_VALUES) {
+        free(data);
+        return is_errf(err, "%s: about %zu JSON values, more than the limit of %d (IS_TOK_MAX_JSON_VALUES = 2^22)",
+                       path, nvalues, IS_TOK_MAX_JSON_VALUES);
+    }
     cJSON *root = cJSON_ParseWithLength(data, len);
     if (!root) {
         const char *ep = cJSON_GetErrorPtr();

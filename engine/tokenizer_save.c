@@ -91,13 +91,16 @@ int is_tok_save_hf(const is_tokenizer *t, const char *path, is_err *err) {
             is_sb_printf(&b, "%d", a->id);
             is_sb_puts(&b, ", \"content\": ");
             sb_json(&b, (const char *)t->bytes + a->off, a->len);
-            is_sb_puts(&b, ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, "
-                       "\"special\": ");
+            is_sb_puts(&b, ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": ");
+            is_sb_puts(&b, a->normalized ? "true" : "false");
+            is_sb_puts(&b, ", \"special\": ");
             is_sb_puts(&b, a->special ? "true}" : "false}");
         }
         free(order);
     }
-    is_sb_puts(&b, "\n  ],\n  \"normalizer\": null,\n  \"pre_tokenizer\": ");
+    is_sb_puts(&b, "\n  ],\n  \"normalizer\": ");
+    is_sb_puts(&b, t->norm_json ? t->norm_json : "null"); // as tokenizer.json gave it
+    is_sb_puts(&b, ",\n  \"pre_tokenizer\": ");
     if (t->bl_regex) {
         is_sb_puts(&b, "{\"type\": \"ByteLevel\", \"add_prefix_space\": ");
         is_sb_puts(&b, t->add_prefix_space ? "true" : "false");

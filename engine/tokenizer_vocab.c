@@ -104,6 +104,8 @@ void is_tok_free(is_tokenizer *t) {
     free(t->merge_l);
     free(t->merge_r);
     free(t->added);
+    free(t->added_by.s);
+    is_tok_norm_free(t);
     free(t->pattern);
     if (t->md) pcre2_match_data_free(t->md);
     if (t->mctx) pcre2_match_context_free(t->mctx);
@@ -147,30 +149,53 @@ void is_tok_table_grow(is_tokenizer *t, int n) {
 static int cmp_added(const void *a, const void *b) {
     const is_tok_added *x = a, *y = b;
     if (x->first != y->first) return x->first < y->first ? -1 : 1;
-    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    if (x->mlen != y->mlen) return x->mlen > y->mlen ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int is_tok_add_added(is_tokenizer *t, const char *content, size_t len, int32_t id, bool special, is_err *err) {
+int is_tok_add_added(is_tokenizer *t, const char *content, size_t len, int32_t id, bool special, bool normalized,
+                     is_err *err) {
+    IS_ASSERT(id >= 0 && id < IS_TOK_MAX_ID); // the loaders check ids
     if (len == 0) return is_errf(err, "%s: added token %d has empty content", t->src, id);
-    if (id < 0) return is_errf(err, "%s: added token '%s' has negative id %d", t->src, content, id);
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].len == len && memcmp(t->bytes + t->added[i].off, content, len) == 0)
-            return is_errf(err, "%s: added token '%s' appears twice", t->src, content);
-    t->added = is_xrealloc(t->added, sizeof(is_tok_added) * (size_t)(t->n_added + 1));
+    if (!t->added_by.s) is_tok_bmap_init(&t->added_by, 64);
+    uint32_t off = is_tok_arena_add(t, content, len);
+    if (is_tok_bmap_put(t, &t->added_by, off, (uint32_t)len, id) >= 0) {
+        t->nbytes -= len; // the copy is not kept
+        return is_errf(err, "%s: added token '%.*s' appears twice", t->src, (int)(len < 200 ? len : 200), content);
+    }
+    if (t->n_added == t->added_cap) {
+        t->added_cap = t->added_cap ? t->added_cap * 2 : 64;
+        t->added = is_xrealloc(t->added, sizeof(is_tok_added) * (size_t)t->added_cap);
+    }
     is_tok_added *a = &t->added[t->n_added++];
-    a->off = is_tok_arena_add(t, content, len);
-    a->len = (uint32_t)len;
+    a->off = a->moff = off;
+    a->len = a->mlen = (uint32_t)len;
     a->id = id;
     a->special = special;
-    a->first = (unsigned char)content[0];
-    if (special)
-        t->n_special++;
-    else
-        t->n_nonspecial++;
+    a->normalized = normalized;
+    t->n_added_of[normalized][special]++;
     is_tok_table_grow(t, id + 1);
     t->tok_off[id] = a->off;
     t->tok_len[id] = (int32_t)len;
+    return 0;
+}
+
+// What each added token matches: with a normalizer, a normalized token matches
+// the normalized form of its content (Hugging Face normalizes it as it
+// normalizes the text).
+static int match_added(is_tokenizer *t, is_err *err) {
+    for (int i = 0; i < t->n_added; i++) {
+        is_tok_added *a = &t->added[i];
+        if (a->normalized && t->n_norm > 0) {
+            if (is_tok_normalize(t, (const char *)t->bytes + a->off, a->len, &t->norm_out, err) < 0) return -1;
+            if (t->norm_out.n == 0)
+                return is_errf(err, "%s: added token %d ('%.*s'): its content normalizes to nothing", t->src,
+                               a->id, (int)(a->len < 200 ? a->len : 200), (const char *)t->bytes + a->off);
+            a->moff = is_tok_arena_add(t, t->norm_out.p, t->norm_out.n);
+            a->mlen = (uint32_t)t->norm_out.n;
+        }
+        a->first = t->bytes[a->moff];
+    }
     return 0;
 }
 
@@ -178,22 +203,24 @@ static void finish_added(is_tokenizer *t) {
     if (t->n_added > 1) qsort(t->added, (size_t)t->n_added, sizeof(is_tok_added), cmp_added);
     for (int i = 0; i < 256; i++) t->first_lo[i] = t->first_hi[i] = 0;
     for (int i = 0; i < t->n_added; i++) {
-        unsigned char f = t->bytes[t->added[i].off];
+        unsigned char f = t->added[i].first;
         if (t->first_hi[f] == 0) t->first_lo[f] = i;
         t->first_hi[f] = i + 1;
     }
     t->one_first = t->n_added > 0;
-    if (t->n_added) t->only_first = t->bytes[t->added[0].off];
+    if (t->n_added) t->only_first = t->added[0].first;
     for (int i = 0; i < t->n_added; i++)
-        if (t->bytes[t->added[i].off] != t->only_first) t->one_first = false;
+        if (t->added[i].first != t->only_first) t->one_first = false;
 }
 
-void is_tok_finish(is_tokenizer *t) {
+int is_tok_finish(is_tokenizer *t, is_err *err) {
     for (int b = 0; b < 256; b++) {
         unsigned char c = (unsigned char)b;
         t->byte_id[b] = is_tok_bmap_get(t, &t->vocab, &c, 1);
     }
+    if (match_added(t, err) < 0) return -1;
     finish_added(t);
+    return 0;
 }
 
 // ---- byte-level alphabet ---------------------------------------------------------
