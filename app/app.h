@@ -51,6 +51,7 @@ int is_cmd_export(int argc, char **argv);
 int is_cmd_logits(int argc, char **argv);
 int is_cmd_tokenize(int argc, char **argv);
 int is_cmd_presets(int argc, char **argv);
+int is_cmd_merge(int argc, char **argv);
 int is_cmd_version(int argc, char **argv);
 int is_cmd_bench(int full_argc, char **full_argv);
 int is_cmd_profile(int full_argc, char **full_argv);

@@ -1,5 +1,5 @@
 // cmd_compare.c — `inferscope compare BASE.json NEW.json [--threshold PCT]
-// [--metric M]`: reports/compare.c's table of two result files, and an exit
+// [--metric M] [--paired]`: reports/compare.c's table of two result files, and an exit
 // status a CI job can gate on.
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,11 +9,17 @@
 
 #include "app/app.h"
 #include "reports/compare.h" // defines: is_compare, is_compare_to_md
-#include "reports/results.h" // defines: is_results_load, is_metric_defs, is_results_default_metric, is_results_env_gemm
+#include "reports/results.h" // defines: is_results_load, is_metric_defs, is_results_default_metric, is_results_env_gemm,
+                             // is_results_env_noise
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]\n"
+    fprintf(f, "usage: inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M] [--paired]\n"
                "  --threshold PCT  a change within PCT percent is \"same\" (default %g; 0 < PCT < 100)\n"
+               "  --paired         BASE and NEW each merge R runs (inferscope merge), run k of each taken one\n"
+               "                   after the other (ci/perf-gate --base): judge the R pairs of the runs' best\n"
+               "                   repetitions (Hodges-Lehmann ratio, Wilcoxon signed-rank 95%% interval):\n"
+               "                   slower/faster past the threshold with the whole interval past half of it,\n"
+               "                   same with the whole interval within it, else unclear\n"
                "  --metric M       the metric compared (default %s; for kernels results time_us); one of:\n",
             IS_COMPARE_DEFAULT_THRESHOLD_PCT, IS_COMPARE_DEFAULT_METRIC);
     for (int i = 0; i < is_metric_n_defs; i++)
@@ -58,11 +64,16 @@ int is_compare_main(int argc, char **argv) {
     int n_files = 0;
     double pct = IS_COMPARE_DEFAULT_THRESHOLD_PCT;
     const char *metric = NULL; // default: by the kind of BASE (is_results_default_metric)
+    bool paired = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--paired") == 0) {
+            paired = true;
+            continue;
         }
         if (strcmp(a, "--threshold") == 0 || strcmp(a, "--metric") == 0) {
             if (i + 1 >= argc) {
@@ -111,8 +122,12 @@ int is_compare_main(int argc, char **argv) {
     char base_gemm[1024], new_gemm[1024];
     is_results_env_gemm(cJSON_GetObjectItem(base, "env"), base_gemm, sizeof base_gemm);
     is_results_env_gemm(cJSON_GetObjectItem(nw, "env"), new_gemm, sizeof new_gemm);
+    char base_noise[512], new_noise[512];
+    is_results_env_noise(cJSON_GetObjectItem(base, "env"), base_noise, sizeof base_noise);
+    is_results_env_noise(cJSON_GetObjectItem(nw, "env"), new_noise, sizeof new_noise);
     is_compare_opts o = {.metric = metric, .threshold = pct / 100, .seed = IS_COMPARE_SEED,
-                         .base_gemm = base_gemm, .new_gemm = new_gemm};
+                         .base_gemm = base_gemm, .new_gemm = new_gemm, .paired = paired,
+                         .base_noise = base_noise, .new_noise = new_noise};
     is_compare_row *rows;
     int n;
     int rc = is_compare(base, nw, &o, &rows, &n, &err);

@@ -16,6 +16,7 @@ static const char *main_help =
     "  kernels    each op's kernel variants on model shapes, validated first; time, GB/s, % of peak,\n"
     "             the winner per shape; the same result files as bench\n"
     "  compare    two bench (or two kernels) result files: ratio per point, verdict, exit 1 on a slowdown\n"
+    "  merge      result files of repeated runs of one sweep into one, for compare --paired\n"
     "  profile    one bench point under CUPTI: kernel table per phase, DRAM counters, trace;\n"
     "             --list-metrics --chip CHIP: the DRAM counters CUPTI collects on a chip (host side)\n"
     "  logits     one forward pass over a prompt; the logits of its last (or every) position as JSON\n"
@@ -36,7 +37,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"generate", is_cmd_generate, false}, {"bench", is_cmd_bench, true},       {"kernels", is_cmd_kernels, true},
-    {"compare", is_compare_main, false},  {"profile", is_cmd_profile, true},   {"logits", is_cmd_logits, false},
+    {"compare", is_compare_main, false},  {"merge", is_cmd_merge, false},      {"profile", is_cmd_profile, true},   {"logits", is_cmd_logits, false},
     {"export", is_cmd_export, false},     {"tokenize", is_cmd_tokenize, false}, {"presets", is_cmd_presets, false},
     {"version", is_cmd_version, false},   {"--version", is_cmd_version, false},
 };

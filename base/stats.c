@@ -221,3 +221,49 @@ int is_bootstrap_ratio_ci(const double *base, int nb, const double *nw, int nn, 
     free(sb);
     return rc;
 }
+
+int is_signed_rank_crit(int n, double level) {
+    IS_ASSERT(level > 0 && level < 1);
+    if (n < 1) return 0;
+    IS_ASSERT(n <= IS_SIGNED_RANK_MAX_N);
+    // null distribution of T+ (the sum of the ranks with a positive sign): each of
+    // the 2^n sign patterns equally likely; ways[t] = patterns with T+ = t
+    int m = n * (n + 1) / 2;
+    double *ways = is_xcalloc((size_t)m + 1, sizeof *ways);
+    ways[0] = 1;
+    for (int r = 1; r <= n; r++)
+        for (int t = r * (r + 1) / 2; t >= r; t--) ways[t] += ways[t - r];
+    double alpha_half = (1 - level) / 2, total = ldexp(1.0, n), cum = 0;
+    int c = 0; // the largest c with P(T+ <= c - 1) <= alpha / 2
+    for (int t = 0; t <= m; t++) {
+        cum += ways[t] / total;
+        if (cum > alpha_half * (1 + 1e-12)) break;
+        c = t + 1;
+    }
+    free(ways);
+    return c;
+}
+
+int is_paired_ratio_ci(const double *base, const double *nw, int n, double level, double *ratio, double *lo,
+                       double *hi) {
+    IS_ASSERT(n >= 0 && n <= IS_SIGNED_RANK_MAX_N);
+    *ratio = *lo = *hi = NAN;
+    if (n == 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (!(base[i] > 0.0 && nw[i] > 0.0 && isfinite(base[i]) && isfinite(nw[i]))) return -1;
+    int m = n * (n + 1) / 2, k = 0;
+    double *d = is_xmalloc((size_t)n * sizeof *d), *w = is_xmalloc((size_t)m * sizeof *w);
+    for (int i = 0; i < n; i++) d[i] = log(nw[i] / base[i]);
+    for (int i = 0; i < n; i++)
+        for (int j = i; j < n; j++) w[k++] = st_mid(d[i], d[j]); // the Walsh averages
+    qsort(w, (size_t)m, sizeof *w, st_cmp_double);
+    *ratio = exp(st_median_sorted(w, m));
+    int c = is_signed_rank_crit(n, level);
+    if (c >= 1) { // else too few pairs for an interval at this level: NaN
+        *lo = exp(w[c - 1]);
+        *hi = exp(w[m - c]);
+    }
+    free(d);
+    free(w);
+    return 0;
+}

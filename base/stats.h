@@ -1,6 +1,7 @@
-// stats.h — statistics of repeated measurements: order statistics, moments and
-// bootstrap confidence intervals. Declares: is_stats, is_stats_compute,
-// is_quantile_sorted, is_rel_noise, is_bootstrap_median_ci, is_bootstrap_ratio_ci.
+// stats.h — statistics of repeated measurements: order statistics, moments,
+// bootstrap confidence intervals and the paired signed-rank interval. Declares:
+// is_stats, is_stats_compute, is_quantile_sorted, is_rel_noise, is_bootstrap_median_ci, is_bootstrap_ratio_ci,
+// is_paired_ratio_ci, is_signed_rank_crit.
 #ifndef IS_BENCH_STATS_H
 #define IS_BENCH_STATS_H
 
@@ -57,5 +58,29 @@ void is_bootstrap_median_ci(const double *x, int n, int n_boot, double level, ui
 // for is_bootstrap_median_ci, with n = nb + nn.
 int is_bootstrap_ratio_ci(const double *base, int nb, const double *nw, int nn, int n_boot, double level,
                           uint64_t seed, double *ratio, double *lo, double *hi);
+
+// The paired ratio of n pairs (base[i], nw[i]), each pair measured close in
+// time (two interleaved runs: ci/perf-gate --base): with the log-ratios
+// d_i = log(nw[i] / base[i]), *ratio = exp(the Hodges-Lehmann estimate: the
+// median of the n(n+1)/2 Walsh averages (d_i + d_j) / 2, i <= j), and [*lo, *hi]
+// = exp of the distribution-free interval that inverts the Wilcoxon signed-rank
+// test at `level`: Walsh averages number c and m + 1 - c in sorted order, c =
+// is_signed_rank_crit(n, level). Exact for any n (no bootstrap), valid when the
+// log-ratios are symmetric about their centre, and robust: one pair from a run
+// that the machine slowed by 15% moves the estimate by one Walsh rank, not by
+// 15% / n. Drift that both members of a pair share cancels in d_i. Returns -1
+// with all three NaN when n == 0 or a value is not finite and > 0; else 0, with
+// *lo = *hi = NaN when n is too small for an interval at this level (n < 6 at 0.95).
+// 0 <= n <= IS_SIGNED_RANK_MAX_N is asserted.
+int is_paired_ratio_ci(const double *base, const double *nw, int n, double level, double *ratio, double *lo,
+                       double *hi);
+
+// The critical count c of the two-sided Wilcoxon signed-rank test of n pairs at
+// `level`: the largest c with P(T+ <= c - 1) <= (1 - level) / 2 under the null
+// (each sign equally likely), from the exact distribution; 0 when no interval
+// exists (n < 6 at 0.95). The rejection region is T+ <= c - 1; tables list c - 1
+// (n = 10 at 0.95: 8).
+#define IS_SIGNED_RANK_MAX_N 200 // the exact distribution's table: O(n^3) work
+int is_signed_rank_crit(int n, double level);
 
 #endif

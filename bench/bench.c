@@ -17,7 +17,7 @@
 #include "bench/sweep.h"      // defines: is_list_free
 #include "base/stats.h"       // defines: is_median
 #include "bench/costmodel.h"  // defines: is_cost_compute
-#include "bench/env.h"        // defines: is_env_capture
+#include "bench/env.h"        // defines: is_env_capture, is_env_noise_begin, is_env_noise_end
 #include "bench/metrics.h"    // defines: is_req_metrics_compute, is_itl_gaps
 #include "bench/probe.h"      // defines: is_probe_mem, is_probe_matmul, is_probe_mem_json
 #include "bench/profile.h"    // defines: is_bench_prof, is_bench_prof_point (kernel tables, counters)
@@ -80,6 +80,8 @@ typedef struct bench_ctx {
     bool tty;
     is_bench_prof *prof;  // kernel tables and counters after the timed repetitions
     is_bench_telemetry *tele; // GPU telemetry through the timed repetitions
+    cJSON *run_env;       // this run's environment (the document's, or its last resumed_env)
+    is_env_noise_mark noise; // how busy the machine was: "noise" in run_env, updated after each point
 } bench_ctx;
 
 static void point_label(const bench_point *p, char *buf, size_t n) {
@@ -563,6 +565,7 @@ static int sweep_run(bench_ctx *ctx, const bench_point *points, cJSON *doc, int 
             (*failed)++;
         }
         cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(doc, "points"), point);
+        is_env_noise_end(ctx->run_env, &ctx->noise);
         if (o->out && is_results_write_dir(o->out, doc, err)) rc = -1;
         else if (bench_stop_requested) rc = 1;
     }
@@ -613,6 +616,10 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     if (o.out && is_results_write_dir(o.out, doc, &err)) goto fail;
     bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = cJSON_GetObjectItemCaseSensitive(doc, "probes"),
                      .total = total, .tty = isatty(2) == 1, .prof = &bprof, .tele = &tele};
+    cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
+    ctx.run_env = resumed ? cJSON_GetArrayItem(resumed, cJSON_GetArraySize(resumed) - 1)
+                          : cJSON_GetObjectItemCaseSensitive(doc, "env");
+    is_env_noise_begin(ctx.run_env, &ctx.noise);
     int src = sweep_run(&ctx, points, doc, &failed, &err);
     if (src < 0) goto fail;
     if (src > 0) {

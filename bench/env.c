@@ -3,6 +3,7 @@
 #define _GNU_SOURCE // gmtime_r
 #include "bench/env.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,4 +248,144 @@ cJSON *is_env_capture_backend(int argc, char **argv, is_backend *be, const char 
         env_add(env, "gemm", g);
     }
     return env;
+}
+
+// ---- how busy the machine was ------------------------------------------------
+
+// A /proc or /sys file's text (they report size 0: read to the end), at most
+// cap - 1 bytes, into a malloc'd NUL-terminated buffer; NULL when unreadable.
+static char *env_slurp(const char *path, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *buf = is_xmalloc(cap);
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+int is_env_parse_loadavg(const char *text, double la[3]) {
+    return text && sscanf(text, "%lf %lf %lf", &la[0], &la[1], &la[2]) == 3 ? 0 : -1;
+}
+
+int is_env_parse_stat(const char *text, unsigned long long *steal, unsigned long long *total, int *running) {
+    if (!text) return -1;
+    unsigned long long v[8];
+    if (sscanf(text, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+               &v[6], &v[7]) != 8)
+        return -1;
+    *steal = v[7];
+    *total = 0;
+    for (int i = 0; i < 8; i++) *total += v[i];
+    *running = -1;
+    const char *r = strstr(text, "\nprocs_running ");
+    if (r) *running = atoi(r + 15);
+    return 0;
+}
+
+int is_env_parse_cpuinfo_mhz(const char *text, double *mhz) {
+    if (!text) return -1;
+    double sum = 0;
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, "cpu MHz")) != NULL; p += 7) {
+        if (p != text && p[-1] != '\n') continue;
+        const char *colon = strchr(p, ':');
+        double x;
+        if (colon && sscanf(colon + 1, "%lf", &x) == 1 && x > 0) {
+            sum += x;
+            n++;
+        }
+    }
+    if (n == 0) return -1;
+    *mhz = sum / n;
+    return 0;
+}
+
+// The mean clock of the online CPUs in MHz and where it was read; -1 when unreadable.
+static double env_cpu_mhz(const char **source) {
+    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double sum = 0;
+    int n = 0;
+    for (long c = 0; c < n_cpu && c < 4096; c++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/cpufreq/scaling_cur_freq", c);
+        char *t = env_slurp(path, 64);
+        double khz;
+        if (t && sscanf(t, "%lf", &khz) == 1 && khz > 0) {
+            sum += khz / 1000;
+            n++;
+        }
+        free(t);
+    }
+    if (n > 0) {
+        *source = "cpufreq";
+        return sum / n;
+    }
+    char *t = env_slurp("/proc/cpuinfo", 1 << 20);
+    double mhz;
+    int rc = is_env_parse_cpuinfo_mhz(t, &mhz);
+    free(t);
+    *source = "cpuinfo";
+    return rc ? -1 : mhz;
+}
+
+static double env_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// Sets noise[name] (replacing it) to item.
+static void noise_set(cJSON *noise, const char *name, cJSON *item) {
+    cJSON_DeleteItemFromObjectCaseSensitive(noise, name);
+    env_add(noise, name, item);
+}
+
+// The "_before" or "_after" fields (suffix) of load, runnable tasks and clock;
+// fills the /proc/stat ticks when asked.
+static void noise_sample(cJSON *noise, const char *suffix, unsigned long long *steal, unsigned long long *total,
+                         bool *stat_ok) {
+    char name[64];
+    char *t = env_slurp("/proc/loadavg", 256);
+    double la[3];
+    if (is_env_parse_loadavg(t, la) == 0) {
+        snprintf(name, sizeof name, "loadavg_%s", suffix);
+        noise_set(noise, name, cJSON_CreateDoubleArray(la, 3));
+    }
+    free(t);
+    t = env_slurp("/proc/stat", 1 << 16);
+    int running;
+    *stat_ok = is_env_parse_stat(t, steal, total, &running) == 0;
+    free(t);
+    if (*stat_ok && running >= 0) {
+        snprintf(name, sizeof name, "running_%s", suffix);
+        noise_set(noise, name, cJSON_CreateNumber(running));
+    }
+    const char *source;
+    double mhz = env_cpu_mhz(&source);
+    if (mhz > 0) {
+        snprintf(name, sizeof name, "cpu_mhz_%s", suffix);
+        noise_set(noise, name, cJSON_CreateNumber(round(mhz)));
+        noise_set(noise, "cpu_mhz_source", cJSON_CreateString(source));
+    }
+}
+
+void is_env_noise_begin(cJSON *env, is_env_noise_mark *mark) {
+    cJSON_DeleteItemFromObjectCaseSensitive(env, "noise");
+    cJSON *noise = cJSON_CreateObject();
+    env_add(env, "noise", noise);
+    mark->t0 = env_now();
+    noise_sample(noise, "before", &mark->steal, &mark->total, &mark->stat_ok);
+}
+
+void is_env_noise_end(cJSON *env, const is_env_noise_mark *mark) {
+    cJSON *noise = cJSON_GetObjectItemCaseSensitive(env, "noise");
+    if (!noise) return;
+    unsigned long long steal, total;
+    bool ok;
+    noise_sample(noise, "after", &steal, &total, &ok);
+    noise_set(noise, "seconds", cJSON_CreateNumber(round((env_now() - mark->t0) * 1000) / 1000));
+    if (ok && mark->stat_ok && total > mark->total && steal >= mark->steal)
+        noise_set(noise, "steal_pct",
+                  cJSON_CreateNumber(round(1e4 * (double)(steal - mark->steal) / (double)(total - mark->total)) / 100));
 }

@@ -1,6 +1,9 @@
 // env.h — the environment a result was measured in, as a JSON object: CPU model
 // and threads, GPU fields when present, OS, compiler and flags, build type, git
-// commit, command line, inferscope version. Declares: is_env_capture.
+// commit, command line, inferscope version; and how busy the machine was while a
+// run measured ("noise"). Declares: is_env_capture, is_env_set_gpu,
+// is_env_capture_backend, is_env_noise_mark, is_env_noise_begin, is_env_noise_end,
+// is_env_parse_loadavg, is_env_parse_stat, is_env_parse_cpuinfo_mhz.
 #ifndef IS_BENCH_ENV_H
 #define IS_BENCH_ENV_H
 
@@ -38,5 +41,34 @@ void is_env_set_gpu(cJSON *env, const is_device_info *di, bool graphs);
 // "blas" — for OpenBLAS its core name, whether OPENBLAS_CORETYPE chose it, and its
 // build configuration).
 cJSON *is_env_capture_backend(int argc, char **argv, is_backend *be, const char *why_cuda);
+
+// How busy the machine was while a run measured, so that a reader sees why a
+// comparison came out unclear. env["noise"]:
+//   "loadavg_before": [1 min, 5 min, 15 min] (/proc/loadavg), "running_before":
+//   runnable tasks (/proc/stat procs_running, this process included),
+//   "cpu_mhz_before": the mean clock of the online CPUs (cpufreq's
+//   scaling_cur_freq, else /proc/cpuinfo "cpu MHz"; a VM may report a constant),
+//   "cpu_mhz_source": "cpufreq" | "cpuinfo"; and after the run (is_env_noise_end):
+//   "loadavg_after", "running_after", "cpu_mhz_after", "seconds" since the
+//   begin, "steal_pct": the share of all CPUs' time the hypervisor gave to other
+//   guests over those seconds (/proc/stat steal / total ticks, in percent).
+// A value that cannot be read is left out.
+typedef struct is_env_noise_mark {
+    double t0;                       // monotonic seconds at the begin
+    unsigned long long steal, total; // /proc/stat ticks at the begin
+    bool stat_ok;
+} is_env_noise_mark;
+void is_env_noise_begin(cJSON *env, is_env_noise_mark *mark);
+// Sets (or replaces) the "after" fields; may be called again (after each point).
+void is_env_noise_end(cJSON *env, const is_env_noise_mark *mark);
+
+// The parsers behind them, on the files' text: 0, or -1 when text does not hold
+// the field. /proc/loadavg's three averages; /proc/stat's aggregate "cpu" line
+// (steal ticks, and total = user + nice + system + idle + iowait + irq + softirq
+// + steal) and procs_running (-1 when absent); the mean of /proc/cpuinfo's
+// "cpu MHz" lines.
+int is_env_parse_loadavg(const char *text, double la[3]);
+int is_env_parse_stat(const char *text, unsigned long long *steal, unsigned long long *total, int *running);
+int is_env_parse_cpuinfo_mhz(const char *text, double *mhz);
 
 #endif

@@ -33,7 +33,7 @@
 
 #include "base/rng.h"       // defines: is_rng_seed, is_rng_next
 #include "base/stats.h"     // defines: is_median
-#include "bench/env.h"      // defines: is_env_capture, is_env_set_gpu
+#include "bench/env.h"      // defines: is_env_capture, is_env_set_gpu, is_env_noise_begin, is_env_noise_end
 #include "bench/probe.h"    // defines: is_probe_backend_mem, is_probe_mem_json
 #include "bench/stoprule.h" // defines: is_stop_noise, is_stop_rule_check
 #include "engine/config.h"
@@ -851,8 +851,11 @@ int is_kernels_run(const is_kernels_opts *o, is_backend *be, const char *why_cud
     cJSON *points = cJSON_GetObjectItemCaseSensitive(doc, "points");
     int failed = 0;
     bool invalid = false;
+    is_env_noise_mark noise;
+    is_env_noise_begin(env, &noise);
     for (int i = 0; i < n_groups; i++) {
         failed += group_run(&ctx, &groups[i], points, &invalid);
+        is_env_noise_end(env, &noise);
         if (o->out && is_results_write_dir(o->out, doc, err)) {
             cJSON_Delete(doc);
             goto done;

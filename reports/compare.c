@@ -2,7 +2,8 @@
 // NEW/BASE of one metric's median with a bootstrap interval, a verdict under a
 // noise threshold, and a Markdown table (the command: app/cmd_compare.c).
 #include "reports/compare.h"
-#include "base/stats.h"      // defines: is_bootstrap_ratio_ci, is_median, IS_BOOTSTRAP_RESAMPLES
+#include "base/stats.h"      // defines: is_bootstrap_ratio_ci, is_paired_ratio_ci, is_median, ...
+#include "reports/merge.h"    // defines: is_results_runs
 #include "reports/results.h"  // defines: is_results_load, is_results_validate, is_metric_find, ...
 #include "reports/telemetry.h" // defines: is_telemetry_read
 #include "reports/text.h"     // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
@@ -32,6 +33,18 @@ is_verdict is_compare_verdict(double ratio, double lo, double hi, double thresho
     if (fabs(d) <= threshold) return IS_VERDICT_SAME;
     bool excludes_one = d > 0 ? lo > 1 : hi < 1;
     if (!excludes_one) return IS_VERDICT_UNCLEAR;
+    bool good = higher_is_better ? d > 0 : d < 0;
+    return good ? IS_VERDICT_FASTER : IS_VERDICT_SLOWER;
+}
+
+is_verdict is_compare_verdict_paired(double ratio, double lo, double hi, double threshold, bool higher_is_better) {
+    if (!isfinite(ratio)) return IS_VERDICT_NONE;
+    if (!isfinite(lo) || !isfinite(hi)) return IS_VERDICT_UNCLEAR; // too few pairs for an interval
+    double d = ratio - 1;
+    if (fabs(d) <= threshold)
+        return lo >= 1 - threshold && hi <= 1 + threshold ? IS_VERDICT_SAME : IS_VERDICT_UNCLEAR;
+    bool clear = d > 0 ? lo > 1 + threshold / 2 : hi < 1 - threshold / 2;
+    if (!clear) return IS_VERDICT_UNCLEAR;
     bool good = higher_is_better ? d > 0 : d < 0;
     return good ? IS_VERDICT_FASTER : IS_VERDICT_SLOWER;
 }
@@ -70,24 +83,72 @@ static const char *point_error(const cJSON *p) {
     return e ? e : "no message";
 }
 
+// The best value of each of the runs' consecutive blocks of x (runs blocks of
+// n / runs): the highest where higher is better, else the lowest.
+static double *run_best(const double *x, int n, int runs, bool higher_is_better) {
+    double *m = is_xmalloc((size_t)runs * sizeof *m);
+    int per = n / runs;
+    for (int k = 0; k < runs; k++) {
+        double b = x[(size_t)k * per];
+        for (int j = 1; j < per; j++) {
+            double v = x[(size_t)k * per + j];
+            if (higher_is_better ? v > b : v < b) b = v;
+        }
+        m[k] = b;
+    }
+    return m;
+}
+
+// Paired: run k of BASE against run k of NEW (is_paired_ratio_ci of the runs'
+// best values: interference on a shared machine only ever slows a repetition
+// down, so a run's fastest repetition is the one least disturbed). -1 (err) when
+// a side's samples do not split into runs equal runs.
+static int row_paired(is_compare_row *r, const double *xb, int nb, const double *xn, int nn, const is_metric_def *m,
+                      const is_compare_opts *o, int runs, is_err *err) {
+    if (nb % runs || nn % runs)
+        return is_errf(err, "paired compare: point %s has %d %s samples in BASE and %d in NEW, which do not split "
+                            "into %d runs of equal size: merged files of runs with fixed repetitions compare paired",
+                       r->key, nb, m->name, nn, runs);
+    double *mb = run_best(xb, nb, runs, m->higher_is_better), *mn = run_best(xn, nn, runs, m->higher_is_better);
+    if (is_paired_ratio_ci(mb, mn, runs, 0.95, &r->ratio, &r->ci_lo, &r->ci_hi) != 0) {
+        r->ratio = r->ci_lo = r->ci_hi = NAN;
+        snprintf(r->note, sizeof r->note, "a run's best %s is not positive: no log-ratio", m->name);
+    } else {
+        r->n_pairs = runs;
+        if (isnan(r->ci_lo))
+            snprintf(r->note, sizeof r->note, "%d pair%s of runs: too few for an interval", runs,
+                     runs == 1 ? "" : "s");
+        else
+            snprintf(r->note, sizeof r->note, "%d pairs of runs", runs);
+        r->verdict = is_compare_verdict_paired(r->ratio, r->ci_lo, r->ci_hi, o->threshold, m->higher_is_better);
+    }
+    free(mb);
+    free(mn);
+    return 0;
+}
+
 // Fills the medians, ratio and verdict of a row whose point is in both files.
-static void row_compare(is_compare_row *r, const cJSON *pb, const cJSON *pn, const is_metric_def *m,
-                        const is_compare_opts *o) {
+// Returns -1 (err) when paired and a side's samples do not split into its runs.
+static int row_compare(is_compare_row *r, const cJSON *pb, const cJSON *pn, const is_metric_def *m,
+                       const is_compare_opts *o, int runs, is_err *err) {
     bool ok_b = point_ok(pb), ok_n = point_ok(pn);
     if (!ok_b && !ok_n) {
         snprintf(r->note, sizeof r->note, "failed in both: %s", point_error(pn));
-        return;
+        return 0;
     }
     if (!ok_b || !ok_n) {
         snprintf(r->note, sizeof r->note, "failed in %s: %s", ok_b ? "NEW" : "BASE", point_error(ok_b ? pn : pb));
-        return;
+        return 0;
     }
     int nb, nn;
     double *xb = point_samples(pb, m->name, &nb), *xn = point_samples(pn, m->name, &nn);
     if (nb) r->base_median = is_median(xb, nb);
     if (nn) r->new_median = is_median(xn, nn);
+    int rc = 0;
     if (!nb || !nn) {
         snprintf(r->note, sizeof r->note, "no %s samples in %s", m->name, !nb && !nn ? "either" : !nb ? "BASE" : "NEW");
+    } else if (o->paired) {
+        rc = row_paired(r, xb, nb, xn, nn, m, o, runs, err);
     } else if (is_bootstrap_ratio_ci(xb, nb, xn, nn, IS_BOOTSTRAP_RESAMPLES, 0.95, o->seed, &r->ratio, &r->ci_lo,
                                      &r->ci_hi) != 0) {
         r->ratio = r->ci_lo = r->ci_hi = NAN;
@@ -97,6 +158,7 @@ static void row_compare(is_compare_row *r, const cJSON *pb, const cJSON *pn, con
     }
     free(xb);
     free(xn);
+    return rc;
 }
 
 static bool point_throttled(const cJSON *p) {
@@ -140,6 +202,11 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
         return is_errf(err, "BASE measures %s, NEW measures %s: only results of the same model compare",
                        mb ? mb : "an unnamed model", mn ? mn : "an unnamed model");
 
+    int runs = is_results_runs(base);
+    if (o->paired && runs != is_results_runs(nw))
+        return is_errf(err, "paired compare: BASE holds %d run%s, NEW %d: the two sides of interleaved runs hold as "
+                            "many (ci/perf-gate --base merges them)",
+                       runs, runs == 1 ? "" : "s", is_results_runs(nw));
     const cJSON *pts_b = is_json_get(base, "points"), *pts_n = is_json_get(nw, "points");
     int nb = cJSON_GetArraySize(pts_b), nn = cJSON_GetArraySize(pts_n);
     // keys of NEW's points, and whether each was matched already (a key that
@@ -177,7 +244,10 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
         } else {
             used[match] = true;
             r->in_new = true;
-            row_compare(r, p, pn_at[match], m, o);
+            if (row_compare(r, p, pn_at[match], m, o, runs, err)) {
+                rc = -1;
+                break;
+            }
             row_throttle_note(r, p, pn_at[match]);
         }
         i++;
@@ -246,6 +316,15 @@ static void gemm_lines(is_strbuf *b, const is_compare_opts *o) {
     is_sb_printf(b, "\n");
 }
 
+// Under the title: how noisy the machine was during each run, where recorded,
+// so that a reader sees why a point came out unclear.
+static void noise_lines(is_strbuf *b, const is_compare_opts *o) {
+    bool hb = o->base_noise && o->base_noise[0], hn = o->new_noise && o->new_noise[0];
+    if (!hb && !hn) return;
+    is_sb_printf(b, "Machine during BASE: %s\nMachine during NEW: %s\n\n", hb ? o->base_noise : "not recorded",
+                 hn ? o->new_noise : "not recorded");
+}
+
 char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts *o) {
     bool kernels = rows_are_kernels(rows, n);
     const char *const *names = kernels ? kcfg_names : cfg_names;
@@ -253,10 +332,18 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
     const is_metric_def *m = is_metric_find(metric);
     const char *unit = m ? m->unit : "";
     is_strbuf b = {0};
-    is_sb_printf(&b, "Comparing %s (%s, %s is better): NEW / BASE of medians, 95%% bootstrap interval; "
-              "threshold ±%.3g%%\n\n",
-              metric, m ? m->unit : "?", m && m->higher_is_better ? "higher" : "lower", o->threshold * 100);
+    if (o->paired)
+        is_sb_printf(&b, "Comparing %s (%s, %s is better), paired: run k of NEW against run k of BASE, taken one "
+                     "after the other; ratio NEW / BASE of each run's best repetition (Hodges-Lehmann), 95%% "
+                     "Wilcoxon signed-rank interval; threshold ±%.3g%% (\"slower\" or \"faster\" past it with the "
+                     "whole interval past half of it, \"same\" with the whole interval within it)\n\n",
+                     metric, m ? m->unit : "?", m && m->higher_is_better ? "higher" : "lower", o->threshold * 100);
+    else
+        is_sb_printf(&b, "Comparing %s (%s, %s is better): NEW / BASE of medians, 95%% bootstrap interval; "
+                     "threshold ±%.3g%%\n\n",
+                     metric, m ? m->unit : "?", m && m->higher_is_better ? "higher" : "lower", o->threshold * 100);
     gemm_lines(&b, o);
+    noise_lines(&b, o);
 
     // configuration columns that differ between rows; when none differs (one
     // row, say) model, batch, prompt and gen name the rows
@@ -317,7 +404,10 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
         fmt_value(vn, sizeof vn, row->new_median);
         if (isfinite(row->ratio)) {
             snprintf(ratio, sizeof ratio, "%.3f", row->ratio);
-            snprintf(ci, sizeof ci, "[%.3f, %.3f]", row->ci_lo, row->ci_hi);
+            if (isfinite(row->ci_lo) && isfinite(row->ci_hi))
+                snprintf(ci, sizeof ci, "[%.3f, %.3f]", row->ci_lo, row->ci_hi);
+            else
+                snprintf(ci, sizeof ci, "-");
             snprintf(change, sizeof change, "%+.1f%%", (row->ratio - 1) * 100);
         } else {
             snprintf(ratio, sizeof ratio, "-");

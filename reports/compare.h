@@ -1,7 +1,9 @@
 // compare.h — two result files, points matched by configuration, the ratio
 // NEW/BASE of one metric's median with a bootstrap interval, and a verdict a CI
-// job can gate on. Declares: is_verdict, is_compare_row, is_compare,
-// is_compare_verdict, is_compare_to_md. The command is app/cmd_compare.c.
+// job can gate on; or, for the merged results of interleaved runs
+// (ci/perf-gate --base), the paired ratio of run k of BASE to run k of NEW. Declares: is_verdict,
+// is_compare_row, is_compare, is_compare_verdict, is_compare_verdict_paired,
+// is_compare_to_md. The command is app/cmd_compare.c.
 #ifndef IS_REPORTS_COMPARE_H
 #define IS_REPORTS_COMPARE_H
 
@@ -28,6 +30,9 @@ typedef struct is_compare_row {
     bool in_base, in_new;
     double base_median, new_median;
     double ratio, ci_lo, ci_hi; // NEW / BASE of medians, 95% bootstrap interval; NaN when not compared
+                                // (paired: is_paired_ratio_ci of the runs' best values; the interval NaN
+                                // when too few runs for one)
+    int n_pairs;             // paired: the pairs of runs judged; 0 unpaired or not compared
     is_verdict verdict;
     bool throttled_base, throttled_new; // the GPU throttled during the point's timed repetitions
                                         // (its telemetry section, reports/telemetry.h)
@@ -45,6 +50,15 @@ typedef struct is_compare_opts {
     // the GEMM each run used (is_results_env_gemm of its document's "env"; NULL or
     // "": not recorded), shown under the title, with a warning when they differ
     const char *base_gemm, *new_gemm;
+    // Paired: BASE and NEW each merge R runs (reports/merge.h), run k of BASE and
+    // run k of NEW taken one after the other (interleaved: ci/perf-gate --base),
+    // so each pair shares the machine's drift. Each point is judged on the R
+    // pairs of the runs' best repetitions (the highest value where higher is
+    // better, else the lowest) by is_paired_ratio_ci and is_compare_verdict_paired.
+    bool paired;
+    // How noisy the machine was during each run (is_results_env_noise of its
+    // "env"; NULL or "": not recorded), shown under the title.
+    const char *base_noise, *new_noise;
 } is_compare_opts;
 
 // ratio and its interval -> verdict, for a metric where higher (or lower) is better.
@@ -52,6 +66,16 @@ typedef struct is_compare_opts {
 // direction of d and higher_is_better) when [lo, hi] lies wholly on d's side of 1,
 // else UNCLEAR. A ratio that is not finite is NONE.
 is_verdict is_compare_verdict(double ratio, double lo, double hi, double threshold, bool higher_is_better);
+
+// The verdict of a paired ratio, with a minimum effect: FASTER or SLOWER when
+// the ratio is past the threshold and the whole interval past half of it (on a
+// shared machine the interval of a handful of runs is wide, and an interval
+// that merely excludes 1 let two runs of one build differ now and then); SAME
+// only when the whole interval lies within 1 ± threshold, so that a wide
+// interval is UNCLEAR rather than "same" by its point estimate (the gate then
+// takes more runs); else UNCLEAR, as when the interval is NaN (too few pairs).
+// A ratio that is not finite is NONE.
+is_verdict is_compare_verdict_paired(double ratio, double lo, double hi, double threshold, bool higher_is_better);
 
 // Matches points of base and nw by key; rows: points of base in base order, then
 // points only in nw. A point compares when it is "ok" in both and both hold
@@ -64,7 +88,10 @@ is_verdict is_compare_verdict(double ratio, double lo, double hi, double thresho
 // seeded with o->seed. *rows is malloc'd (caller frees). Error (-1) when either
 // document is invalid, the metric is unknown, the threshold is not in (0, 1), the
 // two sweeps measure different models ("sweep"."model"), or one is a kernels
-// document and the other not.
+// document and the other not. Paired (o->paired): both documents must hold as
+// many runs (is_results_runs), and each side's samples of the metric at a point
+// compared in both must split into that many runs of equal size (error -1
+// naming the point otherwise: the files are not two sides of interleaved runs).
 int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_compare_row **rows,
                int *n_rows, is_err *err);
 

@@ -581,6 +581,80 @@ bool is_results_env_gemm(const cJSON *env, char *buf, size_t n) {
     return true;
 }
 
+// element i of obj[key] (an array of numbers), NaN when absent.
+static double json_at(const cJSON *obj, const char *key, int i) {
+    const cJSON *v = cJSON_GetArrayItem(is_json_get(obj, key), i);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+// Running min and max of the finite values given.
+static void range_add(double *lo, double *hi, double x) {
+    if (!isfinite(x)) return;
+    if (!(*lo <= x)) *lo = x;
+    if (!(*hi >= x)) *hi = x;
+}
+
+bool is_results_env_noise(const cJSON *env, char *buf, size_t n) {
+    buf[0] = '\0';
+    const cJSON *runs = is_json_get(env, "runs_noise");
+    if (cJSON_IsArray(runs)) { // a merged document: the range over its runs
+        double load_lo = NAN, load_hi = NAN, run_lo = NAN, run_hi = NAN, mhz_lo = NAN, mhz_hi = NAN;
+        double steal_max = NAN, steal_sum = 0;
+        int n_runs = cJSON_GetArraySize(runs), n_steal = 0;
+        const char *source = NULL;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, runs) {
+            for (int k = 0; k < 2; k++) {
+                range_add(&load_lo, &load_hi, json_at(x, k ? "loadavg_after" : "loadavg_before", 0));
+                range_add(&run_lo, &run_hi, is_json_num(x, k ? "running_after" : "running_before"));
+                range_add(&mhz_lo, &mhz_hi, is_json_num(x, k ? "cpu_mhz_after" : "cpu_mhz_before"));
+            }
+            double st = is_json_num(x, "steal_pct");
+            if (isfinite(st)) {
+                steal_sum += st;
+                n_steal++;
+                if (!(steal_max >= st)) steal_max = st;
+            }
+            if (!source) source = is_json_str(x, "cpu_mhz_source");
+        }
+        if (!isfinite(load_lo) && !isfinite(mhz_lo) && n_steal == 0) return false;
+        size_t k = (size_t)snprintf(buf, n, "%d runs", n_runs);
+        if (isfinite(load_lo) && k < n) k += (size_t)snprintf(buf + k, n - k, "; 1-min load %.2f-%.2f", load_lo, load_hi);
+        if (isfinite(run_lo) && k < n) k += (size_t)snprintf(buf + k, n - k, "; runnable tasks %.0f-%.0f", run_lo, run_hi);
+        if (n_steal && k < n)
+            k += (size_t)snprintf(buf + k, n - k, "; steal up to %.2f%% (mean %.2f%%)", steal_max, steal_sum / n_steal);
+        if (isfinite(mhz_lo) && k < n)
+            snprintf(buf + k, n - k, "; CPU %.0f-%.0f MHz (%s)", mhz_lo, mhz_hi, source ? source : "?");
+        return true;
+    }
+    const cJSON *x = is_json_get(env, "noise");
+    if (!cJSON_IsObject(x)) return false;
+    size_t k = 0;
+    const char *sep = "";
+    double l0 = json_at(x, "loadavg_before", 0), l1 = json_at(x, "loadavg_after", 0);
+    if (isfinite(l0)) {
+        k += (size_t)snprintf(buf + k, n - k, "1-min load %.2f -> %.2f", l0, l1);
+        sep = "; ";
+    }
+    double r0 = is_json_num(x, "running_before"), r1 = is_json_num(x, "running_after");
+    if (isfinite(r0) && k < n) {
+        k += (size_t)snprintf(buf + k, n - k, "%srunnable tasks %.0f -> %.0f", sep, r0, r1);
+        sep = "; ";
+    }
+    double st = is_json_num(x, "steal_pct"), sec = is_json_num(x, "seconds");
+    if (isfinite(st) && k < n) {
+        k += isfinite(sec) ? (size_t)snprintf(buf + k, n - k, "%ssteal %.2f%% over %.1f s", sep, st, sec)
+                           : (size_t)snprintf(buf + k, n - k, "%ssteal %.2f%%", sep, st);
+        sep = "; ";
+    }
+    double m0 = is_json_num(x, "cpu_mhz_before"), m1 = is_json_num(x, "cpu_mhz_after");
+    const char *source = is_json_str(x, "cpu_mhz_source");
+    if (isfinite(m0) && k < n) {
+        k += (size_t)snprintf(buf + k, n - k, "%sCPU %.0f -> %.0f MHz (%s)", sep, m0, m1, source ? source : "?");
+    }
+    return k > 0;
+}
+
 static void md_env(is_strbuf *b, const cJSON *env) {
     const char *cpu = is_json_str(env, "cpu_model");
     double threads = is_json_num(env, "threads"), online = is_json_num(env, "cpu_online");
@@ -602,6 +676,8 @@ static void md_env(is_strbuf *b, const cJSON *env) {
         is_sb_printf(b, "- compiler: %s; os: %s\n", compiler ? compiler : "unknown", os ? os : "unknown");
     char gemm[1200];
     if (is_results_env_gemm(env, gemm, sizeof gemm)) is_sb_printf(b, "- GEMM: %s\n", gemm);
+    char noise[512];
+    if (is_results_env_noise(env, noise, sizeof noise)) is_sb_printf(b, "- machine while measuring: %s\n", noise);
     const char *cmd = is_json_str(env, "command");
     if (cmd) {
         // a code span fenced by more backticks than the longest run inside it

@@ -44,6 +44,14 @@ const char *is_results_default_metric(const cJSON *doc);
 // by HOW; BLAS: CORE AND CONFIG" (the parts recorded); false (buf empty) when none is.
 // report.md's GEMM line and compare's header.
 bool is_results_env_gemm(const cJSON *env, char *buf, size_t n);
+// How busy the machine was while the run measured (bench/env.h's "noise"), in one
+// line into buf: "1-min load 0.52 -> 1.10; runnable tasks 2 -> 3; steal 0.00%
+// over 12.3 s; CPU 2445 -> 2445 MHz (cpuinfo)"; for a merged document
+// (env.runs_noise, reports/merge.h) the range over its runs: "8 runs; 1-min load
+// 0.50-1.20; runnable tasks 1-3; steal up to 0.30% (mean 0.10%); CPU 2445-2450
+// MHz (cpuinfo)". The parts recorded only; false (buf empty) when none is.
+// report.md's "machine while measuring" line and compare's header.
+bool is_results_env_noise(const cJSON *env, char *buf, size_t n);
 
 // A new document with schema fields, taking ownership of env, sweep and probes
 // (each may be NULL: an empty object), and an empty "points" array.

@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "bench/env.h"       // defines: is_env_capture
+#include "bench/env.h"       // defines: is_env_capture, is_env_noise_begin, is_env_noise_end, is_env_parse_*
 #include "bench/probe.h"     // defines: is_probe_mem, is_probe_matmul
 #include "kernels/backend.h" // defines: is_cpu_backend_create
 
@@ -222,5 +222,63 @@ Test(env, empty_argv) {
     cJSON *env = is_env_capture(0, NULL, 1, "cpu", "none");
     cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(env, "command")->valuestring, "");
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(env, "argv")), 0);
+    cJSON_Delete(env);
+}
+
+// ---- how busy the machine was -----------------------------------------------------
+
+Test(env_noise, parsers) {
+    double la[3];
+    cr_assert_eq(is_env_parse_loadavg("0.52 1.10 2.75 3/412 99811\n", la), 0);
+    cr_assert_float_eq(la[0], 0.52, 1e-12);
+    cr_assert_float_eq(la[1], 1.10, 1e-12);
+    cr_assert_float_eq(la[2], 2.75, 1e-12);
+    cr_assert_eq(is_env_parse_loadavg("0.52 1.10\n", la), -1);
+    cr_assert_eq(is_env_parse_loadavg(NULL, la), -1);
+
+    unsigned long long steal, total;
+    int running;
+    const char *stat = "cpu  100 2 30 800 5 1 2 60 7 0\ncpu0 50 1 15 400 2 0 1 30 3 0\n"
+                       "intr 1 2 3\nctxt 12345\nprocs_running 3\nprocs_blocked 0\n";
+    cr_assert_eq(is_env_parse_stat(stat, &steal, &total, &running), 0);
+    cr_assert_eq(steal, 60);
+    cr_assert_eq(total, 100 + 2 + 30 + 800 + 5 + 1 + 2 + 60, "guest time is inside user time: not added");
+    cr_assert_eq(running, 3);
+    cr_assert_eq(is_env_parse_stat("cpu  1 2 3 4 5 6 7 8\n", &steal, &total, &running), 0);
+    cr_assert_eq(running, -1);
+    cr_assert_eq(is_env_parse_stat("cpu  1 2 3\n", &steal, &total, &running), -1, "a kernel without steal");
+
+    double mhz;
+    cr_assert_eq(is_env_parse_cpuinfo_mhz("processor\t: 0\ncpu MHz\t\t: 2000.000\nprocessor\t: 1\n"
+                                          "cpu MHz\t\t: 3000.500\n", &mhz), 0);
+    cr_assert_float_eq(mhz, 2500.25, 1e-9);
+    cr_assert_eq(is_env_parse_cpuinfo_mhz("processor\t: 0\nmodel name\t: x\n", &mhz), -1);
+}
+
+// On this machine: the before fields, then the after fields, in their ranges.
+Test(env_noise, begin_and_end) {
+    cJSON *env = cJSON_CreateObject();
+    is_env_noise_mark mark;
+    is_env_noise_begin(env, &mark);
+    const cJSON *noise = cJSON_GetObjectItemCaseSensitive(env, "noise");
+    cr_assert(cJSON_IsObject(noise));
+    const cJSON *la = cJSON_GetObjectItemCaseSensitive(noise, "loadavg_before");
+    cr_assert(cJSON_IsArray(la) && cJSON_GetArraySize(la) == 3, "Linux has /proc/loadavg");
+    cr_assert_null(cJSON_GetObjectItemCaseSensitive(noise, "loadavg_after"));
+    volatile double x = 0;
+    for (int i = 0; i < 20000000; i++) x += i; // some CPU time between the two
+    is_env_noise_end(env, &mark);
+    is_env_noise_end(env, &mark); // again, after another point: replaced, not added
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(noise, "loadavg_after")), 3);
+    const cJSON *steal = cJSON_GetObjectItemCaseSensitive(noise, "steal_pct");
+    cr_assert(cJSON_IsNumber(steal) && steal->valuedouble >= 0 && steal->valuedouble <= 100);
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(noise, "seconds");
+    cr_assert(cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble < 60);
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(noise, "running_after");
+    cr_assert(cJSON_IsNumber(run) && run->valuedouble >= 1, "this process runs");
+    int n = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, noise) n += strcmp(f->string, "steal_pct") == 0;
+    cr_assert_eq(n, 1);
     cJSON_Delete(env);
 }
