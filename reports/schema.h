@@ -10,7 +10,9 @@
 // Document (schema_version 1):
 // {
 //   "schema": "inferscope-bench", "schema_version": 1, "inferscope_version": "0.1.0",
-//   "env":    { ... bench/env.h ... },
+//   "env":    { ... bench/env.h ..., "noise": {...} how busy the machine was (bench/env.h) },
+//   "runs": n,  a merged document only (reports/merge.h): n runs of one sweep, each point's
+//               samples run after run; env.runs_noise holds each run's env.noise
 //   "sweep":  { "model": s, "axes": {"batch": [n], "prompt": [n], "gen": [n], "depth": [n],
 //               "strategy": [s], "kernel": [s]}, "backend": s, "dtype": s, "threads": n,
 //               "reps_min": n, "warmup": n, "max_time_s": x, "max_noise": x, "seed": n,
