@@ -54,6 +54,10 @@ int is_cmd_merge(int argc, char **argv) {
         free(files);
         return is_app_usage("merge", "%s", !out ? "--out FILE is required" : "no run files to merge");
     }
+    if (n > IS_RESULTS_MAX_RUNS) {
+        free(files);
+        return is_app_usage("merge", "%d runs: at most %d merge", n, IS_RESULTS_MAX_RUNS);
+    }
     struct stat st;
     if (!force && stat(out, &st) == 0) {
         free(files);

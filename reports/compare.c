@@ -203,6 +203,9 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
                        mb ? mb : "an unnamed model", mn ? mn : "an unnamed model");
 
     int runs = is_results_runs(base);
+    if (o->paired && runs > IS_SIGNED_RANK_MAX_N)
+        return is_errf(err, "paired compare: %d runs; at most %d pairs of runs are judged", runs,
+                       IS_SIGNED_RANK_MAX_N);
     if (o->paired && runs != is_results_runs(nw))
         return is_errf(err, "paired compare: BASE holds %d run%s, NEW %d: the two sides of interleaved runs hold as "
                             "many (ci/perf-gate --base merges them)",

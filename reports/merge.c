@@ -10,8 +10,8 @@
 #include "reports/text.h"    // defines: is_json_get, is_json_str, is_json_num
 
 int is_results_runs(const cJSON *doc) {
-    const cJSON *r = is_json_get(doc, "runs");
-    return cJSON_IsNumber(r) && r->valuedouble >= 1 && r->valuedouble <= 1e9 ? (int)r->valuedouble : 1;
+    const cJSON *r = is_json_get(doc, "runs"); // validated: an integer in [1, IS_RESULTS_MAX_RUNS]
+    return cJSON_IsNumber(r) && r->valuedouble >= 1 && r->valuedouble <= IS_RESULTS_MAX_RUNS ? (int)r->valuedouble : 1;
 }
 
 // The point of run whose key is key, not used yet (a key that repeats matches its

@@ -11,11 +11,11 @@
 
 #include "base/error.h"
 
-// How many runs a document holds: its "runs" (written by is_results_merge), 1
-// for a document of one run (no "runs").
+// How many runs a validated document holds: its "runs" (written by
+// is_results_merge), 1 for a document of one run (no "runs").
 int is_results_runs(const cJSON *doc);
 
-// Merges n >= 1 validated documents of one run each (names[i] names runs[i] in
+// Merges 1 <= n <= IS_RESULTS_MAX_RUNS validated documents of one run each (names[i] names runs[i] in
 // messages) into *out (a new document; caller deletes):
 // - the first run's document, with "runs": n at the top and, in "env", the first
 //   run's environment plus "runs_noise": every run's env.noise in run order (null

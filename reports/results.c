@@ -343,6 +343,11 @@ int is_results_validate(const cJSON *doc, const char *source, is_err *err) {
         if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v))
             return is_errf(err, "%s: %s: expected an object, got %s", src, objects[k], describe(v, got, sizeof got));
     }
+    const cJSON *runs = is_json_get(doc, "runs"); // a merged document (reports/merge.h)
+    if (runs && !(cJSON_IsNumber(runs) && runs->valuedouble >= 1 && runs->valuedouble <= IS_RESULTS_MAX_RUNS &&
+                  runs->valuedouble == floor(runs->valuedouble)))
+        return is_errf(err, "%s: runs: expected a count of runs from 1 to %d, got %s", src, IS_RESULTS_MAX_RUNS,
+                       describe(runs, got, sizeof got));
     const cJSON *kind = is_json_get(doc, "kind");
     if (kind && !is_results_is_kernels(doc))
         return is_errf(err, "%s: kind: expected \"kernels\" (or no kind: a bench file), got %s", src,

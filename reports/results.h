@@ -80,6 +80,8 @@ int is_results_point_key(const cJSON *point, char *buf, size_t n);
 // present. source names the file in messages ("results.json: schema_version 2,
 // this build reads 1"; "results.json: points[3].config.batch: expected a
 // non-negative integer, got \"8\"").
+// A merged document's "runs" (reports/merge.h) is an integer from 1 to IS_RESULTS_MAX_RUNS.
+#define IS_RESULTS_MAX_RUNS 1000000
 int is_results_validate(const cJSON *doc, const char *source, is_err *err);
 
 // Reads and validates a results.json. Text that does not parse: "PATH: not JSON

@@ -13,6 +13,7 @@
 
 #include "app/app.h"         // defines: is_compare_main
 #include "base/rng.h"       // defines: is_rng_normal, is_rng_stream
+#include "base/stats.h"        // defines: IS_SIGNED_RANK_MAX_N
 #include "reports/compare.h"  // defines: is_compare, is_compare_verdict, is_compare_to_md
 #include "reports/merge.h"    // defines: is_results_runs
 #include "reports/results.h"  // defines: is_results_new, is_results_point_finish, is_results_to_json
@@ -957,6 +958,18 @@ Test(compare_paired, not_interleaved_refused) {
     cr_assert_eq(is_compare(base, nw, &o, &rows, &n, &err), -1);
     cr_assert_not_null(strstr(err.msg, "decode_tps samples in BASE and 10 in NEW, which do not split into 3 runs"),
                        "%s", err.msg);
+    // more runs than the signed-rank table holds: refused, not asserted
+    cJSON_ReplaceItemInObject(nw, "runs", cJSON_CreateNumber(IS_SIGNED_RANK_MAX_N + 1));
+    cJSON_ReplaceItemInObject(base, "runs", cJSON_CreateNumber(IS_SIGNED_RANK_MAX_N + 1));
+    cr_assert_eq(is_compare(base, nw, &o, &rows, &n, &err), -1);
+    cr_assert_str_eq(err.msg, "paired compare: 201 runs; at most 200 pairs of runs are judged");
+    // "runs" that is not a count: the file is refused
+    static const char *const bad_runs[] = {"0", "2.5", "-1", "\"3\"", "1e7"};
+    for (int k = 0; k < 5; k++) {
+        cJSON_ReplaceItemInObject(nw, "runs", cJSON_Parse(bad_runs[k]));
+        cr_assert_eq(is_compare(base, nw, &o, &rows, &n, &err), -1, "runs %s", bad_runs[k]);
+        cr_assert_not_null(strstr(err.msg, "NEW: runs: expected a count of runs from 1 to 1000000"), "%s", err.msg);
+    }
     // 5 runs: they split (2 samples a run); 5 pairs are too few for an interval
     cJSON_ReplaceItemInObject(nw, "runs", cJSON_CreateNumber(5));
     cJSON_ReplaceItemInObject(base, "runs", cJSON_CreateNumber(5));

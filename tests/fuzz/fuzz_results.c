@@ -1,8 +1,8 @@
 // fuzz_results.c — a result file as `compare` and the report writers read it:
 // is_results_load validates it or names what is wrong; a file it accepts renders
 // as JSON, CSV and Markdown, and compares against itself (every point matched,
-// every comparable ratio 1); merged with itself (reports/merge.h) it compares
-// paired against itself (every ratio 1 again) or is refused with a message.
+// every comparable ratio 1), paired too; merged with itself (reports/merge.h) it
+// compares paired against itself (every ratio 1 again) or is refused with a message.
 #include <math.h>
 #include <stdlib.h>
 
@@ -39,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(is_results_to_csv(doc));
     free(is_results_to_md(doc));
     compare_self(doc, doc, false);
+    compare_self(doc, doc, true);
     const cJSON *two[2] = {doc, doc};
     static const char *const names[2] = {"a", "b"};
     cJSON *m = NULL;
