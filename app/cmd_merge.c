@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "app/app.h"          // defines: is_app_usage, IS_EXIT_USAGE
+#include "base/error.h"       // defines: is_xcalloc
 #include "base/fileio.h"      // defines: is_write_file_atomic
 #include "reports/compare.h"  // defines: IS_COMPARE_SEED
 #include "reports/merge.h"    // defines: is_results_merge
@@ -27,8 +28,7 @@ static void usage(FILE *f) {
 int is_cmd_merge(int argc, char **argv) {
     const char *out = NULL;
     int force = 0, n = 0;
-    const char **files = calloc((size_t)argc + 1, sizeof *files);
-    if (!files) return 1;
+    const char **files = is_xcalloc((size_t)argc + 1, sizeof *files);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -69,7 +69,7 @@ int is_cmd_merge(int argc, char **argv) {
             free(files);
             return is_app_usage("merge", "--out %s is one of the runs", out);
         }
-    cJSON **runs = calloc((size_t)n, sizeof *runs);
+    cJSON **runs = is_xcalloc((size_t)n, sizeof *runs);
     is_err err;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++)

@@ -11,7 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/error.h" // defines: IS_ASSERT, is_xmalloc
+#include "base/error.h"  // defines: IS_ASSERT, is_xmalloc
+#include "base/fileio.h" // defines: is_read_file
 
 // The build defines these (IS_C_FLAGS for bench/ sources only); the fallbacks let
 // this file compile on its own.
@@ -252,16 +253,13 @@ cJSON *is_env_capture_backend(int argc, char **argv, is_backend *be, const char 
 
 // ---- how busy the machine was ------------------------------------------------
 
-// A /proc or /sys file's text (they report size 0: read to the end), at most
-// cap - 1 bytes, into a malloc'd NUL-terminated buffer; NULL when unreadable.
-static char *env_slurp(const char *path, size_t cap) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    char *buf = is_xmalloc(cap);
-    size_t n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return buf;
+// A /proc or /sys file's whole text (is_read_file reads to the end: these files
+// report size 0), malloc'd; NULL when unreadable.
+static char *env_slurp(const char *path) {
+    char *t;
+    size_t len;
+    is_err err;
+    return is_read_file(path, 16u << 20, &t, &len, &err) == 0 ? t : NULL;
 }
 
 int is_env_parse_loadavg(const char *text, double la[3]) {
@@ -309,7 +307,7 @@ static double env_cpu_mhz(const char **source) {
     for (long c = 0; c < n_cpu && c < 4096; c++) {
         char path[96];
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/cpufreq/scaling_cur_freq", c);
-        char *t = env_slurp(path, 64);
+        char *t = env_slurp(path);
         double khz;
         if (t && sscanf(t, "%lf", &khz) == 1 && khz > 0) {
             sum += khz / 1000;
@@ -321,7 +319,7 @@ static double env_cpu_mhz(const char **source) {
         *source = "cpufreq";
         return sum / n;
     }
-    char *t = env_slurp("/proc/cpuinfo", 1 << 20);
+    char *t = env_slurp("/proc/cpuinfo");
     double mhz;
     int rc = is_env_parse_cpuinfo_mhz(t, &mhz);
     free(t);
@@ -346,14 +344,14 @@ static void noise_set(cJSON *noise, const char *name, cJSON *item) {
 static void noise_sample(cJSON *noise, const char *suffix, unsigned long long *steal, unsigned long long *total,
                          bool *stat_ok) {
     char name[64];
-    char *t = env_slurp("/proc/loadavg", 256);
+    char *t = env_slurp("/proc/loadavg");
     double la[3];
     if (is_env_parse_loadavg(t, la) == 0) {
         snprintf(name, sizeof name, "loadavg_%s", suffix);
         noise_set(noise, name, cJSON_CreateDoubleArray(la, 3));
     }
     free(t);
-    t = env_slurp("/proc/stat", 1 << 16);
+    t = env_slurp("/proc/stat");
     int running;
     *stat_ok = is_env_parse_stat(t, steal, total, &running) == 0;
     free(t);

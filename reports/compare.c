@@ -51,11 +51,6 @@ is_verdict is_compare_verdict_paired(double ratio, double lo, double hi, double 
 
 // ---- matching points ---------------------------------------------------------
 
-static bool point_ok(const cJSON *p) {
-    const char *s = is_json_str(p, "status");
-    return s && strcmp(s, "ok") == 0;
-}
-
 // point["samples"][metric] as a malloc'd array (NULL and *n = 0 when absent or empty).
 static double *point_samples(const cJSON *p, const char *metric, int *n) {
     const cJSON *arr = is_json_get(is_json_get(p, "samples"), metric);
@@ -131,7 +126,7 @@ static int row_paired(is_compare_row *r, const double *xb, int nb, const double 
 // Returns -1 (err) when paired and a side's samples do not split into its runs.
 static int row_compare(is_compare_row *r, const cJSON *pb, const cJSON *pn, const is_metric_def *m,
                        const is_compare_opts *o, int runs, is_err *err) {
-    bool ok_b = point_ok(pb), ok_n = point_ok(pn);
+    bool ok_b = is_results_point_ok(pb), ok_n = is_results_point_ok(pn);
     if (!ok_b && !ok_n) {
         snprintf(r->note, sizeof r->note, "failed in both: %s", point_error(pn));
         return 0;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reports/results.h" // defines: is_results_point_key, is_results_point_finish, is_results_is_kernels
+#include "reports/results.h" // defines: is_results_point_key, is_results_point_finish, is_results_point_ok, ...
 #include "reports/text.h"    // defines: is_json_get, is_json_str, is_json_num
 
 int is_results_runs(const cJSON *doc) {
@@ -28,11 +28,6 @@ static cJSON *find_point(const cJSON *run, const char *key, bool *used) {
         i++;
     }
     return NULL;
-}
-
-static bool point_ok(const cJSON *p) {
-    const char *s = is_json_str(p, "status");
-    return s && strcmp(s, "ok") == 0;
 }
 
 static void add_number(cJSON *p, const char *key, double v) {
@@ -119,13 +114,13 @@ int is_results_merge(const cJSON *const *runs, const char *const *names, int n, 
         const cJSON *first = find_point(runs[0], key, used[0]);
         for (size_t k = 0; k < sizeof one_run_parts / sizeof one_run_parts[0]; k++)
             cJSON_DeleteItemFromObject(p, one_run_parts[k]);
-        bool ok = point_ok(first);
+        bool ok = is_results_point_ok(first);
         for (int r = 1; r < n && rc == 0; r++) {
             const cJSON *q = find_point(runs[r], key, used[r]);
             if (!q) {
                 rc = is_errf(err, "%s has no point %s, which %s has: only runs of one sweep merge", names[r], key,
                              names[0]);
-            } else if (ok && !point_ok(q)) {
+            } else if (ok && !is_results_point_ok(q)) {
                 make_error(p, names[r], q);
                 ok = false;
             } else if (ok) {

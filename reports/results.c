@@ -576,6 +576,11 @@ static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL], int ncol
     snprintf(cells[19], MD_CELL, "%s", v.throttled < 0 ? "-" : v.throttled ? "yes" : "no");
 }
 
+bool is_results_point_ok(const cJSON *point) {
+    const char *s = is_json_str(point, "status");
+    return s && strcmp(s, "ok") == 0;
+}
+
 bool is_results_env_gemm(const cJSON *env, char *buf, size_t n) {
     const cJSON *gemm = is_json_get(env, "gemm");
     const char *impl = is_json_str(gemm, "impl"), *how = is_json_str(gemm, "chosen_by"), *blas = is_json_str(gemm, "blas");

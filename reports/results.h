@@ -1,7 +1,7 @@
 // results.h — the result schema of `inferscope bench` and its writers: one cJSON
 // document held in memory while a sweep runs, written as results.json (every raw
 // sample), results.csv (one row per point) and report.md (a table per sweep).
-// Declares: is_metric_def, is_metric_find, is_results_new, is_results_point_finish,
+// Declares: is_metric_def, is_metric_find, is_results_new, is_results_point_finish, is_results_point_ok,
 // is_results_point_key, is_results_validate, is_results_load, is_results_to_json,
 // is_results_to_csv, is_results_to_md, is_results_write_dir, is_results_write_dir_clean.
 //
@@ -62,6 +62,9 @@ cJSON *is_results_new(cJSON *env, cJSON *sweep, cJSON *probes);
 // get no entry. Values that are not finite numbers (NaN: the TPOT of a one-token
 // request) are removed from the samples first: JSON cannot hold them.
 void is_results_point_finish(cJSON *point, uint64_t seed);
+
+// Whether point["status"] is "ok".
+bool is_results_point_ok(const cJSON *point);
 
 // Canonical text of point["config"]: "model=..;backend=..;dtype=..;threads=..;batch=..;
 // prompt=..;gen=..;depth=..;strategy=..;kernel=.." (fields in that order); for a kernel
