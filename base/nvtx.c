@@ -9,20 +9,20 @@
 int is_prof_level = 1;
 
 static const char *const range_names[IS_PROF_RANGE_COUNT] = {
-    "request", "tokenize", "prefill", "decode_step", "sample", "detokenize", "context_fill", "layer",
+    "request", "tokenize", "prefill", "decode_step", "sample", "detokenize", "context_fill", "schedule", "layer",
     "embed", "rmsnorm", "matmul", "rope", "kv_store", "kv_copy_blocks", "attention", "swiglu", "add",
     "gather_rows"};
 
 static const is_prof_category range_cats[IS_PROF_LAYER] = {
     IS_PROF_CAT_REQUEST, IS_PROF_CAT_TOKENIZER, IS_PROF_CAT_PREFILL, IS_PROF_CAT_DECODE,
-    IS_PROF_CAT_SAMPLE, IS_PROF_CAT_TOKENIZER, IS_PROF_CAT_PREFILL};
+    IS_PROF_CAT_SAMPLE, IS_PROF_CAT_TOKENIZER, IS_PROF_CAT_PREFILL, IS_PROF_CAT_SCHEDULE};
 
 static const char *const cat_names[IS_PROF_CAT_COUNT] = {"", "request", "tokenizer", "prefill", "decode",
-                                                         "sample", "layer", "op"};
+                                                         "sample", "layer", "op", "schedule"};
 
 // ARGB per category, so Nsight Systems and the trace tell phases apart at a glance
 static const uint32_t cat_colors[IS_PROF_CAT_COUNT] = {0, 0xff4c72b0, 0xff8172b2, 0xffdd8452, 0xff55a868,
-                                                       0xffc44e52, 0xff937860, 0xff8c8c8c};
+                                                       0xffc44e52, 0xff937860, 0xff8c8c8c, 0xffda8bc3};
 
 void is_prof_set_level(int level) {
     is_prof_level = level < 0 ? 0 : level > IS_PROF_LEVEL_MAX ? IS_PROF_LEVEL_MAX : level;

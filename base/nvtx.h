@@ -21,6 +21,8 @@ typedef enum is_prof_range {
     IS_PROF_SAMPLE,
     IS_PROF_DETOKENIZE,
     IS_PROF_CONTEXT_FILL, // bench: the pre-filled depth, not timed
+    IS_PROF_SCHEDULE,     // one continuous-batching step (engine/scheduler.c); payload: prefill tokens << 48 |
+                          // decode tokens << 32 | running << 16 | waiting, each at most 65535
     IS_PROF_LAYER,
     IS_PROF_OP_EMBED,
     IS_PROF_OP_RMSNORM,
@@ -44,6 +46,7 @@ typedef enum is_prof_category {
     IS_PROF_CAT_SAMPLE,
     IS_PROF_CAT_LAYER,
     IS_PROF_CAT_OP,
+    IS_PROF_CAT_SCHEDULE,
     IS_PROF_CAT_COUNT
 } is_prof_category;
 

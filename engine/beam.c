@@ -174,11 +174,11 @@ int is_beam_generate(is_session *s, int n, const int32_t *const *prompts, const 
         long held = opts->seqs ? is_seq_len(s, opts->seqs[i]) : 0;
         blocks += (held + lens[i] + bs - 1) / bs - held / bs + (long)W * ((L - 1 + bs - 1) / bs + 1);
     }
-    if (blocks > kv->n_free)
+    if (blocks > is_kv_n_available(kv))
         return is_errf(err, "beam:w=%d does not fit the KV cache: %d prompt(s) with %d beams of %d tokens need up "
                        "to %ld blocks of %d tokens, %d are free (a KV budget of %.0f MiB holds %d tokens); raise "
                        "the KV budget or lower w, the tokens generated or the prompt length",
-                       W, n, W, L, blocks, bs, kv->n_free, kv->budget_mib, kv->n_blocks * bs);
+                       W, n, W, L, blocks, bs, is_kv_n_available(kv), kv->budget_mib, kv->n_blocks * bs);
     // the rest (ids, context length); its block count is below the one above
     if (is_gen_check_request(s, n, prompts, lens, L, opts->seqs, err)) return -1;
 

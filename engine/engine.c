@@ -223,6 +223,28 @@ int is_seq_fork(is_session *s, int seq, is_err *err) { return is_kv_seq_fork(&s-
 
 void is_seq_truncate(is_session *s, int seq, int len) { is_kv_seq_truncate(&s->kv, seq, len); }
 
+void is_session_prefix_enable(is_session *s) { is_kv_prefix_enable(&s->kv); }
+
+int is_seq_prefix_attach(is_session *s, int seq, const int32_t *tokens, int n_tokens, int max_blocks) {
+    return is_kv_prefix_attach(&s->kv, seq, tokens, n_tokens, max_blocks);
+}
+
+uint64_t is_seq_prefix_register(is_session *s, int seq, int bi, uint64_t parent_key, const int32_t *tokens) {
+    return is_kv_prefix_register(&s->kv, seq, bi, parent_key, tokens);
+}
+
+void is_session_prefix_evict_all(is_session *s) { is_kv_prefix_evict_all(&s->kv); }
+
+int is_session_kv_available(const is_session *s) { return is_kv_n_available(&s->kv); }
+
+int is_session_block_size(const is_session *s) { return s->kv.block_size; }
+
+int is_session_max_batch_tokens(const is_session *s) { return s->max_batch_tokens; }
+
+int is_session_kv_blocks_needed(const is_session *s, int seq, int new_len) {
+    return is_kv_blocks_needed(&s->kv, seq, new_len);
+}
+
 // ---- forward -----------------------------------------------------------------
 
 // x += y, then out = rmsnorm(x) * w: fused when the backend has the op.
@@ -381,10 +403,10 @@ static int forward(is_session *s, int n, const int32_t *tok, const int32_t *seq,
                            "(max_position_embeddings)", q, s->new_len[q], c->max_pos);
         blocks += is_kv_blocks_needed(kv, q, s->new_len[q]);
     }
-    if (blocks > kv->n_free)
+    if (blocks > is_kv_n_available(kv))
         return is_errf(err, "KV cache full: this batch needs %d more blocks of %d tokens, %d are free "
                        "(a KV budget of %.0f MiB holds %d tokens)",
-                       blocks, kv->block_size, kv->n_free, kv->budget_mib, kv->n_blocks * kv->block_size);
+                       blocks, kv->block_size, is_kv_n_available(kv), kv->budget_mib, kv->n_blocks * kv->block_size);
     // reserve (cannot fail now), copying shared blocks that will be written
     for (int j = 0; j < n_distinct; j++) {
         int q = s->distinct[j];

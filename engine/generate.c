@@ -81,11 +81,11 @@ int is_gen_check_request(is_session *s, int n, const int32_t *const *prompts, co
         return is_errf(err, "a batch of %d: logits and sampling buffers need %.1f GiB for a vocabulary of %d, "
                        "more than half of the %.1f GiB of memory available",
                        n, host / 1073741824.0, c->vocab_size, avail / 1073741824.0);
-    if (blocks > kv->n_free)
+    if (blocks > is_kv_n_available(kv))
         return is_errf(err, "the batch does not fit the KV cache: %d sequences need %ld blocks of %d tokens, "
                        "%d are free (a KV budget of %.0f MiB holds %d tokens); raise the KV budget or lower "
                        "the batch, the prompt length or the tokens generated",
-                       n, blocks, kv->block_size, kv->n_free, kv->budget_mib, kv->n_blocks * kv->block_size);
+                       n, blocks, kv->block_size, is_kv_n_available(kv), kv->budget_mib, kv->n_blocks * kv->block_size);
     return 0;
 }
 

@@ -47,6 +47,17 @@ int is_seq_len(const is_session *s, int seq);
 int is_seq_fork(is_session *s, int seq, is_err *err);
 void is_seq_truncate(is_session *s, int seq, int len);
 
+// The prefix cache of the session's KV cache (engine/kv_cache.h, is_kv_prefix_*):
+// off until enabled; the scheduler (engine/scheduler.h) drives it.
+void is_session_prefix_enable(is_session *s);
+int is_seq_prefix_attach(is_session *s, int seq, const int32_t *tokens, int n_tokens, int max_blocks);
+uint64_t is_seq_prefix_register(is_session *s, int seq, int bi, uint64_t parent_key, const int32_t *tokens);
+void is_session_prefix_evict_all(is_session *s);
+int is_session_kv_available(const is_session *s); // blocks free or evictable
+int is_session_block_size(const is_session *s);
+int is_session_max_batch_tokens(const is_session *s);
+int is_session_kv_blocks_needed(const is_session *s, int seq, int new_len);
+
 // Appends tok[i] to sequence seq[i] for i < n (tokens of one sequence take
 // consecutive positions in the order given) and runs the model over them, in
 // chunks of max_batch_tokens. For every i with want[i] set (want NULL: none),

@@ -135,6 +135,11 @@ struct is_backend {
     int n_threads;     // host worker threads the backend computes with (cpu), 0 when none
     is_dtype kv_dtype; // element type of the K and V pools it takes (cpu F32, cuda BF16)
     bool bf16_gemm;    // matmul rounds activations to BF16 before multiplying (cuda)
+    // Batch-invariant mode (--batch-invariant): every op computes a row the same way
+    // whatever else is in the batch (one matmul kernel for any row count, one
+    // attention kernel for any mix of prompt and decode tokens), so a sequence's
+    // logits are bitwise the same alone or batched. Costs speed at prefill sizes.
+    bool batch_invariant;
     void *impl;
     void (*destroy)(is_backend *be);
 
@@ -255,6 +260,7 @@ typedef struct is_backend_opts {
     int threads;       // CPU threads (0: all)
     int device;        // CUDA device ordinal
     bool no_graphs;    // cuda: no graph recording and replay
+    bool batch_invariant; // is_backend.batch_invariant
 } is_backend_opts;
 
 // Opens the backend bo->which (kernels/backend_open.c). verbose: says on stderr

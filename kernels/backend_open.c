@@ -30,6 +30,7 @@ is_backend *is_backend_open(const is_backend_opts *bo, bool verbose, char *why_c
     }
     if (be) {
         be->graphs = be->graphs && !bo->no_graphs;
+        be->batch_invariant = bo->batch_invariant;
         if (why_cuda) why_cuda[0] = 0;
         if (verbose) {
             is_device_info di = {0};
@@ -45,5 +46,7 @@ is_backend *is_backend_open(const is_backend_opts *bo, bool verbose, char *why_c
     }
     if (why_cuda) snprintf(why_cuda, why_len, "%s", why);
     if (!strcmp(bo->which, "auto") && verbose) fprintf(stderr, "backend: cpu (CUDA off: %s)\n", why);
-    return is_cpu_backend_create(bo->threads, err);
+    be = is_cpu_backend_create(bo->threads, err);
+    if (be) be->batch_invariant = bo->batch_invariant;
+    return be;
 }

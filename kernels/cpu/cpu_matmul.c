@@ -307,7 +307,10 @@ void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const
     if (n == 0 || w->rows == 0) return;
     const cpu_backend *cb = cpu_impl(be);
     const float *bv = bias ? (const float *)bias->data : NULL;
-    if (path == CPU_MATMUL_AUTO) path = n < CPU_MATMUL_GEMV_N ? CPU_MATMUL_GEMV : CPU_MATMUL_GEMM_OWN;
+    // batch-invariant: the GEMV for every n (its tiles compute each row alike
+    // whatever n); the packed GEMM's edge tiles would differ from its full ones
+    if (path == CPU_MATMUL_AUTO)
+        path = n < CPU_MATMUL_GEMV_N || be->batch_invariant ? CPU_MATMUL_GEMV : CPU_MATMUL_GEMM_OWN;
     if (w->cols == 0) path = CPU_MATMUL_GEMV; // out = bias (or 0): no BLAS corner cases
     switch (path) {
     case CPU_MATMUL_GEMV: mm_gemv(cb, out->data, x->data, w, bv, n); break;

@@ -599,5 +599,8 @@ void cuda_attention(is_backend *be, is_tensor *out, const is_tensor *q, const is
     const int32_t *d = cuda_dev_batch(cb, b, &L);
     if (!d) return;
     cuda_attn_call c = {out, q, k_pool, v_pool, b, d, &L, n_heads, n_kv_heads, head_dim, 1.0f / sqrtf((float)head_dim)};
-    cuda_variant_of(cb, L.decode ? CUDA_OP_ATTN_DECODE : CUDA_OP_ATTN_PREFILL)->attention(cb, &c);
+    // batch-invariant: one kernel for any mix of tokens (the prefill kernels take
+    // any number of queries per sequence), so a query is computed alike in any batch
+    bool decode = L.decode && !be->batch_invariant;
+    cuda_variant_of(cb, decode ? CUDA_OP_ATTN_DECODE : CUDA_OP_ATTN_PREFILL)->attention(cb, &c);
 }

@@ -110,7 +110,8 @@ void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_te
     IS_ASSERT(x->cols == w->cols && out->cols == w->rows && n >= 0 && n <= x->rows && n <= out->rows);
     IS_ASSERT(!bias || (bias->dtype == IS_DTYPE_F32 && bias->rows * bias->cols == w->rows));
     if (cb->failed || n == 0) return;
-    if (w->dtype == IS_DTYPE_BF16 && n <= IS_CUDA_GEMV_MAX_N) cuda_variant_of(cb, CUDA_OP_GEMV)->matmul(cb, out, x, w, bias, n);
+    if (be->batch_invariant) cuda_matmul_invariant(cb, out, x, w, bias, n);
+    else if (w->dtype == IS_DTYPE_BF16 && n <= IS_CUDA_GEMV_MAX_N) cuda_variant_of(cb, CUDA_OP_GEMV)->matmul(cb, out, x, w, bias, n);
     else cuda_gemm(cb, out, x, w, bias, n);
 }
 

@@ -144,16 +144,18 @@ static void gemv_launch(cuda_backend *cb, const is_cuda_gemv_plan *p, float *out
     CUDA_LAUNCHED(cb, VEC ? "gemv_kernel (16-byte loads)" : "gemv_kernel (scalar loads)");
 }
 
-// gemv=custom: out[n, w.rows] = x . w^T (+ bias), BF16 w, 1 <= n <= IS_CUDA_GEMV_MAX_N.
-static void gemv_custom(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
-                        int n) {
+// out[n, w.rows] = x . w^T (+ bias), BF16 w, 1 <= n <= plan_n <= IS_CUDA_GEMV_MAX_N, with
+// the launch planned for plan_n rows (the split of K, hence each row's order of
+// summation, follows the plan).
+static void gemv_custom_planned(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w,
+                                const is_tensor *bias, int n, int plan_n) {
     IS_ASSERT(w->dtype == IS_DTYPE_BF16 && x->dtype == IS_DTYPE_F32 && out->dtype == IS_DTYPE_F32);
-    IS_ASSERT(n >= 1 && n <= IS_CUDA_GEMV_MAX_N && w->rows <= 0x7fffffff);
+    IS_ASSERT(n >= 1 && n <= plan_n && plan_n <= IS_CUDA_GEMV_MAX_N && w->rows <= 0x7fffffff);
     if (cb->failed) return;
     int M = (int)w->rows;
     int64_t K = w->cols;
     is_cuda_gemv_plan p;
-    is_cuda_plan_gemv(&p, M, K, n, cb->info.sm_count);
+    is_cuda_plan_gemv(&p, M, K, plan_n, cb->info.sm_count);
     float *part = NULL;
     size_t need = is_cuda_plan_gemv_work(&p, M, n) * sizeof(float);
     if (need) {
@@ -178,6 +180,32 @@ static void gemv_custom(cuda_backend *cb, is_tensor *out, const is_tensor *x, co
         gemv_reduce_kernel<<<cuda_grid((int64_t)n * M, 256), 256, 0, cb->stream>>>((float *)out->data, out->cols,
                                                                                    part, b, M, n, p.split);
         CUDA_LAUNCHED(cb, "gemv_reduce_kernel");
+    }
+}
+
+// gemv=custom: out[n, w.rows] = x . w^T (+ bias), BF16 w, 1 <= n <= IS_CUDA_GEMV_MAX_N.
+static void gemv_custom(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
+                        int n) {
+    gemv_custom_planned(cb, out, x, w, bias, n, n);
+}
+
+// Rows [r0, r0 + n) of t, as a tensor of n rows.
+static is_tensor rows_view(const is_tensor *t, int64_t r0, int64_t n) {
+    is_tensor v = *t;
+    v.data = (char *)t->data + r0 * t->cols * (int64_t)is_dtype_size(t->dtype);
+    v.rows = n;
+    v.owned = false;
+    return v;
+}
+
+void cuda_matmul_invariant(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w,
+                           const is_tensor *bias, int n) {
+    for (int r0 = 0; r0 < n && !cb->failed; ) {
+        int g = w->dtype == IS_DTYPE_BF16 ? (n - r0 < IS_CUDA_GEMV_MAX_N ? n - r0 : IS_CUDA_GEMV_MAX_N) : 1;
+        is_tensor o = rows_view(out, r0, g), xi = rows_view(x, r0, g);
+        if (w->dtype == IS_DTYPE_BF16) gemv_custom_planned(cb, &o, &xi, w, bias, g, IS_CUDA_GEMV_MAX_N);
+        else cuda_gemm(cb, &o, &xi, w, bias, 1);
+        r0 += g;
     }
 }
 

@@ -181,6 +181,11 @@ void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_te
                  int n);
 // out[n, w.rows] = x . w^T (+ bias) through cublasGemmEx (gemv=cublas, and every matmul gemv does not take).
 void cuda_gemm(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias, int n);
+// The batch-invariant matmul (be->batch_invariant): every row computed the same way
+// whatever n: BF16 weights in groups of IS_CUDA_GEMV_MAX_N rows through the custom
+// gemv planned for a full group; F32 weights one row per cuBLAS call.
+void cuda_matmul_invariant(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w,
+                           const is_tensor *bias, int n);
 
 // Timing and the cache flush (cuda_timing.cu); cuda_timing_free in destroy.
 int cuda_timer_begin(is_backend *be, is_err *err);
