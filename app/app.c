@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int is_app_usage(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -74,4 +75,21 @@ is_backend *is_app_open_backend(const is_flags *f, bool verbose, char *why_cuda,
     is_backend *be = is_backend_open(&bo, verbose, why_cuda, why_len, err);
     if (!be && !strcmp(f->backend, "cuda")) is_err_prefix(err, "--backend cuda");
     return be;
+}
+
+int is_app_open_tokenizer(const char *spec, const char *model, bool needed, const char *hint, is_tokenizer **tok,
+                          is_err *err) {
+    *tok = NULL;
+    char path[2048];
+    if (!spec) {
+        if (!strncmp(model, "preset:", 7)) {
+            spec = "builtin";
+        } else {
+            snprintf(path, sizeof path, "%s/tokenizer.json", model);
+            struct stat st;
+            if (stat(path, &st) == 0) spec = model;
+        }
+    }
+    if (!spec) return needed ? is_errf(err, "%s has no tokenizer.json: %s", model, hint) : 0;
+    return is_tok_load(spec, tok, err);
 }

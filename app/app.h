@@ -3,7 +3,7 @@
 // missing value or a malformed number is a usage error (exit 2) naming the flag;
 // a failure while running is exit 1 with one message.
 // Declares: is_app_usage, is_app_parse_long, is_app_parse_double, is_app_open_backend,
-// is_cmd_* (one per command), is_compare_main, is_kernels_sweep, is_app_bench_parse.
+// is_app_open_tokenizer, is_cmd_* (one per command), is_compare_main, is_kernels_sweep, is_app_bench_parse.
 #ifndef IS_APP_APP_H
 #define IS_APP_APP_H
 
@@ -15,6 +15,7 @@
 
 #include "app/flags.h"    // defines: is_flags
 #include "bench/bench.h"  // defines: is_bench_opts
+#include "engine/tokenizer.h" // defines: is_tokenizer
 #include "kernels/backend.h"
 
 #define IS_EXIT_USAGE 2
@@ -39,6 +40,13 @@ int is_app_parse_ids(const char *s, int32_t **out, char *bad, size_t bad_len);
 // is_backend_open.
 is_backend *is_app_open_backend(const is_flags *f, bool verbose, char *why_cuda, size_t why_len, is_err *err);
 
+// The tokenizer for a model: spec (--tokenizer) when given, else the model
+// directory's tokenizer.json, else (presets) the built-in GPT-2 vocabulary. A
+// directory with no tokenizer.json has none: *tok NULL, and an error ending with
+// hint when needed.
+int is_app_open_tokenizer(const char *spec, const char *model, bool needed, const char *hint, is_tokenizer **tok,
+                          is_err *err);
+
 // `inferscope COMMAND ...`: argv[0] is the program, argv[1] the command.
 // Returns the process exit status (0 ok, 1 failure, 2 usage error).
 int is_app_main(int argc, char **argv);
@@ -56,6 +64,7 @@ int is_cmd_version(int argc, char **argv);
 int is_cmd_bench(int full_argc, char **full_argv);
 int is_cmd_profile(int full_argc, char **full_argv);
 int is_cmd_kernels(int full_argc, char **full_argv);
+int is_cmd_serve_bench(int full_argc, char **full_argv);
 
 // `inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]`: argv
 // holds the arguments after "compare". Prints the table on stdout; exit 1 when

@@ -20,7 +20,8 @@ static void usage(FILE *f) {
                "                   repetitions (Hodges-Lehmann ratio, Wilcoxon signed-rank 95%% interval):\n"
                "                   slower/faster past the threshold with the whole interval past half of it,\n"
                "                   same with the whole interval within it, else unclear\n"
-               "  --metric M       the metric compared (default %s; for kernels results time_us); one of:\n",
+               "  --metric M       the metric compared (default %s; for kernels results time_us, for serve-bench\n"
+               "                   results out_tps), a metric of the results' kind; of bench results:\n",
             IS_COMPARE_DEFAULT_THRESHOLD_PCT, IS_COMPARE_DEFAULT_METRIC);
     for (int i = 0; i < is_metric_n_defs; i++)
         fprintf(f, "                     %-12s %s, %s is better\n", is_metric_defs[i].name, is_metric_defs[i].unit,
@@ -29,6 +30,12 @@ static void usage(FILE *f) {
     for (int i = 0; i < is_kernel_metric_n_defs; i++)
         fprintf(f, "                     %-12s %s, %s is better\n", is_kernel_metric_defs[i].name,
                 is_kernel_metric_defs[i].unit, is_kernel_metric_defs[i].higher_is_better ? "higher" : "lower");
+    fprintf(f, "                   of serve-bench results (the default for them: out_tps; per request: the\n"
+               "                   median over every request, pooled over the repetitions):\n");
+    for (int i = 0; i < is_serve_metric_n_defs; i++)
+        fprintf(f, "                     %-12s %s, %s is better%s\n", is_serve_metric_defs[i].name,
+                is_serve_metric_defs[i].unit, is_serve_metric_defs[i].higher_is_better ? "higher" : "lower",
+                is_serve_metric_defs[i].per_request ? ", per request" : "");
     fprintf(f, "exit status: 1 when a point is slower past the threshold, 0 otherwise, 2 on bad input\n");
 }
 

@@ -212,27 +212,9 @@ static void strategy_line(const is_strategy *st, const is_gen_result *res) {
                 res->hyps && res->hyps[0].n ? res->hyps[0].score[0] : NAN);
 }
 
-// The tokenizer for the model: --tokenizer, else the model directory's
-// tokenizer.json, else (presets) the built-in GPT-2 vocabulary. A directory with
-// no tokenizer.json has none: an error when one is needed for a text prompt.
 static int open_tokenizer(const gen_args *g, bool needed, is_tokenizer **tok, is_err *err) {
-    *tok = NULL;
-    const char *spec = g->f.tokenizer, *model = g->f.model;
-    char path[2048];
-    if (!spec) {
-        if (!strncmp(model, "preset:", 7)) {
-            spec = "builtin";
-        } else {
-            snprintf(path, sizeof path, "%s/tokenizer.json", model);
-            struct stat st;
-            if (stat(path, &st) == 0) spec = model;
-        }
-    }
-    if (!spec) {
-        if (!needed || g->print_ids) return 0;
-        return is_errf(err, "%s has no tokenizer.json: pass --tokenizer SPEC, or token ids with --prompt-ids", model);
-    }
-    return is_tok_load(spec, tok, err);
+    return is_app_open_tokenizer(g->f.tokenizer, g->f.model, needed && !g->print_ids,
+                                 "pass --tokenizer SPEC, or token ids with --prompt-ids", tok, err);
 }
 
 // The prompt of --prompt (tokenized, BOS first when the tokenizer has one) or

@@ -13,6 +13,8 @@ static const char *main_help =
     "  generate   run a prompt (or a batch) through a model and print the generated ids and timing\n"
     "  bench      sweep batch, prompt, generation length, depth, strategy and kernel; TTFT, TPOT, ITL,\n"
     "             tok/s, GB/s, MBU, MFU with confidence intervals; results.json/csv and report.md\n"
+    "  serve-bench requests arriving over time (Poisson, gamma, closed loop) served by continuous\n"
+    "             batching; TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; prefix caching\n"
     "  kernels    each op's kernel variants on model shapes, validated first; time, GB/s, % of peak,\n"
     "             the winner per shape; the same result files as bench\n"
     "  compare    two bench (or two kernels) result files: ratio per point, verdict, exit 1 on a slowdown\n"
@@ -37,6 +39,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"generate", is_cmd_generate, false}, {"bench", is_cmd_bench, true},       {"kernels", is_cmd_kernels, true},
+    {"serve-bench", is_cmd_serve_bench, true},
     {"compare", is_compare_main, false},  {"merge", is_cmd_merge, false},      {"profile", is_cmd_profile, true},   {"logits", is_cmd_logits, false},
     {"export", is_cmd_export, false},     {"tokenize", is_cmd_tokenize, false}, {"presets", is_cmd_presets, false},
     {"version", is_cmd_version, false},   {"--version", is_cmd_version, false},

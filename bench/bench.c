@@ -385,8 +385,7 @@ static cJSON *probes_json(const is_bench_opts *o, is_backend *be, is_dtype wdtyp
     return p;
 }
 
-// First differing key of two sweep objects, for the --resume message.
-static const char *sweep_diff(const cJSON *a, const cJSON *b) {
+const char *is_bench_sweep_diff(const cJSON *a, const cJSON *b) {
     const cJSON *it;
     cJSON_ArrayForEach(it, a) {
         const cJSON *other = cJSON_GetObjectItemCaseSensitive(b, it->string);
@@ -396,23 +395,22 @@ static const char *sweep_diff(const cJSON *a, const cJSON *b) {
     return NULL;
 }
 
-// Refuses an --out that would be overwritten by accident; loads it for --resume.
-static int out_prepare(const is_bench_opts *o, cJSON **prev, is_err *err) {
+int is_bench_out_prepare(const char *out, bool resume, bool force, cJSON **prev, is_err *err) {
     *prev = NULL;
-    if (!o->out) return 0;
+    if (!out) return 0;
     char path[4096];
-    snprintf(path, sizeof path, "%s/results.json", o->out);
+    snprintf(path, sizeof path, "%s/results.json", out);
     struct stat st;
     bool exists = stat(path, &st) == 0;
-    if (exists && !o->resume && !o->force)
+    if (exists && !resume && !force)
         return is_errf(err, "%s already exists: pass --resume to continue that sweep, --force to replace it, or "
                             "another --out", path);
-    is_results_write_dir_clean(o->out); // what a run killed in the middle of a write left
+    is_results_write_dir_clean(out); // what a run killed in the middle of a write left
     // --resume with nothing finished yet: a fresh start
-    return o->resume && exists ? is_results_load(path, prev, err) : 0;
+    return resume && exists ? is_results_load(path, prev, err) : 0;
 }
 
-static bool key_done(const cJSON *doc, const char *key) {
+bool is_bench_key_done(const cJSON *doc, const char *key) {
     const cJSON *p;
     char k[1024];
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(doc, "points")) {
@@ -481,7 +479,7 @@ static cJSON *doc_open(const is_bench_opts *o, is_backend *be, const is_model *m
     const char *cmd = o->profile ? "profile" : "bench";
     cJSON *sweep = sweep_json(o, be, m), *doc;
     if (*prev) {
-        const char *diff = sweep_diff(cJSON_GetObjectItemCaseSensitive(*prev, "sweep"), sweep);
+        const char *diff = is_bench_sweep_diff(cJSON_GetObjectItemCaseSensitive(*prev, "sweep"), sweep);
         cJSON_Delete(sweep);
         if (diff) {
             is_errf(err, "%s/results.json holds another sweep ('%s' differs): --resume continues the same command; "
@@ -531,7 +529,7 @@ static int sweep_run(bench_ctx *ctx, const bench_point *points, cJSON *doc, int 
         cJSON *probe_pt = cJSON_CreateObject();
         cJSON_AddItemToObject(probe_pt, "config", point_config(ctx, &points[i]));
         is_results_point_key(probe_pt, key, sizeof key);
-        skip[i] = key_done(doc, key);
+        skip[i] = is_bench_key_done(doc, key);
         todo += !skip[i];
         cJSON_Delete(probe_pt);
     }
@@ -561,7 +559,7 @@ static int sweep_run(bench_ctx *ctx, const bench_point *points, cJSON *doc, int 
             fprintf(stderr, "%s[%d/%d] %s: failed: %s\n", ctx->tty ? "\r\033[K" : "", ctx->index, total, label,
                     perr.msg);
             cJSON_Delete(point);
-            point = is_schema_point_error(false, point_config(ctx, &points[i]), perr.msg);
+            point = is_schema_point_error(NULL, point_config(ctx, &points[i]), perr.msg);
             (*failed)++;
         }
         cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(doc, "points"), point);
@@ -588,7 +586,7 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     is_bench_telemetry tele = {.why = "not opened"};
     is_bench_prof bprof = {.tables = !o.no_kernel_table, .counters = o.profile && !strcmp(o.counters, "dram"),
                            .keep_device = o.prof.trace != NULL, .device = o.backend.device};
-    if (out_prepare(&o, &prev, &err)) goto fail;
+    if (is_bench_out_prepare(o.out, o.resume, o.force, &prev, &err)) goto fail;
     is_prof_start(&o.prof);
     be = is_prof_wrap_backend(is_backend_open(&o.backend, true, why_cuda, sizeof why_cuda, &err));
     if (!be) {

@@ -1,13 +1,17 @@
 // bench.h — `inferscope bench`: the static-batch sweep driver, and `inferscope
 // profile`: one point of it in full detail (kernel tables, DRAM counters, device
 // tracks). The flags are read by the command line (app/cmd_bench.c) into an
-// is_bench_opts. Declares: is_bench_opts, is_bench_run, is_bench_opts_free.
+// is_bench_opts. Declares: is_bench_opts, is_bench_run, is_bench_opts_free,
+// is_bench_out_prepare, is_bench_sweep_diff, is_bench_key_done.
 #ifndef IS_BENCH_BENCH_H
 #define IS_BENCH_BENCH_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "base/error.h"
 #include "bench/stoprule.h"  // defines: is_stop_rule
 #include "kernels/backend.h" // defines: is_backend_opts
 #include "profiles/run.h"    // defines: is_prof_opts
@@ -49,5 +53,16 @@ void is_bench_opts_free(is_bench_opts *o);
 // kernel spec the backend lacks, a point past the model's context), 130
 // interrupted (finished points are in o->out; --resume continues).
 int is_bench_run(const is_bench_opts *o, int argc, char **argv);
+
+// What the drivers with result directories share (bench, serve-bench):
+// Refuses an --out whose results.json would be overwritten by accident (unless
+// resume or force); removes temporary files a killed run left there; loads the
+// file for resume (*prev NULL when there is none yet).
+int is_bench_out_prepare(const char *out, bool resume, bool force, cJSON **prev, is_err *err);
+// The first key whose value differs between two sweep objects (NULL: equal), for
+// the --resume message.
+const char *is_bench_sweep_diff(const cJSON *a, const cJSON *b);
+// Whether doc holds a point whose key (is_results_point_key) is key.
+bool is_bench_key_done(const cJSON *doc, const char *key);
 
 #endif

@@ -518,7 +518,7 @@ static cJSON *validation_json(const kern_case *k, double before, double after, d
 }
 
 static cJSON *error_point(const kern_ctx *c, const kern_group *g, int variant, const char *msg) {
-    return is_schema_point_error(true, point_config(c, g, variant), msg);
+    return is_schema_point_error("kernel", point_config(c, g, variant), msg);
 }
 
 // Validates, times and re-validates one variant on the group's inputs. Returns

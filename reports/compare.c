@@ -63,10 +63,11 @@ static double *point_samples(const cJSON *p, const char *metric, int *n) {
     return x;
 }
 
-static void row_init(is_compare_row *r, const char *key, const cJSON *config) {
+static void row_init(is_compare_row *r, const char *key, const cJSON *config, is_results_kind kind) {
     memset(r, 0, sizeof *r);
     snprintf(r->key, sizeof r->key, "%s", key);
     r->config = config;
+    r->kind = kind;
     r->base_median = r->new_median = NAN;
     r->ratio = r->ci_lo = r->ci_hi = NAN;
     r->verdict = IS_VERDICT_NONE;
@@ -94,20 +95,38 @@ static double *run_best(const double *x, int n, int runs, bool higher_is_better)
     return m;
 }
 
+// The median of each of the runs' consecutive blocks of x (runs blocks of n / runs).
+static double *run_median(const double *x, int n, int runs) {
+    double *m = is_xmalloc((size_t)runs * sizeof *m);
+    int per = n / runs;
+    for (int k = 0; k < runs; k++) m[k] = is_median(x + (size_t)k * per, per);
+    return m;
+}
+
+// Whether a paired compare judges a metric on each run's median rather than its
+// best value: a per-request metric of a serve document (compare.h, paired).
+static bool paired_by_median(is_results_kind kind, const is_metric_def *m) {
+    return kind == IS_RESULTS_KIND_SERVE && m->per_request;
+}
+
 // Paired: run k of BASE against run k of NEW (is_paired_ratio_ci of the runs'
 // best values: interference on a shared machine only ever slows a repetition
-// down, so a run's fastest repetition is the one least disturbed). -1 (err) when
-// a side's samples do not split into runs equal runs.
+// down, so a run's fastest repetition is the one least disturbed; of the runs'
+// medians for paired_by_median). -1 (err) when a side's samples do not split
+// into runs equal runs.
 static int row_paired(is_compare_row *r, const double *xb, int nb, const double *xn, int nn, const is_metric_def *m,
                       const is_compare_opts *o, int runs, is_err *err) {
     if (nb % runs || nn % runs)
         return is_errf(err, "paired compare: point %s has %d %s samples in BASE and %d in NEW, which do not split "
                             "into %d runs of equal size: merged files of runs with fixed repetitions compare paired",
                        r->key, nb, m->name, nn, runs);
-    double *mb = run_best(xb, nb, runs, m->higher_is_better), *mn = run_best(xn, nn, runs, m->higher_is_better);
+    bool by_median = paired_by_median(r->kind, m);
+    double *mb = by_median ? run_median(xb, nb, runs) : run_best(xb, nb, runs, m->higher_is_better);
+    double *mn = by_median ? run_median(xn, nn, runs) : run_best(xn, nn, runs, m->higher_is_better);
     if (is_paired_ratio_ci(mb, mn, runs, 0.95, &r->ratio, &r->ci_lo, &r->ci_hi) != 0) {
         r->ratio = r->ci_lo = r->ci_hi = NAN;
-        snprintf(r->note, sizeof r->note, "a run's best %s is not positive: no log-ratio", m->name);
+        snprintf(r->note, sizeof r->note, "a run's %s %s is not positive: no log-ratio", by_median ? "median" : "best",
+                 m->name);
     } else {
         r->n_pairs = runs;
         if (isnan(r->ci_lo))
@@ -177,18 +196,25 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
     *rows = NULL;
     *n_rows = 0;
     if (is_results_validate(base, "BASE", err) || is_results_validate(nw, "NEW", err)) return -1;
-    if (is_results_is_kernels(base) != is_results_is_kernels(nw))
+    is_results_kind kind = is_results_kind_of(base);
+    if (kind != is_results_kind_of(nw))
         return is_errf(err, "BASE is a %s result, NEW a %s result: only results of the same command compare",
-                       is_results_is_kernels(base) ? "kernels" : "bench", is_results_is_kernels(nw) ? "kernels" : "bench");
+                       is_results_kind_name(kind), is_results_kind_name(is_results_kind_of(nw)));
     const char *metric = o->metric ? o->metric : is_results_default_metric(base);
-    const is_metric_def *m = is_metric_find(metric);
+    const is_metric_def *m = is_metric_find_for(kind, metric);
     if (!m) {
+        int n_defs;
+        const is_metric_def *defs = is_results_metric_defs(kind, &n_defs);
         char known[512] = "";
-        for (int i = 0; i < is_metric_n_defs; i++) {
+        for (int i = 0; i < n_defs; i++) {
             size_t k = strlen(known);
-            snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", is_metric_defs[i].name);
+            snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", defs[i].name);
         }
-        return is_errf(err, "unknown metric \"%s\" (known: %s)", metric, known);
+        if (is_metric_find(metric))
+            return is_errf(err, "metric \"%s\" is not measured by %s results (theirs: %s)", metric,
+                           is_results_kind_name(kind), known);
+        return is_errf(err, "unknown metric \"%s\" (known for %s results: %s)", metric, is_results_kind_name(kind),
+                       known);
     }
     if (!(o->threshold > 0 && o->threshold < 1))
         return is_errf(err, "threshold %g is out of range: expected a fraction in (0, 1)", o->threshold);
@@ -231,7 +257,7 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
             break;
         }
         is_compare_row *r = &out[n++];
-        row_init(r, key, is_json_get(p, "config"));
+        row_init(r, key, is_json_get(p, "config"), kind);
         r->in_base = true;
         int match = -1;
         for (int k = 0; k < nn && match < 0; k++)
@@ -253,7 +279,7 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
     for (int k = 0; k < nn && rc == 0; k++) {
         if (used[k]) continue;
         is_compare_row *r = &out[n++];
-        row_init(r, keys_n[k], is_json_get(pn_at[k], "config"));
+        row_init(r, keys_n[k], is_json_get(pn_at[k], "config"), kind);
         r->in_new = true;
         snprintf(r->note, sizeof r->note, "only in NEW");
         row_throttle_note(r, NULL, pn_at[k]);
@@ -272,17 +298,14 @@ int is_compare(const cJSON *base, const cJSON *nw, const is_compare_opts *o, is_
 
 // ---- Markdown ------------------------------------------------------------------
 
-// The configuration fields, in the order of is_results_point_key; of kernel points
-// (as many), and which of theirs are numbers.
-static const char *const cfg_names[] = {"model", "backend", "dtype",    "threads", "batch",
-                                        "prompt", "gen",    "depth",    "strategy", "kernel"};
-#define N_CFG ((int)(sizeof cfg_names / sizeof cfg_names[0]))
-static const char *const kcfg_names[N_CFG] = {"op",     "model", "backend", "dtype",   "threads",
-                                              "tensor", "shape", "batch",   "context", "variant"};
-
-static bool rows_are_kernels(const is_compare_row *rows, int n) {
-    return n > 0 && is_json_get(rows[0].config, "op") && is_json_get(rows[0].config, "variant");
-}
+// The configuration columns shown when no field differs between the rows (one
+// row, say), by kind: enough to name the point.
+static const char *const default_columns[][5] = {
+    [IS_RESULTS_KIND_BENCH] = {"model", "batch", "prompt", "gen"},
+    [IS_RESULTS_KIND_KERNELS] = {"op", "tensor", "batch", "variant"},
+    [IS_RESULTS_KIND_SERVE] = {"model", "arrival", "rate", "concurrency", "policy"},
+};
+#define MAX_CFG 32 // config fields of a kind, at most
 
 static void cfg_value(const cJSON *config, const char *name, char *buf, size_t n) {
     const cJSON *v = is_json_get(config, name);
@@ -324,18 +347,22 @@ static void noise_lines(is_strbuf *b, const is_compare_opts *o) {
 }
 
 char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts *o) {
-    bool kernels = rows_are_kernels(rows, n);
-    const char *const *names = kernels ? kcfg_names : cfg_names;
-    const char *metric = o->metric ? o->metric : kernels ? "time_us" : IS_COMPARE_DEFAULT_METRIC;
-    const is_metric_def *m = is_metric_find(metric);
+    is_results_kind kind = n > 0 ? rows[0].kind : IS_RESULTS_KIND_BENCH;
+    int n_cfg;
+    const is_schema_field *fields = is_results_config_fields(kind, &n_cfg);
+    IS_ASSERT(n_cfg <= MAX_CFG);
+    const char *metric = o->metric ? o->metric : is_results_kind_default_metric(kind);
+    const is_metric_def *m = is_metric_find_for(kind, metric);
+    if (!m) m = is_metric_find(metric); // no rows to tell the kind
     const char *unit = m ? m->unit : "";
     is_strbuf b = {0};
     if (o->paired)
         is_sb_printf(&b, "Comparing %s (%s, %s is better), paired: run k of NEW against run k of BASE, taken one "
-                     "after the other; ratio NEW / BASE of each run's best repetition (Hodges-Lehmann), 95%% "
+                     "after the other; ratio NEW / BASE of each run's %s (Hodges-Lehmann), 95%% "
                      "Wilcoxon signed-rank interval; threshold ±%.3g%% (\"slower\" or \"faster\" past it with the "
                      "whole interval past half of it, \"same\" with the whole interval within it)\n\n",
-                     metric, m ? m->unit : "?", m && m->higher_is_better ? "higher" : "lower", o->threshold * 100);
+                     metric, m ? m->unit : "?", m && m->higher_is_better ? "higher" : "lower",
+                     m && paired_by_median(kind, m) ? "median over its requests" : "best repetition", o->threshold * 100);
     else
         is_sb_printf(&b, "Comparing %s (%s, %s is better): NEW / BASE of medians, 95%% bootstrap interval; "
                      "threshold ±%.3g%%\n\n",
@@ -344,31 +371,33 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
     noise_lines(&b, o);
 
     // configuration columns that differ between rows; when none differs (one
-    // row, say) model, batch, prompt and gen name the rows
-    bool show[N_CFG] = {false};
+    // row, say) default_columns name the rows
+    bool show[MAX_CFG] = {false};
     int n_show = 0;
-    for (int c = 0; c < N_CFG; c++) {
+    for (int c = 0; c < n_cfg; c++) {
         char first[256], v[256];
         for (int r = 0; r < n; r++) {
-            cfg_value(rows[r].config, names[c], v, sizeof v);
+            cfg_value(rows[r].config, fields[c].name, v, sizeof v);
             if (r == 0) snprintf(first, sizeof first, "%s", v);
             else if (strcmp(first, v) != 0) show[c] = true;
         }
         n_show += show[c];
     }
-    if (n_show == 0) { // bench: model, batch, prompt, gen; kernels: op, tensor, batch, variant
-        show[0] = show[4 + kernels] = show[5 + 2 * kernels] = show[6 + 3 * kernels] = true;
-        n_show = 4;
+    if (n_show == 0) {
+        for (int c = 0; c < n_cfg; c++)
+            for (int d = 0; d < 5 && default_columns[kind][d]; d++)
+                if (strcmp(fields[c].name, default_columns[kind][d]) == 0) show[c] = true;
+        for (int c = 0; c < n_cfg; c++) n_show += show[c];
     }
 
     int nc = n_show + 7;
     char **cells = is_xcalloc((size_t)(n + 1) * (size_t)nc, sizeof *cells);
     bool *right = is_xcalloc((size_t)nc, sizeof *right);
     int k = 0;
-    for (int c = 0; c < N_CFG; c++) {
+    for (int c = 0; c < n_cfg; c++) {
         if (!show[c]) continue;
-        right[k] = kernels ? c == 4 || c == 7 || c == 8 : c >= 3 && c <= 7; // threads .. depth: numbers
-        cells[k++] = is_xstrdup(names[c]);
+        right[k] = !fields[c].is_string; // numbers
+        cells[k++] = is_xstrdup(fields[c].name);
     }
     char head[64];
     snprintf(head, sizeof head, "BASE %s", unit);
@@ -389,10 +418,10 @@ char *is_compare_to_md(const is_compare_row *rows, int n, const is_compare_opts 
         count[row->verdict]++;
         n_throttled += row->throttled_base || row->throttled_new;
         k = 0;
-        for (int c = 0; c < N_CFG; c++) {
+        for (int c = 0; c < n_cfg; c++) {
             if (!show[c]) continue;
             char v[256];
-            cfg_value(row->config, names[c], v, sizeof v);
+            cfg_value(row->config, fields[c].name, v, sizeof v);
             char t[512];
             is_md_cell_text(t, sizeof t, v);
             cell[k++] = is_xstrdup(t);

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/error.h"
+#include "reports/results.h" // defines: is_results_kind
 
 typedef enum {
     IS_VERDICT_SAME,     // |ratio - 1| within the threshold
@@ -27,6 +28,7 @@ const char *is_verdict_name(is_verdict v); // "same", "faster", "slower", "uncle
 typedef struct is_compare_row {
     char key[512];           // is_results_point_key
     const cJSON *config;     // borrowed from the base (or new) document
+    is_results_kind kind;    // of both documents: the config fields and metrics the table shows
     bool in_base, in_new;
     double base_median, new_median;
     double ratio, ci_lo, ci_hi; // NEW / BASE of medians, 95% bootstrap interval; NaN when not compared
@@ -44,7 +46,8 @@ typedef struct is_compare_row {
 #define IS_COMPARE_DEFAULT_THRESHOLD_PCT 5.0
 
 typedef struct is_compare_opts {
-    const char *metric;      // is_metric_find name; NULL: is_results_default_metric of base
+    const char *metric;      // a metric of the documents' kind (is_metric_find_for); NULL:
+                             // is_results_default_metric of base
     double threshold;        // relative, 0.05 = 5%
     uint64_t seed;           // bootstrap seed (fixed by the CLI: same files, same output)
     // the GEMM each run used (is_results_env_gemm of its document's "env"; NULL or
@@ -54,7 +57,11 @@ typedef struct is_compare_opts {
     // run k of NEW taken one after the other (interleaved: ci/perf-gate --base),
     // so each pair shares the machine's drift. Each point is judged on the R
     // pairs of the runs' best repetitions (the highest value where higher is
-    // better, else the lowest) by is_paired_ratio_ci and is_compare_verdict_paired.
+    // better, else the lowest) by is_paired_ratio_ci and is_compare_verdict_paired;
+    // a per-request metric of serve documents (ttft_ms: one sample per request,
+    // from the first request at an idle server to the last in a full queue) on
+    // the R pairs of the runs' medians instead: the lowest request of a run is
+    // where no queue formed, not the least disturbed repetition.
     bool paired;
     // How noisy the machine was during each run (is_results_env_noise of its
     // "env"; NULL or "": not recorded), shown under the title.
@@ -80,15 +87,18 @@ is_verdict is_compare_verdict_paired(double ratio, double lo, double hi, double 
 // Matches points of base and nw by key; rows: points of base in base order, then
 // points only in nw. A point compares when it is "ok" in both and both hold
 // samples of the metric; otherwise its row is NONE with a note (a base median of 0
-// too). A point whose GPU throttled in BASE or NEW gets a note ("throttled in
+// too). A per-request metric compares the medians of every request's sample
+// pooled over the repetitions (ttft_ms: the median TTFT); a per-repetition one
+// the medians over the repetitions (ttft_p99_ms: the typical repetition's tail). A point whose GPU throttled in BASE or NEW gets a note ("throttled in
 // NEW") and keeps its verdict: the figures are what was measured, and a change
 // that makes the GPU throttle (more power drawn, say) is a real slowdown a CI
 // gate must still see; the note says the clocks, not the code alone, may
 // explain the difference. Medians are of the raw samples; the interval is is_bootstrap_ratio_ci
 // seeded with o->seed. *rows is malloc'd (caller frees). Error (-1) when either
-// document is invalid, the metric is unknown, the threshold is not in (0, 1), the
-// two sweeps measure different models ("sweep"."model"), or one is a kernels
-// document and the other not. Paired (o->paired): both documents must hold as
+// document is invalid, the metric is not one of the documents' kind
+// (is_metric_find_for), the threshold is not in (0, 1), the two sweeps measure
+// different models ("sweep"."model"), or the documents are of different kinds
+// (bench, kernels, serve: "BASE is a serve result, NEW a bench result: ..."). Paired (o->paired): both documents must hold as
 // many runs (is_results_runs), and each side's samples of the metric at a point
 // compared in both must split into that many runs of equal size (error -1
 // naming the point otherwise: the files are not two sides of interleaved runs).

@@ -38,7 +38,7 @@ static void add_number(cJSON *p, const char *key, double v) {
 // Appends run point q's samples to merged point p (a copy of the first run's):
 // same metrics, same counts per metric as the first run's.
 static int append_samples(cJSON *p, const cJSON *first, const cJSON *q, const char *run, const char *key,
-                          is_err *err) {
+                          bool serve, is_err *err) {
     const cJSON *sf = is_json_get(first, "samples"), *sq = is_json_get(q, "samples");
     cJSON *sp = cJSON_GetObjectItem(p, "samples");
     const cJSON *m;
@@ -47,8 +47,10 @@ static int append_samples(cJSON *p, const cJSON *first, const cJSON *q, const ch
         int nf = cJSON_GetArraySize(m), nq = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
         if (nf != nq)
             return is_errf(err, "%s: point %s has %d %s samples, the first run %d: merge needs runs of fixed "
-                                "repetitions (bench -r N --max-reps N; kernels -r N --max-time 0)",
-                           run, key, nq, m->string, nf);
+                                "repetitions %s",
+                           run, key, nq, m->string, nf,
+                           serve ? "replaying one workload (the same requests and output lengths in every run)"
+                                 : "(bench -r N --max-reps N; kernels -r N --max-time 0)");
         cJSON *dst = cJSON_GetObjectItem(sp, m->string);
         const cJSON *v;
         cJSON_ArrayForEach(v, a) cJSON_AddItemToArray(dst, cJSON_CreateNumber(v->valuedouble));
@@ -72,19 +74,20 @@ static void make_error(cJSON *p, const char *run, const cJSON *q) {
     cJSON_DeleteItemFromObject(p, "stats");
 }
 
-static const char *const one_run_parts[] = {"stop", "noise", "derived", "telemetry", "kernel_table", "counters",
-                                            "winner"};
+// serve and timeseries: a serve point's last repetition
+static const char *const one_run_parts[] = {"stop",     "noise",  "derived", "telemetry", "kernel_table",
+                                            "counters", "winner", "serve",   "timeseries"};
 
 static int check_runs(const cJSON *const *runs, const char *const *names, int n, is_err *err) {
-    bool kernels = is_results_is_kernels(runs[0]);
+    is_results_kind kind = is_results_kind_of(runs[0]);
     const char *model = is_json_str(is_json_get(runs[0], "sweep"), "model");
     for (int r = 0; r < n; r++) {
         if (is_json_get(runs[r], "runs"))
             return is_errf(err, "%s holds %d merged runs already: merge the files of single runs", names[r],
                            is_results_runs(runs[r]));
-        if (is_results_is_kernels(runs[r]) != kernels)
+        if (is_results_kind_of(runs[r]) != kind)
             return is_errf(err, "%s is a %s result, %s a %s result: only results of one command merge", names[r],
-                           kernels ? "bench" : "kernels", names[0], kernels ? "kernels" : "bench");
+                           is_results_kind_name(is_results_kind_of(runs[r])), names[0], is_results_kind_name(kind));
         const char *m = is_json_str(is_json_get(runs[r], "sweep"), "model");
         if ((m || model) && (!m || !model || strcmp(m, model) != 0))
             return is_errf(err, "%s measures %s, %s measures %s: only runs of one sweep merge", names[r],
@@ -103,6 +106,7 @@ int is_results_merge(const cJSON *const *runs, const char *const *names, int n, 
     for (int r = 0; r < n; r++)
         used[r] = is_xcalloc((size_t)cJSON_GetArraySize(is_json_get(runs[r], "points")) + 1, sizeof **used);
     int rc = 0;
+    bool serve = is_results_is_serve(runs[0]);
     cJSON *p;
     int i = 0;
     cJSON_ArrayForEach(p, cJSON_GetObjectItem(doc, "points")) {
@@ -124,7 +128,7 @@ int is_results_merge(const cJSON *const *runs, const char *const *names, int n, 
                 make_error(p, names[r], q);
                 ok = false;
             } else if (ok) {
-                rc = append_samples(p, first, q, names[r], key, err);
+                rc = append_samples(p, first, q, names[r], key, serve, err);
             }
         }
         if (rc) break;

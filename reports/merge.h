@@ -24,12 +24,17 @@ int is_results_runs(const cJSON *doc);
 //   run: its samples are each metric's arrays concatenated in run order, "reps"
 //   and "elapsed_s" summed, "stats" computed again over all of them (seed); the
 //   parts that describe one run ("stop", "noise", "derived", "telemetry",
-//   "kernel_table", "counters", "winner") are left out; a point that failed in
+//   "kernel_table", "counters", "winner", and a serve point's "serve" and
+//   "timeseries": its last repetition) are left out; a point that failed in
 //   some run is status "error" with that run's message ("run 3: ...") and no samples.
+// Serve runs merge as bench runs do: every repetition replays the whole
+// workload, so a per-request metric's samples are the same requests run after
+// run, and a per-repetition one's a sample per repetition.
 // Errors (-1, err names the run and the point): a run that is itself merged,
-// runs of different kinds (bench, kernels) or models, a point missing from a run
+// runs of different kinds (bench, kernels, serve) or models, a point missing from a run
 // or found only in a later one, and an ok point whose runs hold different
-// numbers of samples of a metric ("merge needs runs of fixed repetitions").
+// numbers of samples of a metric ("merge needs runs of fixed repetitions"; for
+// serve runs, of one workload: the same requests and output lengths).
 int is_results_merge(const cJSON *const *runs, const char *const *names, int n, uint64_t seed, cJSON **out,
                      is_err *err);
 

@@ -1,6 +1,8 @@
-// results.c — the result document of `inferscope bench`: metric definitions,
-// statistics of each point, validation of a loaded file, and the three text forms
-// (JSON with every raw sample, CSV with one row per point, a Markdown report).
+// results.c — the result document of `inferscope bench` (and of `inferscope
+// kernels` and `inferscope serve-bench`): metric definitions, statistics of each
+// point, validation of a loaded file, and the three text forms (JSON with every
+// raw sample, CSV with one row per point, a Markdown report); the writers of
+// kernels and serve documents at the end of the file.
 #include "reports/results.h"
 #include "base/stats.h"   // defines: is_stats_compute, is_stats
 #include "base/fileio.h" // defines: is_read_file, is_write_file_atomic, is_write_file_atomic_clean
@@ -46,34 +48,108 @@ const is_metric_def is_kernel_metric_defs[] = {
 };
 const int is_kernel_metric_n_defs = (int)(sizeof is_kernel_metric_defs / sizeof is_kernel_metric_defs[0]);
 
-const is_metric_def *is_metric_find(const char *name) {
+const is_metric_def is_serve_metric_defs[] = {
+    {"queue_ms", "ms", false, true, "queue time: first scheduled - arrival, per request"},
+    {"ttft_ms", "ms", false, true,
+     "time to first token: first token on the host - arrival (queue + tokenize + prefill + first sample), per request"},
+    {"tpot_ms", "ms", false, true,
+     "time per output token: (done - first) / (n_out - 1), per request with >= 2 tokens"},
+    {"itl_ms", "ms", false, true, "inter-token latency: every gap between consecutive tokens, pooled over requests"},
+    {"e2e_ms", "ms", false, true, "end to end: done - arrival, per request"},
+    {"req_per_s", "req/s", true, false, "finished requests / duration (last done - first arrival), per repetition"},
+    {"in_tps", "tok/s", true, false, "prompt tokens / duration, per repetition"},
+    {"out_tps", "tok/s", true, false, "generated tokens / duration, per repetition"},
+    {"goodput", "req/s", true, false, "requests meeting every SLO / duration, per repetition"},
+    {"ttft_p99_ms", "ms", false, false, "99th percentile of TTFT over the repetition's requests, per repetition"},
+    {"tpot_p99_ms", "ms", false, false, "99th percentile of TPOT over the repetition's requests, per repetition"},
+    {"sched_share", "fraction", false, false, "the scheduler's own time / step time, per repetition"},
+};
+const int is_serve_metric_n_defs = (int)(sizeof is_serve_metric_defs / sizeof is_serve_metric_defs[0]);
+
+const is_metric_def *is_results_metric_defs(is_results_kind kind, int *n) {
+    switch (kind) {
+    case IS_RESULTS_KIND_KERNELS: *n = is_kernel_metric_n_defs; return is_kernel_metric_defs;
+    case IS_RESULTS_KIND_SERVE: *n = is_serve_metric_n_defs; return is_serve_metric_defs;
+    case IS_RESULTS_KIND_BENCH: break;
+    }
+    *n = is_metric_n_defs;
+    return is_metric_defs;
+}
+
+const is_metric_def *is_metric_find_for(is_results_kind kind, const char *name) {
     if (!name) return NULL;
-    for (int i = 0; i < is_metric_n_defs; i++)
-        if (strcmp(is_metric_defs[i].name, name) == 0) return &is_metric_defs[i];
-    for (int i = 0; i < is_kernel_metric_n_defs; i++)
-        if (strcmp(is_kernel_metric_defs[i].name, name) == 0) return &is_kernel_metric_defs[i];
+    int n;
+    const is_metric_def *defs = is_results_metric_defs(kind, &n);
+    for (int i = 0; i < n; i++)
+        if (strcmp(defs[i].name, name) == 0) return &defs[i];
+    return NULL;
+}
+
+const is_metric_def *is_metric_find(const char *name) {
+    static const is_results_kind order[] = {IS_RESULTS_KIND_BENCH, IS_RESULTS_KIND_KERNELS, IS_RESULTS_KIND_SERVE};
+    for (int k = 0; k < 3; k++) {
+        const is_metric_def *m = is_metric_find_for(order[k], name);
+        if (m) return m;
+    }
     return NULL;
 }
 
 // ---- the configuration of a point --------------------------------------------
 
-static bool point_is_kernel(const cJSON *point) {
+// A point's own kind: "kernel", "serve", or none (bench).
+static is_results_kind point_kind(const cJSON *point) {
     const char *k = is_json_str(point, "kind");
-    return k && strcmp(k, "kernel") == 0;
+    if (k && strcmp(k, "kernel") == 0) return IS_RESULTS_KIND_KERNELS;
+    if (k && strcmp(k, "serve") == 0) return IS_RESULTS_KIND_SERVE;
+    return IS_RESULTS_KIND_BENCH;
 }
 
-bool is_results_is_kernels(const cJSON *doc) {
+const is_schema_field *is_results_config_fields(is_results_kind kind, int *n) {
+    switch (kind) {
+    case IS_RESULTS_KIND_KERNELS: *n = is_schema_n_kernel_fields; return is_schema_kernel_fields;
+    case IS_RESULTS_KIND_SERVE: *n = is_schema_n_serve_fields; return is_schema_serve_fields;
+    case IS_RESULTS_KIND_BENCH: break;
+    }
+    *n = is_schema_n_bench_fields;
+    return is_schema_bench_fields;
+}
+
+is_results_kind is_results_kind_of(const cJSON *doc) {
     const char *k = is_json_str(doc, "kind");
-    return k && strcmp(k, "kernels") == 0;
+    if (k && strcmp(k, "kernels") == 0) return IS_RESULTS_KIND_KERNELS;
+    if (k && strcmp(k, "serve") == 0) return IS_RESULTS_KIND_SERVE;
+    return IS_RESULTS_KIND_BENCH;
 }
 
-const char *is_results_default_metric(const cJSON *doc) {
-    return is_results_is_kernels(doc) ? "time_us" : "decode_tps";
+const char *is_results_kind_name(is_results_kind kind) {
+    switch (kind) {
+    case IS_RESULTS_KIND_KERNELS: return "kernels";
+    case IS_RESULTS_KIND_SERVE: return "serve";
+    case IS_RESULTS_KIND_BENCH: break;
+    }
+    return "bench";
 }
 
-// The writers of a kernels document (the end of this file).
+bool is_results_is_kernels(const cJSON *doc) { return is_results_kind_of(doc) == IS_RESULTS_KIND_KERNELS; }
+
+bool is_results_is_serve(const cJSON *doc) { return is_results_kind_of(doc) == IS_RESULTS_KIND_SERVE; }
+
+const char *is_results_kind_default_metric(is_results_kind kind) {
+    switch (kind) {
+    case IS_RESULTS_KIND_KERNELS: return "time_us";
+    case IS_RESULTS_KIND_SERVE: return "out_tps";
+    case IS_RESULTS_KIND_BENCH: break;
+    }
+    return "decode_tps";
+}
+
+const char *is_results_default_metric(const cJSON *doc) { return is_results_kind_default_metric(is_results_kind_of(doc)); }
+
+// The writers of a kernels document and of a serve document (the end of this file).
 static char *kernels_to_csv(const cJSON *doc);
 static char *kernels_to_md(const cJSON *doc);
+static char *serve_to_csv(const cJSON *doc);
+static char *serve_to_md(const cJSON *doc);
 
 // ---- reading fields ------------------------------------------------------------
 
@@ -173,9 +249,8 @@ void is_results_point_finish(cJSON *point, uint64_t seed) {
 
 int is_results_point_key(const cJSON *point, char *buf, size_t n) {
     const cJSON *config = is_json_get(point, "config");
-    bool kernel = point_is_kernel(point);
-    const is_schema_field *fields = kernel ? is_schema_kernel_fields : is_schema_bench_fields;
-    int n_fields = kernel ? is_schema_n_kernel_fields : is_schema_n_bench_fields;
+    int n_fields;
+    const is_schema_field *fields = is_results_config_fields(point_kind(point), &n_fields);
     size_t used = 0;
     if (n) buf[0] = 0;
     for (int i = 0; i < n_fields; i++) {
@@ -214,13 +289,14 @@ static bool is_count(const cJSON *v) {
            v->valuedouble == floor(v->valuedouble);
 }
 
-static int validate_config(const cJSON *config, bool kernel, const char *src, int i, is_err *err) {
+static int validate_config(const cJSON *config, is_results_kind kind, const char *src, int i, is_err *err) {
     char got[64];
     if (!cJSON_IsObject(config))
         return is_errf(err, "%s: points[%d].config: expected an object, got %s", src, i,
                        describe(config, got, sizeof got));
-    const is_schema_field *fields = kernel ? is_schema_kernel_fields : is_schema_bench_fields;
-    for (int f = 0; f < (kernel ? is_schema_n_kernel_fields : is_schema_n_bench_fields); f++) {
+    int n_fields;
+    const is_schema_field *fields = is_results_config_fields(kind, &n_fields);
+    for (int f = 0; f < n_fields; f++) {
         const cJSON *v = is_json_get(config, fields[f].name);
         bool ok = fields[f].is_string ? cJSON_IsString(v) : is_count(v);
         if (!ok)
@@ -282,17 +358,22 @@ static int validate_stats(const cJSON *stats, const char *src, int i, is_err *er
     return 0;
 }
 
-static int validate_point(const cJSON *p, bool kernels_doc, const char *src, int i, is_err *err) {
+static int validate_point(const cJSON *p, is_results_kind doc_kind, const char *src, int i, is_err *err) {
     char got[64];
     if (!cJSON_IsObject(p))
         return is_errf(err, "%s: points[%d]: expected an object, got %s", src, i, describe(p, got, sizeof got));
-    // kernel points ("kind": "kernel") in a kernels document, bench points (no kind) elsewhere
+    // kernel points ("kind": "kernel") in a kernels document, serve points ("kind":
+    // "serve") in a serve document, bench points (no kind) in a bench document
+    static const char *const point_kinds[] = {[IS_RESULTS_KIND_BENCH] = "no kind",
+                                              [IS_RESULTS_KIND_KERNELS] = "\"kernel\"",
+                                              [IS_RESULTS_KIND_SERVE] = "\"serve\""};
     const cJSON *kind = is_json_get(p, "kind");
-    if (kernels_doc ? !point_is_kernel(p) : kind != NULL)
-        return is_errf(err, "%s: points[%d].kind: expected %s in a%s result file, got %s", src, i,
-                       kernels_doc ? "\"kernel\"" : "no kind", kernels_doc ? " kernels" : " bench",
-                       describe(kind, got, sizeof got));
-    if (validate_config(is_json_get(p, "config"), kernels_doc, src, i, err)) return -1;
+    bool kind_ok = doc_kind == IS_RESULTS_KIND_BENCH ? kind == NULL
+                                                     : cJSON_IsString(kind) && point_kind(p) == doc_kind;
+    if (!kind_ok)
+        return is_errf(err, "%s: points[%d].kind: expected %s in a %s result file, got %s", src, i,
+                       point_kinds[doc_kind], is_results_kind_name(doc_kind), describe(kind, got, sizeof got));
+    if (validate_config(is_json_get(p, "config"), doc_kind, src, i, err)) return -1;
     const cJSON *status = is_json_get(p, "status");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0;
     bool failed = cJSON_IsString(status) && strcmp(status->valuestring, "error") == 0;
@@ -315,6 +396,13 @@ static int validate_point(const cJSON *p, bool kernels_doc, const char *src, int
     if (tele && (!cJSON_IsObject(tele) || !cJSON_IsString(is_json_get(tele, "status"))))
         return is_errf(err, "%s: points[%d].telemetry: expected an object with a \"status\" string, got %s", src, i,
                        describe(tele, got, sizeof got));
+    static const char *const sections[] = {"serve", "timeseries"}; // serve points; read tolerantly
+    for (int k = 0; k < 2; k++) {
+        const cJSON *v = is_json_get(p, sections[k]);
+        if (v && !cJSON_IsObject(v))
+            return is_errf(err, "%s: points[%d].%s: expected an object, got %s", src, i, sections[k],
+                           describe(v, got, sizeof got));
+    }
     return 0;
 }
 
@@ -349,8 +437,8 @@ int is_results_validate(const cJSON *doc, const char *source, is_err *err) {
         return is_errf(err, "%s: runs: expected a count of runs from 1 to %d, got %s", src, IS_RESULTS_MAX_RUNS,
                        describe(runs, got, sizeof got));
     const cJSON *kind = is_json_get(doc, "kind");
-    if (kind && !is_results_is_kernels(doc))
-        return is_errf(err, "%s: kind: expected \"kernels\" (or no kind: a bench file), got %s", src,
+    if (kind && is_results_kind_of(doc) == IS_RESULTS_KIND_BENCH)
+        return is_errf(err, "%s: kind: expected \"kernels\" or \"serve\" (or no kind: a bench file), got %s", src,
                        describe(kind, got, sizeof got));
     const cJSON *model = is_json_get(is_json_get(doc, "sweep"), "model");
     if (model && !cJSON_IsString(model))
@@ -361,7 +449,7 @@ int is_results_validate(const cJSON *doc, const char *source, is_err *err) {
     int i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, points) {
-        if (validate_point(p, kind != NULL, src, i, err)) return -1;
+        if (validate_point(p, is_results_kind_of(doc), src, i, err)) return -1;
         i++;
     }
     return 0;
@@ -442,16 +530,35 @@ static void csv_point_head(is_strbuf *b, const cJSON *p, const is_schema_field *
     csv_num(b, is_json_num(p, "reps"));
 }
 
+// The metric columns of the CSV header: NAME_median, NAME_ci_lo, NAME_ci_hi (and
+// NAME_p99 for a per-request metric) for each of defs.
+static void csv_metric_head(is_strbuf *b, const is_metric_def *defs, int n) {
+    for (int m = 0; m < n; m++) {
+        const char *nm = defs[m].name;
+        is_sb_printf(b, ",%s_median,%s_ci_lo,%s_ci_hi", nm, nm, nm);
+        if (defs[m].per_request) is_sb_printf(b, ",%s_p99", nm);
+    }
+}
+
+// A point's cells under csv_metric_head's columns.
+static void csv_metric_cells(is_strbuf *b, const cJSON *p, const is_metric_def *defs, int n) {
+    static const char *const cols[] = {"median", "ci_lo", "ci_hi", "p99"};
+    for (int m = 0; m < n; m++) {
+        int nc = defs[m].per_request ? 4 : 3;
+        for (int c = 0; c < nc; c++) {
+            is_sb_puts(b, ",");
+            csv_num(b, stat_get(p, defs[m].name, cols[c]));
+        }
+    }
+}
+
 char *is_results_to_csv(const cJSON *doc) {
     if (is_results_is_kernels(doc)) return kernels_to_csv(doc);
+    if (is_results_is_serve(doc)) return serve_to_csv(doc);
     is_strbuf b = {0};
     for (int f = 0; f < is_schema_n_bench_fields; f++) is_sb_printf(&b, "%s,", is_schema_bench_fields[f].name);
     is_sb_puts(&b, "status,reps");
-    for (int m = 0; m < is_metric_n_defs; m++) {
-        const char *nm = is_metric_defs[m].name;
-        is_sb_printf(&b, ",%s_median,%s_ci_lo,%s_ci_hi", nm, nm, nm);
-        if (is_metric_defs[m].per_request) is_sb_printf(&b, ",%s_p99", nm);
-    }
+    csv_metric_head(&b, is_metric_defs, is_metric_n_defs);
     for (int d = 0; d < IS_DERIVED_COUNT; d++) is_sb_printf(&b, ",%s", is_schema_bench_derived[d]);
     // files written before telemetry existed have no section, and keep their columns
     bool tele = is_telemetry_any(doc, false);
@@ -461,14 +568,7 @@ char *is_results_to_csv(const cJSON *doc) {
     const cJSON *p;
     cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
         csv_point_head(&b, p, is_schema_bench_fields, is_schema_n_bench_fields);
-        for (int m = 0; m < is_metric_n_defs; m++) {
-            static const char *const cols[] = {"median", "ci_lo", "ci_hi", "p99"};
-            int nc = is_metric_defs[m].per_request ? 4 : 3;
-            for (int c = 0; c < nc; c++) {
-                is_sb_puts(&b, ",");
-                csv_num(&b, stat_get(p, is_metric_defs[m].name, cols[c]));
-            }
-        }
+        csv_metric_cells(&b, p, is_metric_defs, is_metric_n_defs);
         const cJSON *derived = is_json_get(p, "derived");
         for (int d = 0; d < IS_DERIVED_COUNT; d++) {
             is_sb_puts(&b, ",");
@@ -543,7 +643,8 @@ static const md_col md_cols[] = {
 
 // A point's row; ncols: MD_NCOLS, or MD_NCOLS - MD_NCOLS_TELEMETRY for a document
 // with no GPU telemetry (every file written before it existed renders as it did).
-static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL], int ncols) {
+static void md_row_cells(const cJSON *p, char cells[MD_NCOLS][MD_CELL], int ncols, const void *ctx) {
+    (void)ctx;
     static const char *const cfg_order[] = {"model", "dtype", "backend", "threads", "batch",
                                             "prompt", "gen", "depth", "strategy", "kernel"};
     const cJSON *config = is_json_get(p, "config");
@@ -780,18 +881,20 @@ static void md_probes(is_strbuf *b, const cJSON *probes) {
 }
 
 // The title ("# inferscope CMD: MODEL", CMD from sweep.command, else default_cmd),
-// the environment and probe lines, then one table row per point (row fills the
-// ncols cells of a point). Returns doc's points.
-typedef void (*md_row_fn)(const cJSON *p, char (*cells)[MD_CELL], int ncols);
-static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char *default_cmd, const md_col *cols,
-                                      int ncols, md_row_fn row) {
+// then the environment and probe lines.
+static void md_head(is_strbuf *b, const cJSON *doc, const char *default_cmd) {
     const cJSON *sweep = is_json_get(doc, "sweep");
     const char *model = is_json_str(sweep, "model"), *cmd = is_json_str(sweep, "command");
     is_sb_printf(b, "# inferscope %s%s%s\n\n", cmd ? cmd : default_cmd, model ? ": " : "", model ? model : "");
     md_env(b, is_json_get(doc, "env"));
     md_probes(b, is_json_get(doc, "probes"));
-    is_sb_puts(b, "\n");
+}
 
+// One table row per point of doc (row fills the ncols cells of a point; ctx is
+// the writer's, passed on). Returns doc's points.
+typedef void (*md_row_fn)(const cJSON *p, char (*cells)[MD_CELL], int ncols, const void *ctx);
+static const cJSON *md_table(is_strbuf *b, const cJSON *doc, const md_col *cols, int ncols, md_row_fn row,
+                             const void *ctx) {
     const cJSON *points = is_json_get(doc, "points");
     int n = cJSON_GetArraySize(points);
     char(*cells)[MD_CELL] = is_xmalloc((size_t)(n ? n : 1) * (size_t)ncols * sizeof *cells);
@@ -804,7 +907,7 @@ static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char
     int i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, points) {
-        row(p, cells + (size_t)i * ncols, ncols);
+        row(p, cells + (size_t)i * ncols, ncols, ctx);
         for (int c = 0; c < ncols; c++) grid[(i + 1) * ncols + c] = cells[(size_t)i * ncols + c];
         i++;
     }
@@ -816,13 +919,17 @@ static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char
     return points;
 }
 
-char *is_results_to_md(const cJSON *doc) {
-    if (is_results_is_kernels(doc)) return kernels_to_md(doc);
-    is_strbuf b = {0};
-    int ncols = is_telemetry_any(doc, true) ? MD_NCOLS : MD_NCOLS - MD_NCOLS_TELEMETRY;
-    const cJSON *points = md_head_and_table(&b, doc, "bench", md_cols, ncols, md_row_cells);
+// md_head, a blank line, md_table.
+static const cJSON *md_head_and_table(is_strbuf *b, const cJSON *doc, const char *default_cmd, const md_col *cols,
+                                      int ncols, md_row_fn row) {
+    md_head(b, doc, default_cmd);
+    is_sb_puts(b, "\n");
+    return md_table(b, doc, cols, ncols, row, NULL);
+}
 
-    // failed points: one note line each, under the table
+// Under a table: a note line per failed point, "- row N (KEY): error: MSG"
+// (with_key) or "- row N: MSG".
+static void md_failed_notes(is_strbuf *b, const cJSON *points, bool with_key) {
     bool first = true;
     int i = 0;
     const cJSON *p;
@@ -830,14 +937,28 @@ char *is_results_to_md(const cJSON *doc) {
         i++;
         const char *status = is_json_str(p, "status");
         if (status && strcmp(status, "ok") == 0) continue;
-        if (first) is_sb_puts(&b, "\n");
+        if (first) is_sb_puts(b, "\n");
         first = false;
-        char key[1024], msg[1024];
-        if (is_results_point_key(p, key, sizeof key)) snprintf(key, sizeof key, "?");
+        char msg[1024];
         const char *e = is_json_str(p, "error");
         is_md_cell_text(msg, sizeof msg, e ? e : "unknown error");
-        is_sb_printf(&b, "- row %d (%s): error: %s\n", i, key, msg);
+        if (!with_key) {
+            is_sb_printf(b, "- row %d: %s\n", i, msg);
+            continue;
+        }
+        char key[1024];
+        if (is_results_point_key(p, key, sizeof key)) snprintf(key, sizeof key, "?");
+        is_sb_printf(b, "- row %d (%s): error: %s\n", i, key, msg);
     }
+}
+
+char *is_results_to_md(const cJSON *doc) {
+    if (is_results_is_kernels(doc)) return kernels_to_md(doc);
+    if (is_results_is_serve(doc)) return serve_to_md(doc);
+    is_strbuf b = {0};
+    int ncols = is_telemetry_any(doc, true) ? MD_NCOLS : MD_NCOLS - MD_NCOLS_TELEMETRY;
+    const cJSON *points = md_head_and_table(&b, doc, "bench", md_cols, ncols, md_row_cells);
+    md_failed_notes(&b, points, true); // one note line each, under the table
     is_telemetry_md(&b, doc);       // GPU telemetry, when the points have it
     is_results_profile_md(&b, doc); // kernel tables and counters, when the points have them
     return is_sb_take(&b);
@@ -945,8 +1066,9 @@ static const md_col kmd_cols[] = {
 };
 #define KMD_NCOLS ((int)(sizeof kmd_cols / sizeof kmd_cols[0]))
 
-static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL], int ncols) {
+static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL], int ncols, const void *ctx) {
     (void)ncols; // always KMD_NCOLS
+    (void)ctx;
     static const char *const cfg_order[] = {"op", "model", "tensor", "shape", "dtype", "batch", "context", "variant"};
     const cJSON *config = is_json_get(p, "config");
     for (int c = 0; c < 8; c++) {
@@ -978,19 +1100,175 @@ static void kmd_row_cells(const cJSON *p, char cells[KMD_NCOLS][MD_CELL], int nc
 static char *kernels_to_md(const cJSON *doc) {
     is_strbuf b = {0};
     const cJSON *points = md_head_and_table(&b, doc, "kernels", kmd_cols, KMD_NCOLS, kmd_row_cells);
+    md_failed_notes(&b, points, false);
+    return is_sb_take(&b);
+}
+
+// ---- serve points (inferscope serve-bench) -------------------------------------------
+
+// The fields of a serve point's "serve" section (its last repetition) that
+// results.csv carries, in column order.
+static const char *const serve_csv_fields[] = {"duration_s",   "preemptions",    "prefix_hit_rate",
+                                               "peak_running", "kv_blocks_peak", "sched_share"};
+#define SERVE_CSV_N_FIELDS ((int)(sizeof serve_csv_fields / sizeof serve_csv_fields[0]))
+
+static char *serve_to_csv(const cJSON *doc) {
+    is_strbuf b = {0};
+    for (int f = 0; f < is_schema_n_serve_fields; f++) is_sb_printf(&b, "%s,", is_schema_serve_fields[f].name);
+    is_sb_puts(&b, "status,reps");
+    csv_metric_head(&b, is_serve_metric_defs, is_serve_metric_n_defs);
+    for (int f = 0; f < SERVE_CSV_N_FIELDS; f++) is_sb_printf(&b, ",%s", serve_csv_fields[f]);
+    is_sb_puts(&b, ",error\n");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
+        csv_point_head(&b, p, is_schema_serve_fields, is_schema_n_serve_fields);
+        csv_metric_cells(&b, p, is_serve_metric_defs, is_serve_metric_n_defs);
+        const cJSON *serve = is_json_get(p, "serve");
+        for (int f = 0; f < SERVE_CSV_N_FIELDS; f++) {
+            is_sb_puts(&b, ",");
+            csv_num(&b, is_json_num(serve, serve_csv_fields[f]));
+        }
+        is_sb_puts(&b, ",");
+        const char *e = is_json_str(p, "error");
+        csv_field(&b, e ? e : "");
+        is_sb_puts(&b, "\n");
+    }
+    return is_sb_take(&b);
+}
+
+// The config fields the latency-throughput table always shows (the load and the
+// scheduler's settings); the others get a column only where they vary.
+static const char *const smd_axes[] = {"arrival",          "rate",         "concurrency",    "policy",
+                                       "max_batch_tokens", "prefix_cache", "batch_invariant"};
+#define SMD_N_AXES ((int)(sizeof smd_axes / sizeof smd_axes[0]))
+#define SMD_MAX_FIELDS 32
+
+// The columns after the config fields.
+static const md_col smd_cols[] = {
+    {"requests", true},    {"req/s", true},       {"out tok/s", true},   {"goodput req/s", true},
+    {"TTFT p50 ms", true}, {"TTFT p99 ms", true}, {"TPOT p50 ms", true}, {"TPOT p99 ms", true},
+    {"ITL p99 ms", true},  {"E2E p50 ms", true},  {"preemptions", true}, {"prefix hit %", true},
+    {"sched %", true},
+};
+#define SMD_N_COLS ((int)(sizeof smd_cols / sizeof smd_cols[0]))
+
+// Which config fields get a column: indices into is_schema_serve_fields, in its order.
+typedef struct smd_layout {
+    int field[SMD_MAX_FIELDS];
+    int n_fields;
+} smd_layout;
+
+// Whether config field f reads the same in every point of doc.
+static bool serve_field_fixed(const cJSON *doc, const is_schema_field *f) {
+    char first[MD_CELL] = "", v[MD_CELL];
     int i = 0;
     const cJSON *p;
-    bool first = true;
-    cJSON_ArrayForEach(p, points) {
-        i++;
-        const char *status = is_json_str(p, "status");
-        if (status && strcmp(status, "ok") == 0) continue;
-        if (first) is_sb_puts(&b, "\n");
-        first = false;
-        char msg[1024];
-        const char *e = is_json_str(p, "error");
-        is_md_cell_text(msg, sizeof msg, e ? e : "unknown error");
-        is_sb_printf(&b, "- row %d: %s\n", i, msg);
+    cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
+        cfg_text(is_json_get(p, "config"), f, v, sizeof v);
+        if (i++ == 0) snprintf(first, sizeof first, "%s", v);
+        else if (strcmp(first, v) != 0) return false;
     }
+    return true;
+}
+
+static void smd_row_cells(const cJSON *p, char (*cells)[MD_CELL], int ncols, const void *ctx) {
+    const smd_layout *lay = ctx;
+    const cJSON *config = is_json_get(p, "config");
+    int c = 0;
+    for (int k = 0; k < lay->n_fields; k++) {
+        char val[MD_CELL];
+        cfg_text(config, &is_schema_serve_fields[lay->field[k]], val, sizeof val);
+        is_md_cell_text(cells[c++], MD_CELL, val);
+    }
+    double requests = is_json_num(config, "requests");
+    if (isfinite(requests)) snprintf(cells[c++], MD_CELL, "%.0f", requests);
+    else snprintf(cells[c++], MD_CELL, "-");
+    if (!is_results_point_ok(p)) {
+        snprintf(cells[c++], MD_CELL, "error");
+        while (c < ncols) snprintf(cells[c++], MD_CELL, "-");
+        return;
+    }
+    md_median_ci(cells[c++], MD_CELL, p, "req_per_s");
+    md_median_ci(cells[c++], MD_CELL, p, "out_tps");
+    md_median_ci(cells[c++], MD_CELL, p, "goodput");
+    static const char *const pct[][2] = {{"ttft_ms", "p50"}, {"ttft_ms", "p99"}, {"tpot_ms", "p50"},
+                                         {"tpot_ms", "p99"}, {"itl_ms", "p99"},  {"e2e_ms", "p50"}};
+    for (int k = 0; k < 6; k++) md_value(cells[c++], MD_CELL, stat_get(p, pct[k][0], pct[k][1]), 1);
+    const cJSON *serve = is_json_get(p, "serve");
+    double preempt = is_json_num(serve, "preemptions");
+    if (isfinite(preempt)) snprintf(cells[c++], MD_CELL, "%.0f", preempt);
+    else snprintf(cells[c++], MD_CELL, "-");
+    md_value(cells[c++], MD_CELL, is_json_num(serve, "prefix_hit_rate"), 100);
+    double sched = stat_get(p, "sched_share", "median");
+    md_value(cells[c++], MD_CELL, isfinite(sched) ? sched : is_json_num(serve, "sched_share"), 100);
+    IS_ASSERT(c == ncols);
+}
+
+// "- every point: model M; backend B; ..." of the config fields not in the table
+// (the same in every point); nothing when there are none or no points.
+static void smd_fixed_line(is_strbuf *b, const cJSON *doc, const bool *shown) {
+    const cJSON *first = cJSON_GetArrayItem(is_json_get(doc, "points"), 0);
+    if (!first) return;
+    int k = 0;
+    for (int f = 0; f < is_schema_n_serve_fields; f++) {
+        if (shown[f]) continue;
+        char val[MD_CELL], cell[MD_CELL];
+        cfg_text(is_json_get(first, "config"), &is_schema_serve_fields[f], val, sizeof val);
+        is_md_cell_text(cell, sizeof cell, val);
+        is_sb_printf(b, "%s%s %s", k++ ? "; " : "- every point: ", is_schema_serve_fields[f].name, cell);
+    }
+    if (k) is_sb_puts(b, "\n");
+}
+
+// The objectives goodput counts against, from the first point that records them.
+static void smd_slo_line(is_strbuf *b, const cJSON *doc) {
+    const cJSON *p;
+    cJSON_ArrayForEach(p, is_json_get(doc, "points")) {
+        const cJSON *slo = is_json_get(is_json_get(p, "serve"), "slo");
+        if (!cJSON_IsObject(slo)) continue;
+        static const char *const keys[][2] = {{"ttft_ms", "TTFT"}, {"tpot_ms", "TPOT"}, {"e2e_ms", "E2E"}};
+        int k = 0;
+        for (int i = 0; i < 3; i++) {
+            double v = is_json_num(slo, keys[i][0]);
+            if (isfinite(v)) is_sb_printf(b, "%s%s <= %g ms", k++ ? ", " : "- goodput SLO: ", keys[i][1], v);
+        }
+        is_sb_puts(b, k ? "\n" : "- goodput: no SLO set, every finished request counts\n");
+        return;
+    }
+}
+
+// The environment, the config every point shares, the SLO, how the columns are
+// computed, the latency-throughput table, a note per failed point, GPU telemetry.
+static char *serve_to_md(const cJSON *doc) {
+    is_strbuf b = {0};
+    md_head(&b, doc, "serve-bench");
+    bool shown[SMD_MAX_FIELDS] = {false};
+    smd_layout lay = {.n_fields = 0};
+    IS_ASSERT(is_schema_n_serve_fields <= SMD_MAX_FIELDS);
+    for (int f = 0; f < is_schema_n_serve_fields; f++) {
+        const char *name = is_schema_serve_fields[f].name;
+        bool axis = false;
+        for (int a = 0; a < SMD_N_AXES; a++) axis |= strcmp(name, smd_axes[a]) == 0;
+        // requests has its own column, after the config
+        shown[f] = strcmp(name, "requests") == 0 || axis || !serve_field_fixed(doc, &is_schema_serve_fields[f]);
+        if (shown[f] && strcmp(name, "requests") != 0) lay.field[lay.n_fields++] = f;
+    }
+    smd_fixed_line(&b, doc, shown);
+    smd_slo_line(&b, doc);
+    is_sb_puts(&b, "- latencies: p50 and p99 over the samples of every request of every repetition, pooled "
+                   "(\"stats\"; ITL: every gap between tokens); req/s, out tok/s and goodput: median over the "
+                   "repetitions ± half its 95% interval; preemptions and prefix hits: the last repetition; "
+                   "sched %: the scheduler's share of step time, median over the repetitions\n\n");
+    int ncols = lay.n_fields + SMD_N_COLS;
+    md_col *cols = is_xmalloc((size_t)ncols * sizeof *cols);
+    for (int k = 0; k < lay.n_fields; k++) {
+        const is_schema_field *f = &is_schema_serve_fields[lay.field[k]];
+        cols[k] = (md_col){f->name, !f->is_string};
+    }
+    memcpy(cols + lay.n_fields, smd_cols, sizeof smd_cols);
+    const cJSON *points = md_table(&b, doc, cols, ncols, smd_row_cells, &lay);
+    free(cols);
+    md_failed_notes(&b, points, true);
+    is_telemetry_md(&b, doc); // GPU telemetry, when the points have it
     return is_sb_take(&b);
 }

@@ -1,7 +1,10 @@
-// results.h — the result schema of `inferscope bench` and its writers: one cJSON
-// document held in memory while a sweep runs, written as results.json (every raw
-// sample), results.csv (one row per point) and report.md (a table per sweep).
-// Declares: is_metric_def, is_metric_find, is_results_new, is_results_point_finish, is_results_point_ok,
+// results.h — the result schema of `inferscope bench` (and of `inferscope kernels`
+// and `inferscope serve-bench`) and its writers: one cJSON document held in memory
+// while a sweep runs, written as results.json (every raw sample), results.csv (one
+// row per point) and report.md (a table per sweep).
+// Declares: is_metric_def, is_results_kind, is_metric_find, is_metric_find_for, is_results_metric_defs,
+// is_results_config_fields, is_results_kind_of, is_results_kind_name, is_results_is_kernels,
+// is_results_is_serve, is_results_default_metric, is_results_kind_default_metric, is_results_new, is_results_point_finish, is_results_point_ok,
 // is_results_point_key, is_results_validate, is_results_load, is_results_to_json,
 // is_results_to_csv, is_results_to_md, is_results_write_dir, is_results_write_dir_clean.
 //
@@ -33,13 +36,45 @@ extern const int is_metric_n_defs;
 // time_us (kernel points, per sample).
 extern const is_metric_def is_kernel_metric_defs[];
 extern const int is_kernel_metric_n_defs;
-// Either table's metric named name, or NULL.
-const is_metric_def *is_metric_find(const char *name);
+// queue_ms, ttft_ms, tpot_ms, itl_ms, e2e_ms (per request; itl_ms: every gap,
+// pooled), req_per_s, in_tps, out_tps, goodput, ttft_p99_ms, tpot_p99_ms,
+// sched_share (per repetition: one full replay of the workload).
+extern const is_metric_def is_serve_metric_defs[];
+extern const int is_serve_metric_n_defs;
 
-// Whether doc is a kernels document ("kind": "kernels"); the metric compare
-// takes by default for it (time_us; decode_tps for bench documents).
+// The kind of a result document, by its "kind" (reports/schema.h): none (bench),
+// "kernels", "serve". Each kind has its metric table, its config fields and its writers.
+typedef enum is_results_kind {
+    IS_RESULTS_KIND_BENCH,
+    IS_RESULTS_KIND_KERNELS,
+    IS_RESULTS_KIND_SERVE,
+} is_results_kind;
+
+// The metric named name in the bench table, else the kernels table, else the
+// serve table; NULL when none has it. A name two tables share (ttft_ms: bench
+// and serve) gives the bench entry: same unit, direction and per_request, the
+// bench wording. Readers of one document use is_metric_find_for.
+const is_metric_def *is_metric_find(const char *name);
+// The metric named name in the table of kind only, or NULL: compare refuses a
+// metric the document's command does not measure (decode_tps of a serve file).
+const is_metric_def *is_metric_find_for(is_results_kind kind, const char *name);
+// The metric table of kind, its length in *n.
+const is_metric_def *is_results_metric_defs(is_results_kind kind, int *n);
+// The config fields of kind's points (reports/schema.h), their count in *n.
+const is_schema_field *is_results_config_fields(is_results_kind kind, int *n);
+
+// The kind of a validated document (a "kind" other than "kernels" and "serve"
+// reads as bench; is_results_validate refuses it); its name for messages:
+// "bench", "kernels", "serve".
+is_results_kind is_results_kind_of(const cJSON *doc);
+const char *is_results_kind_name(is_results_kind kind);
+// Whether doc is a kernels document ("kind": "kernels"), a serve document
+// ("kind": "serve"); the metric compare takes by default for it (time_us for
+// kernels, out_tps for serve, decode_tps for bench documents).
 bool is_results_is_kernels(const cJSON *doc);
+bool is_results_is_serve(const cJSON *doc);
 const char *is_results_default_metric(const cJSON *doc);
+const char *is_results_kind_default_metric(is_results_kind kind);
 // The GEMM a results environment ("env") names, in one line into buf: "impl; chosen
 // by HOW; BLAS: CORE AND CONFIG" (the parts recorded); false (buf empty) when none is.
 // report.md's GEMM line and compare's header.
@@ -69,17 +104,24 @@ bool is_results_point_ok(const cJSON *point);
 // Canonical text of point["config"]: "model=..;backend=..;dtype=..;threads=..;batch=..;
 // prompt=..;gen=..;depth=..;strategy=..;kernel=.." (fields in that order); for a kernel
 // point "op=..;model=..;backend=..;dtype=..;threads=..;tensor=..;shape=..;batch=..;
-// context=..;variant=..". -1 when a
-// field is missing or of the wrong type, or when the text does not fit in n bytes.
+// context=..;variant=.."; for a serve point "model=..;backend=..;dtype=..;threads=..;
+// arrival=..;rate=..;concurrency=..;requests=..;prompt=..;output=..;policy=..;
+// max_batch_tokens=..;max_seqs=..;prefill_chunk=..;prefix_cache=..;batch_invariant=.."
+// (the orders of is_schema_bench_fields, is_schema_kernel_fields, is_schema_serve_fields).
+// -1 when a field is missing or of the wrong type, or when the text does not fit in n bytes.
 int is_results_point_key(const cJSON *point, char *buf, size_t n);
 
 // Checks schema name and version, and the fields above that compare and the
-// writers rely on: "points" an array; each point's config with every field
-// (strings, and non-negative integers for threads..depth), status "ok" or
+// writers rely on: "kind" absent (bench), "kernels" or "serve"; "points" an
+// array; each point's "kind" that of the document (none in a bench file,
+// "kernel" in a kernels file, "serve" in a serve file); its config with every
+// field of its kind's table (strings, and non-negative integers: threads..depth
+// of a bench point), status "ok" or
 // "error", "error" a string when present, "samples" (required when status is
 // "ok") an object of arrays of finite numbers, "stats" when present an object of
 // stats objects, "derived" an object when present, "telemetry" an object with a
-// string "status" when present; "sweep"."model" a string when
+// string "status" when present, "serve" and "timeseries" (serve points) objects
+// when present; "sweep"."model" a string when
 // present. source names the file in messages ("results.json: schema_version 2,
 // this build reads 1"; "results.json: points[3].config.batch: expected a
 // non-negative integer, got \"8\"").
@@ -102,12 +144,27 @@ char *is_results_to_json(const cJSON *doc); // formatted, ends with a newline
 // columns), telemetry (its status), energy_j, joules_per_token, throttled (1, 0,
 // empty: unknown), then error. Lines
 // end with "\n"; fields holding a comma, quote or line break are quoted (RFC 4180).
+// A kernels document has its own columns (reports/results.c, kernels_to_csv). A
+// serve document: the serve config fields, status, reps, then for each metric of
+// is_serve_metric_defs NAME_median, NAME_ci_lo, NAME_ci_hi (and NAME_p99 for
+// per-request metrics), then duration_s, preemptions, prefix_hit_rate,
+// peak_running, kv_blocks_peak, sched_share of the point's "serve" section (the
+// last repetition), then error.
 char *is_results_to_csv(const cJSON *doc);
 // Environment lines, probe peaks and their methods ("not measured" when absent),
 // a table with one row per point (medians "12.61 ± 0.05": the half-width of the
 // 95% interval; MBU and MFU in percent; J/token and throttled columns when a
 // point has GPU telemetry), then a note line per failed point, the GPU telemetry
 // section (reports/telemetry.h) and the profile sections.
+// A serve document: the same environment lines, the config fields every point
+// shares, the SLO goodput counts against, then a latency-throughput table, one
+// row per point: arrival, rate, concurrency, policy, max_batch_tokens,
+// prefix_cache, batch_invariant and every other config field that varies,
+// requests, req/s, out tok/s, goodput (medians over the repetitions ± half the
+// 95% interval), TTFT p50 and p99, TPOT p50 and p99, ITL p99, E2E p50 (over every
+// request of every repetition, pooled: "stats"), preemptions and prefix hit % (the
+// last repetition: "serve"), sched share % (median over the repetitions); then a
+// note line per failed point and the GPU telemetry section.
 char *is_results_to_md(const cJSON *doc);
 
 // Creates dir when needed (with its parents) and writes results.json, results.csv

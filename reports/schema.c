@@ -24,6 +24,18 @@ const is_schema_field is_schema_kernel_fields[] = {
 };
 const int is_schema_n_kernel_fields = (int)(sizeof is_schema_kernel_fields / sizeof is_schema_kernel_fields[0]);
 
+const is_schema_field is_schema_serve_fields[] = {
+    FIELD(is_serve_config, model, true),           FIELD(is_serve_config, backend, true),
+    FIELD(is_serve_config, dtype, true),           FIELD(is_serve_config, threads, false),
+    FIELD(is_serve_config, arrival, true),         FIELD(is_serve_config, rate, true),
+    FIELD(is_serve_config, concurrency, false),    FIELD(is_serve_config, requests, false),
+    FIELD(is_serve_config, prompt, true),          FIELD(is_serve_config, output, true),
+    FIELD(is_serve_config, policy, true),          FIELD(is_serve_config, max_batch_tokens, false),
+    FIELD(is_serve_config, max_seqs, false),       FIELD(is_serve_config, prefill_chunk, false),
+    FIELD(is_serve_config, prefix_cache, false),   FIELD(is_serve_config, batch_invariant, false),
+};
+const int is_schema_n_serve_fields = (int)(sizeof is_schema_serve_fields / sizeof is_schema_serve_fields[0]);
+
 const char *const is_schema_bench_derived[IS_DERIVED_COUNT] = {"decode_gbs", "mbu", "prefill_gflops", "mfu"};
 const char *const is_schema_kernel_derived[IS_KDERIVED_COUNT] = {"gbs", "peak_frac", "gflops"};
 
@@ -52,9 +64,9 @@ cJSON *is_schema_point_ok(cJSON *point, const is_schema_run *run) {
     return cJSON_AddObjectToObject(point, "samples");
 }
 
-cJSON *is_schema_point_error(bool kernel, cJSON *config, const char *msg) {
+cJSON *is_schema_point_error(const char *kind, cJSON *config, const char *msg) {
     cJSON *p = cJSON_CreateObject();
-    if (kernel) cJSON_AddStringToObject(p, "kind", "kernel");
+    if (kind) cJSON_AddStringToObject(p, "kind", kind);
     cJSON_AddItemToObject(p, "config", config);
     cJSON_AddStringToObject(p, "status", "error");
     cJSON_AddStringToObject(p, "error", msg);

@@ -2,8 +2,8 @@
 // of the parts more than one driver writes, so that each key is spelled once.
 // bench (bench/bench.c) and kernels (bench/kernels.c) build their points with
 // these; reports/results.c validates, keys and renders them by the same tables.
-// Declares: is_schema_field, is_bench_config, is_kernel_config,
-// is_schema_bench_fields, is_schema_kernel_fields, is_schema_config_json,
+// Declares: is_schema_field, is_bench_config, is_kernel_config, is_serve_config,
+// is_schema_bench_fields, is_schema_kernel_fields, is_schema_serve_fields, is_schema_config_json,
 // is_schema_run, is_schema_point_ok, is_schema_point_error, is_schema_number,
 // is_schema_bench_derived, is_schema_kernel_derived.
 //
@@ -82,6 +82,33 @@
 //     "model": { "bytes", "flops" }, "derived": { "gbs", "peak_frac", "gflops" },
 //     "winner": bool (lowest median among the variants of its shape) }
 // A variant that failed validation is status "error" with its "validation".
+//
+// A serving document (`inferscope serve-bench`, same schema and version) has
+// "kind": "serve" at the top, sweep.command "serve-bench", and serve points, one
+// per combination of the axes (rate, concurrency, max_batch_tokens, policy, ...),
+// each repetition a full replay of the workload:
+//   { "kind": "serve",
+//     "config": { "model": s, "backend": s, "dtype": s, "threads": n,
+//                 "arrival": s ("poisson", "gamma:b=B", "burst", "closed"),
+//                 "rate": s (requests/s as written, "inf" for burst and closed),
+//                 "concurrency": n (closed loop clients; 0 otherwise), "requests": n,
+//                 "prompt": s, "output": s (length distributions as given, or "file:NAME"),
+//                 "policy": s ("decode-first" | "prefill-first"), "max_batch_tokens": n,
+//                 "max_seqs": n, "prefill_chunk": n, "prefix_cache": n (0/1),
+//                 "batch_invariant": n (0/1) },
+//     "status", "error", "warmup", "reps", "stop" ("reps"), "noise", "elapsed_s" as above,
+//     "samples": { "queue_ms", "ttft_ms", "tpot_ms", "itl_ms", "e2e_ms": per request (itl: every
+//                  gap), pooled over repetitions; "req_per_s", "in_tps", "out_tps", "goodput",
+//                  "ttft_p99_ms", "tpot_p99_ms", "sched_share": one per repetition },
+//     "stats": as above,
+//     "serve": { "duration_s", "n_requests", "n_good", "slo": {"ttft_ms","tpot_ms","e2e_ms"} (set
+//                ones only), "steps", "preemptions", "prefix_hit_rate" (null without the prefix
+//                cache), "peak_running", "kv_blocks_total", "kv_blocks_peak", "kv_blocks_mean",
+//                "sched_share": the scheduler's own time / step time,
+//                "summary": { METRIC: {"n","mean","median","p90","p95","p99","min","max"} } for
+//                queue_ms, ttft_ms, tpot_ms, itl_ms, e2e_ms }   of the last repetition
+//     "timeseries": { "t_s", "prefill_tokens", "decode_tokens", "running", "waiting",
+//                     "kv_blocks": [one per step of the last repetition] } }
 // Numbers are written by cJSON: 15 significant digits when they read back within
 // one DBL_EPSILON, else 17. JSON has no NaN or infinity: leave a value out rather
 // than storing one (cJSON would write null; is_results_point_finish drops them
@@ -115,6 +142,15 @@ typedef struct is_kernel_config {
     const char *variant;
 } is_kernel_config;
 
+typedef struct is_serve_config {
+    const char *model, *backend, *dtype;
+    int threads;
+    const char *arrival, *rate;
+    int concurrency, requests;
+    const char *prompt, *output, *policy;
+    int max_batch_tokens, max_seqs, prefill_chunk, prefix_cache, batch_invariant;
+} is_serve_config;
+
 typedef struct is_schema_field {
     const char *name;
     bool is_string; // else a non-negative integer (an int in the config struct)
@@ -125,6 +161,8 @@ extern const is_schema_field is_schema_bench_fields[];
 extern const int is_schema_n_bench_fields;
 extern const is_schema_field is_schema_kernel_fields[];
 extern const int is_schema_n_kernel_fields;
+extern const is_schema_field is_schema_serve_fields[];
+extern const int is_schema_n_serve_fields;
 
 // {"model": ..., ...}: config (an is_bench_config or is_kernel_config) by its table.
 cJSON *is_schema_config_json(const is_schema_field *fields, int n_fields, const void *config);
@@ -142,8 +180,8 @@ typedef struct is_schema_run {
 // Adds "status": "ok" and the run's fields to point (after its config), then an
 // empty "samples" object, returned for the caller to fill (is_results_point_finish next).
 cJSON *is_schema_point_ok(cJSON *point, const is_schema_run *run);
-// A failed point: {"kind": "kernel" (kernel points only), "config", "status": "error", "error": msg}.
-cJSON *is_schema_point_error(bool kernel, cJSON *config, const char *msg);
+// A failed point: {"kind": kind (NULL for a bench point: no kind), "config", "status": "error", "error": msg}.
+cJSON *is_schema_point_error(const char *kind, cJSON *config, const char *msg);
 
 // o[key] = v, or null when v is not finite (JSON has no NaN or infinity).
 void is_schema_number(cJSON *o, const char *key, double v);

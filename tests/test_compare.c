@@ -1055,6 +1055,197 @@ Test(compare, kernels_documents) {
     cJSON_Delete(bench);
 }
 
+// ---- serve documents ------------------------------------------------------------------------
+
+// A serve point's config (reports/schema.h): arrival and rate given, the rest fixed.
+static cJSON *serve_config(const char *arrival, const char *rate) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "model", "preset:tiny");
+    cJSON_AddStringToObject(c, "backend", "cpu");
+    cJSON_AddStringToObject(c, "dtype", "f32");
+    cJSON_AddNumberToObject(c, "threads", 2);
+    cJSON_AddStringToObject(c, "arrival", arrival);
+    cJSON_AddStringToObject(c, "rate", rate);
+    cJSON_AddNumberToObject(c, "concurrency", 0);
+    cJSON_AddNumberToObject(c, "requests", 4);
+    cJSON_AddStringToObject(c, "prompt", "64");
+    cJSON_AddStringToObject(c, "output", "16");
+    cJSON_AddStringToObject(c, "policy", "decode-first");
+    cJSON_AddNumberToObject(c, "max_batch_tokens", 512);
+    cJSON_AddNumberToObject(c, "max_seqs", 8);
+    cJSON_AddNumberToObject(c, "prefill_chunk", 256);
+    cJSON_AddNumberToObject(c, "prefix_cache", 0);
+    cJSON_AddNumberToObject(c, "batch_invariant", 0);
+    return c;
+}
+
+#define SV_REPS 6
+#define SV_REQUESTS 4
+
+// A serve document of two points, poisson at rate 1 and a burst (rate inf, twice
+// the load), SV_REPS repetitions of SV_REQUESTS requests: per-repetition out_tps
+// and ttft_p99_ms, per-request ttft_ms, a "serve" section; rates times f and
+// latencies divided by f (f < 1: NEW is slower).
+static cJSON *serve_doc(double f) {
+    cJSON *sweep = cJSON_CreateObject();
+    cJSON_AddStringToObject(sweep, "model", "preset:tiny");
+    cJSON_AddStringToObject(sweep, "command", "serve-bench");
+    cJSON *doc = is_results_new(NULL, sweep, NULL);
+    cJSON_AddStringToObject(doc, "kind", "serve");
+    for (int k = 0; k < 2; k++) {
+        double load = k ? 2 : 1;
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "kind", "serve");
+        cJSON_AddItemToObject(p, "config", serve_config(k ? "burst" : "poisson", k ? "inf" : "1"));
+        cJSON_AddStringToObject(p, "status", "ok");
+        cJSON_AddNumberToObject(p, "reps", SV_REPS);
+        cJSON_AddStringToObject(p, "stop", "reps");
+        cJSON *samples = cJSON_AddObjectToObject(p, "samples");
+        cJSON *out = cJSON_AddArrayToObject(samples, "out_tps"), *p99 = cJSON_AddArrayToObject(samples, "ttft_p99_ms");
+        cJSON *ttft = cJSON_AddArrayToObject(samples, "ttft_ms");
+        for (int r = 0; r < SV_REPS; r++) {
+            cJSON_AddItemToArray(out, cJSON_CreateNumber((100 + r) * load * f));
+            cJSON_AddItemToArray(p99, cJSON_CreateNumber((80 + r) * load / f));
+            for (int q = 0; q < SV_REQUESTS; q++)
+                cJSON_AddItemToArray(ttft, cJSON_CreateNumber((30 + q + 0.5 * r) * load / f));
+        }
+        cJSON *sv = cJSON_AddObjectToObject(p, "serve");
+        cJSON_AddNumberToObject(sv, "duration_s", 4 / load);
+        cJSON_AddNumberToObject(sv, "preemptions", k);
+        is_results_point_finish(p, 1);
+        cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "points"), p);
+    }
+    return doc;
+}
+
+// Serve results compare with serve results: out_tps by default, any serve metric
+// by name (per repetition or per request), each in its direction; a file of
+// another kind, or a metric serve-bench does not measure, is refused.
+Test(compare, serve_documents) {
+    cJSON *base = serve_doc(1.0), *slow = serve_doc(0.8), *bench = synth_default("preset:tiny", 93, 0.01);
+    is_compare_opts o = {.metric = NULL, .threshold = 0.05, .seed = 1234};
+    int n = 0;
+    is_compare_row *rows = compare_ok(base, slow, &o, &n);
+    cr_assert_eq(n, 2);
+    for (int i = 0; i < n; i++) {
+        cr_assert(rows[i].in_base && rows[i].in_new, "%s", rows[i].key);
+        cr_assert_eq(rows[i].verdict, IS_VERDICT_SLOWER, "%s: %s", rows[i].key, is_verdict_name(rows[i].verdict));
+        cr_assert_float_eq(rows[i].ratio, 0.8, 1e-9);
+        cr_assert(rows[i].ci_lo <= 0.8 && 0.8 <= rows[i].ci_hi && rows[i].ci_hi < 1);
+        cr_assert_eq(rows[i].kind, IS_RESULTS_KIND_SERVE);
+    }
+    cr_assert_float_eq(rows[1].base_median, 2 * 102.5, 1e-9);
+    char *md = is_compare_to_md(rows, n, &o);
+    cr_assert_not_null(strstr(md, "Comparing out_tps (tok/s, higher is better)"), "%s", md);
+    cr_assert_not_null(strstr(md, "| arrival | rate |"), "the columns that differ: %s", md);
+    cr_assert_eq(count_str(md, "| slower |"), 2, "%s", md);
+    cr_assert_not_null(strstr(md, "| burst "), "%s", md);
+    free(md);
+    free(rows);
+    // the other way round: faster; the same file: same
+    rows = compare_ok(slow, base, &o, &n);
+    for (int i = 0; i < n; i++) cr_assert_eq(rows[i].verdict, IS_VERDICT_FASTER, "%s", rows[i].key);
+    free(rows);
+    rows = compare_ok(base, base, &o, &n);
+    for (int i = 0; i < n; i++) cr_assert_eq(rows[i].verdict, IS_VERDICT_SAME, "%s", rows[i].key);
+    free(rows);
+    // a per-repetition tail and a per-request latency: 1.25 times the time, slower
+    static const char *const lat[] = {"ttft_p99_ms", "ttft_ms"};
+    for (int k = 0; k < 2; k++) {
+        o.metric = lat[k];
+        rows = compare_ok(base, slow, &o, &n);
+        for (int i = 0; i < n; i++) {
+            cr_assert_eq(rows[i].verdict, IS_VERDICT_SLOWER, "%s %s", lat[k], rows[i].key);
+            cr_assert_float_eq(rows[i].ratio, 1.25, 1e-9, "%s", lat[k]);
+        }
+        md = is_compare_to_md(rows, n, &o);
+        char want[80];
+        snprintf(want, sizeof want, "Comparing %s (ms, lower is better)", lat[k]);
+        cr_assert_not_null(strstr(md, want), "%s", md);
+        free(md);
+        free(rows);
+    }
+    // refused: a bench metric, and files of two kinds
+    is_err err = {{0}};
+    o.metric = "decode_tps";
+    cr_assert_eq(is_compare(base, slow, &o, &rows, &n, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "metric \"decode_tps\" is not measured by serve results (theirs: queue_ms, "
+                                       "ttft_ms,"), "%s", err.msg);
+    o.metric = "latency";
+    cr_assert_eq(is_compare(base, slow, &o, &rows, &n, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "unknown metric \"latency\" (known for serve results: queue_ms,"), "%s",
+                       err.msg);
+    o.metric = NULL;
+    cr_assert_eq(is_compare(base, bench, &o, &rows, &n, &err), -1);
+    cr_assert_str_eq(err.msg, "BASE is a serve result, NEW a bench result: only results of the same command compare");
+    cr_assert_eq(is_compare(bench, base, &o, &rows, &n, &err), -1);
+    cr_assert_str_eq(err.msg, "BASE is a bench result, NEW a serve result: only results of the same command compare");
+    cJSON *kern = kernels_doc(1.0);
+    cr_assert_eq(is_compare(kern, base, &o, &rows, &n, &err), -1);
+    cr_assert_str_eq(err.msg, "BASE is a kernels result, NEW a serve result: only results of the same command compare");
+    cJSON_Delete(kern);
+
+    // the command: exit 1 on the slowdown, 2 on a bench file against a serve file
+    run_out r = run_docs(base, slow, NULL, NULL);
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "Comparing out_tps"), "%s", r.out);
+    run_free(&r);
+    r = run_docs(base, slow, "--metric", "ttft_ms");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    run_free(&r);
+    r = run_docs(base, base, "--metric", "goodput");
+    cr_assert_eq(r.status, 0, "no goodput samples: nothing compared, nothing slower: %s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "no goodput samples in either"), "%s", r.out);
+    run_free(&r);
+    r = run_docs(base, bench, NULL, NULL);
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err, "BASE is a serve result, NEW a bench result"), "%s", r.err);
+    run_free(&r);
+    cJSON_Delete(base);
+    cJSON_Delete(slow);
+    cJSON_Delete(bench);
+}
+
+// Paired, a per-request serve metric is judged on each run's median request: the
+// lowest TTFT of a run is its first request at an idle server, which the change
+// below leaves alone, while the median request waits 25% longer.
+Test(compare_paired, serve_per_request_by_run_median) {
+    cJSON *base = serve_doc(1.0), *nw = serve_doc(1.0);
+    cJSON_AddNumberToObject(base, "runs", SV_REPS); // each repetition a run of its own
+    cJSON_AddNumberToObject(nw, "runs", SV_REPS);
+    cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(nw, "points")) {
+        cJSON *v;
+        int i = 0;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(cJSON_GetObjectItem(p, "samples"), "ttft_ms")) {
+            if (i++ % SV_REQUESTS) cJSON_SetNumberValue(v, v->valuedouble * 1.25); // all but the first request
+        }
+    }
+    is_compare_opts o = {.metric = "ttft_ms", .threshold = 0.05, .seed = 1, .paired = true};
+    int n;
+    is_compare_row *rows = compare_ok(base, nw, &o, &n);
+    cr_assert_eq(n, 2);
+    for (int i = 0; i < n; i++) {
+        cr_assert_float_eq(rows[i].ratio, 1.25, 1e-12, "%s", rows[i].key);
+        cr_assert_eq(rows[i].verdict, IS_VERDICT_SLOWER, "%s", rows[i].key);
+        cr_assert_str_eq(rows[i].note, "6 pairs of runs");
+    }
+    char *md = is_compare_to_md(rows, n, &o);
+    cr_assert_not_null(strstr(md, "ratio NEW / BASE of each run's median over its requests"), "%s", md);
+    free(md);
+    free(rows);
+    // a per-repetition metric keeps each run's best repetition
+    o.metric = "out_tps";
+    rows = compare_ok(base, nw, &o, &n);
+    for (int i = 0; i < n; i++) cr_assert_eq(rows[i].ratio, 1.0, "%s", rows[i].key);
+    md = is_compare_to_md(rows, n, &o);
+    cr_assert_not_null(strstr(md, "ratio NEW / BASE of each run's best repetition"), "%s", md);
+    free(md);
+    free(rows);
+    cJSON_Delete(base);
+    cJSON_Delete(nw);
+}
+
 // The committed comparison of two CPU kernels runs (bench/results/2026-12-02-cpu)
 // comes out of compare as it was written, after its first line (the command that
 // made it): the same table, the same verdicts, the same exit status.

@@ -178,6 +178,73 @@ Test(merge, kernels_runs) {
     free_runs(runs, 2);
 }
 
+// A serve run (inferscope serve-bench) of one point: 2 repetitions of 3 requests,
+// per-request ttft_ms and per-repetition out_tps starting at base, its "serve"
+// and "timeseries" sections (the last repetition).
+static cJSON *serve_run(double base, int requests) {
+    cJSON *sweep = cJSON_CreateObject();
+    cJSON_AddStringToObject(sweep, "model", "preset:tiny");
+    cJSON *doc = is_results_new(NULL, sweep, NULL);
+    cJSON_AddStringToObject(doc, "kind", "serve");
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "serve");
+    cJSON *c = cJSON_AddObjectToObject(p, "config");
+    static const char *const text[][2] = {{"model", "preset:tiny"}, {"backend", "cpu"},     {"dtype", "f32"},
+                                          {"arrival", "poisson"},   {"rate", "2.5"},        {"prompt", "64"},
+                                          {"output", "16"},         {"policy", "decode-first"}};
+    for (int k = 0; k < 8; k++) cJSON_AddStringToObject(c, text[k][0], text[k][1]);
+    static const char *const ints[] = {"threads", "concurrency", "requests", "max_batch_tokens", "max_seqs",
+                                       "prefill_chunk", "prefix_cache", "batch_invariant"};
+    for (int k = 0; k < 8; k++) cJSON_AddNumberToObject(c, ints[k], k == 2 ? 3 : 1);
+    cJSON_AddStringToObject(p, "status", "ok");
+    cJSON_AddNumberToObject(p, "reps", 2);
+    cJSON_AddNumberToObject(p, "elapsed_s", 2);
+    cJSON_AddStringToObject(p, "stop", "reps");
+    cJSON *s = cJSON_AddObjectToObject(p, "samples");
+    cJSON *t = cJSON_AddArrayToObject(s, "ttft_ms"), *o = cJSON_AddArrayToObject(s, "out_tps");
+    for (int i = 0; i < 2 * requests; i++) cJSON_AddItemToArray(t, cJSON_CreateNumber(base + i));
+    for (int i = 0; i < 2; i++) cJSON_AddItemToArray(o, cJSON_CreateNumber(10 * base + i));
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(p, "serve"), "preemptions", 2);
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "timeseries"), "running", cJSON_CreateIntArray((int[]){1, 2}, 2));
+    is_results_point_finish(p, 1);
+    cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "points"), p);
+    return doc;
+}
+
+// Serve runs merge as bench runs: samples run after run, the sections of one
+// run's last repetition left out; a run of another kind, or of another workload
+// (a different count of request samples), is refused.
+Test(merge, serve_runs) {
+    cJSON *runs[2] = {serve_run(10, 3), serve_run(20, 3)};
+    cJSON *m = merge_ok(runs, 2);
+    cr_assert(is_results_is_serve(m));
+    cr_assert_eq(is_results_runs(m), 2);
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(m, "points"), 0);
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "samples"), "ttft_ms");
+    cr_assert_eq(cJSON_GetArraySize(t), 12);
+    cr_assert_float_eq(cJSON_GetArrayItem(t, 6)->valuedouble, 20, 1e-12);
+    cr_assert_eq(cJSON_GetObjectItem(p, "reps")->valuedouble, 4);
+    cr_assert_null(cJSON_GetObjectItem(p, "serve"));
+    cr_assert_null(cJSON_GetObjectItem(p, "timeseries"));
+    const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "stats"), "out_tps");
+    cr_assert_float_eq(cJSON_GetObjectItem(st, "median")->valuedouble, 150.5, 1e-12); // 100, 101, 200, 201
+    char *md = is_results_to_md(m);
+    cr_assert_not_null(strstr(md, "| poisson "), "%s", md);
+    free(md);
+    cJSON_Delete(m);
+    free_runs(runs, 2);
+
+    runs[0] = serve_run(10, 3);
+    runs[1] = run_doc("preset:tiny", 10, 3, 0);
+    merge_fails(runs, 2, "r2.json is a bench result, r1.json a serve result: only results of one command merge");
+    free_runs(runs, 2);
+    runs[0] = serve_run(10, 3);
+    runs[1] = serve_run(10, 4);
+    merge_fails(runs, 2, "has 8 ttft_ms samples, the first run 6: merge needs runs of fixed repetitions replaying one "
+                         "workload");
+    free_runs(runs, 2);
+}
+
 // ---- the command ---------------------------------------------------------------------------
 
 static char *put(const char *dir, const char *name, const cJSON *doc) {

@@ -141,7 +141,7 @@ static void expect_invalid(const cJSON *doc, const char *want1, const char *want
 // Splits one CSV document into records of fields (RFC 4180); returns the record count.
 // fields[r][f] point into a copy kept in *store.
 #define CSV_MAX_REC 16
-#define CSV_MAX_FIELDS 64
+#define CSV_MAX_FIELDS 96
 static int csv_parse(const char *text, char *store, char *fields[CSV_MAX_REC][CSV_MAX_FIELDS],
                      int nf[CSV_MAX_REC]) {
     int r = 0, f = 0;
@@ -774,15 +774,447 @@ Test(results, kernel_points) {
     cJSON_DeleteItemFromObject(bad, "kind");
     cr_assert_eq(is_results_validate(bad, "b.json", &err), -1);
     cr_assert_not_null(strstr(err.msg, "points[0].kind: expected no kind in a bench result file"), "%s", err.msg);
-    cJSON_AddStringToObject(bad, "kind", "serve");
+    cJSON_AddStringToObject(bad, "kind", "chat");
     cr_assert_eq(is_results_validate(bad, "b.json", &err), -1);
-    cr_assert_not_null(strstr(err.msg, "kind: expected \"kernels\""), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "kind: expected \"kernels\" or \"serve\""), "%s", err.msg);
     cJSON_Delete(bad);
     // bench documents are untouched by all this
     cJSON *bench = make_doc();
     cr_assert_not(is_results_is_kernels(bench));
     cr_assert_str_eq(is_results_default_metric(bench), "decode_tps");
     cJSON_Delete(bench);
+    cJSON_Delete(doc);
+}
+
+// ---- serve points (inferscope serve-bench) -------------------------------------------
+
+// Quantile q of x[0..n), worked here rather than through base/stats.h: the
+// sorted values, position q * (n - 1), linear between the two closest ranks.
+static double quantile_linear(const double *x, int n, double q) {
+    double *v = malloc((size_t)n * sizeof *v);
+    memcpy(v, x, (size_t)n * sizeof *v);
+    for (int i = 1; i < n; i++) // insertion sort: a handful of values
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    double pos = q * (n - 1);
+    int lo = (int)floor(pos);
+    double r = lo + 1 < n ? v[lo] + (pos - lo) * (v[lo + 1] - v[lo]) : v[lo];
+    free(v);
+    return r;
+}
+
+// The samples of a serve point at load s (1: rate 1, 2: burst), 2 repetitions
+// of 4 requests: per request 8 values (ITL: 12 gaps), per repetition 2. Latencies
+// and rates both grow with s.
+#define SV_N_METRICS 12
+static const char *const sv_names[SV_N_METRICS] = {"queue_ms", "ttft_ms",  "tpot_ms", "itl_ms",
+                                                   "e2e_ms",   "req_per_s", "in_tps",  "out_tps",
+                                                   "goodput",  "ttft_p99_ms", "tpot_p99_ms", "sched_share"};
+static const double sv_queue[] = {1.5, 2, 4, 1.25, 1.75, 3.5, 6, 1.1};
+static const double sv_ttft[] = {20, 25, 31, 40, 22, 24, 35, 90};
+static const double sv_tpot[] = {5, 6, 7, 5.5, 6.5, 8, 5.2, 9};
+static const double sv_itl[] = {4, 5, 6, 7, 4.5, 5.5, 30, 6.5, 5, 4.2, 8, 12};
+static const double sv_e2e[] = {120, 150, 171, 140, 130, 160, 135, 300};
+static const double sv_req[] = {0.9, 1.1}, sv_in[] = {60, 70}, sv_out[] = {15, 17}, sv_good[] = {0.8, 1};
+static const double sv_ttft99[] = {39, 88}, sv_tpot99[] = {7.9, 8.9}, sv_sched[] = {0.02, 0.04};
+
+static const double *sv_samples(int m, int *n) {
+    static const double *const arr[SV_N_METRICS] = {sv_queue, sv_ttft, sv_tpot, sv_itl, sv_e2e, sv_req,
+                                                    sv_in,    sv_out,  sv_good, sv_ttft99, sv_tpot99, sv_sched};
+    *n = m == 3 ? 12 : m < 5 ? 8 : 2;
+    return arr[m];
+}
+
+// sample i of metric m at load s, as make_serve_point writes it
+static double sv_value(int m, int i, double s) {
+    int n;
+    return sv_samples(m, &n)[i] * (m == SV_N_METRICS - 1 ? 1 : s);
+}
+
+static double sv_quantile(int m, double s, double q) {
+    int n;
+    sv_samples(m, &n);
+    double x[16];
+    for (int i = 0; i < n; i++) x[i] = sv_value(m, i, s);
+    return quantile_linear(x, n, q);
+}
+
+static cJSON *serve_config(const char *arrival, const char *rate) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "model", "preset:tiny");
+    cJSON_AddStringToObject(c, "backend", "cpu");
+    cJSON_AddStringToObject(c, "dtype", "f32");
+    cJSON_AddNumberToObject(c, "threads", 2);
+    cJSON_AddStringToObject(c, "arrival", arrival);
+    cJSON_AddStringToObject(c, "rate", rate);
+    cJSON_AddNumberToObject(c, "concurrency", 0);
+    cJSON_AddNumberToObject(c, "requests", 4);
+    cJSON_AddStringToObject(c, "prompt", "uniform:32,64"); // a comma: quoted in CSV
+    cJSON_AddStringToObject(c, "output", "16");
+    cJSON_AddStringToObject(c, "policy", "decode-first");
+    cJSON_AddNumberToObject(c, "max_batch_tokens", 512);
+    cJSON_AddNumberToObject(c, "max_seqs", 8);
+    cJSON_AddNumberToObject(c, "prefill_chunk", 256);
+    cJSON_AddNumberToObject(c, "prefix_cache", 1);
+    cJSON_AddNumberToObject(c, "batch_invariant", 0);
+    return c;
+}
+
+// An ok serve point at load s with its "serve" section (prefix_hit_rate null
+// when hit_rate < 0) and "timeseries", statistics computed.
+static cJSON *make_serve_point(const char *arrival, const char *rate, double s, double hit_rate, int preemptions) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "serve");
+    cJSON_AddItemToObject(p, "config", serve_config(arrival, rate));
+    cJSON_AddStringToObject(p, "status", "ok");
+    cJSON_AddNumberToObject(p, "warmup", 0);
+    cJSON_AddNumberToObject(p, "reps", 2);
+    cJSON_AddStringToObject(p, "stop", "reps");
+    cJSON_AddNumberToObject(p, "noise", 0.05);
+    cJSON_AddNumberToObject(p, "elapsed_s", 9.5);
+    cJSON *samples = cJSON_AddObjectToObject(p, "samples");
+    for (int m = 0; m < SV_N_METRICS; m++) {
+        int n;
+        sv_samples(m, &n);
+        cJSON *arr = cJSON_AddArrayToObject(samples, sv_names[m]);
+        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(sv_value(m, i, s)));
+    }
+    cJSON *sv = cJSON_AddObjectToObject(p, "serve");
+    cJSON_AddNumberToObject(sv, "duration_s", 4.25 / s);
+    cJSON_AddNumberToObject(sv, "n_requests", 4);
+    cJSON_AddNumberToObject(sv, "n_good", 4);
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(sv, "slo"), "ttft_ms", 500);
+    cJSON_AddNumberToObject(sv, "steps", 70);
+    cJSON_AddNumberToObject(sv, "preemptions", preemptions);
+    if (hit_rate < 0) cJSON_AddNullToObject(sv, "prefix_hit_rate");
+    else cJSON_AddNumberToObject(sv, "prefix_hit_rate", hit_rate);
+    cJSON_AddNumberToObject(sv, "peak_running", 4);
+    cJSON_AddNumberToObject(sv, "kv_blocks_total", 64);
+    cJSON_AddNumberToObject(sv, "kv_blocks_peak", 12 * s);
+    cJSON_AddNumberToObject(sv, "kv_blocks_mean", 7.5);
+    cJSON_AddNumberToObject(sv, "sched_share", 0.04);
+    cJSON *summary = cJSON_AddObjectToObject(cJSON_AddObjectToObject(sv, "summary"), "ttft_ms");
+    cJSON_AddNumberToObject(summary, "n", 4);
+    cJSON_AddNumberToObject(summary, "p99", 88 * s);
+    cJSON *ts = cJSON_AddObjectToObject(p, "timeseries");
+    static const char *const series[] = {"t_s", "prefill_tokens", "decode_tokens", "running", "waiting", "kv_blocks"};
+    for (int k = 0; k < 6; k++) {
+        double v[3] = {0.1 * k, 0.2 * k, 0.3 * k};
+        cJSON_AddItemToObject(ts, series[k], cJSON_CreateDoubleArray(v, 3));
+    }
+    is_results_point_finish(p, 5);
+    return p;
+}
+
+// A serve document of two points: poisson at rate 1 (load 1, prefix hits 25%,
+// no preemption) and a burst (rate inf, load 2, no prefix hit rate, 3 preemptions).
+static cJSON *make_serve_doc(void) {
+    cJSON *sweep = cJSON_CreateObject();
+    cJSON_AddStringToObject(sweep, "command", "serve-bench");
+    cJSON_AddStringToObject(sweep, "model", "preset:tiny");
+    cJSON *doc = is_results_new(make_env(), sweep, NULL);
+    cJSON_AddStringToObject(doc, "kind", "serve");
+    cJSON *points = cJSON_GetObjectItem(doc, "points");
+    cJSON_AddItemToArray(points, make_serve_point("poisson", "1", 1, 0.25, 0));
+    cJSON_AddItemToArray(points, make_serve_point("burst", "inf", 2, -1, 3));
+    return doc;
+}
+
+// The cells of a Markdown table line ("| a | b |"), trimmed, into cells[]; returns their count.
+static int md_split(const char *line, char cells[40][200]) {
+    int n = 0;
+    const char *c = line;
+    cr_assert_eq(*c, '|');
+    while (*c == '|' && c[1] != '\n' && c[1] != 0 && n < 40) {
+        c++;
+        const char *end = strchr(c, '|');
+        cr_assert_not_null(end);
+        while (*c == ' ') c++;
+        const char *e = end;
+        while (e > c && e[-1] == ' ') e--;
+        snprintf(cells[n++], 200, "%.*s", (int)(e - c), c);
+        c = end;
+    }
+    return n;
+}
+
+// The cell under column head in the table row that starts with first (its first cell).
+static void md_cell(const char *md, const char *head_first, const char *first, const char *head, char *out,
+                    size_t n) {
+    static char heads[40][200], row[40][200];
+    char want[220];
+    snprintf(want, sizeof want, "\n| %s ", head_first);
+    const char *h = strstr(md, want);
+    cr_assert_not_null(h, "no table starting with %s:\n%s", head_first, md);
+    int nh = md_split(h + 1, heads);
+    snprintf(want, sizeof want, "\n| %s ", first);
+    const char *r = strstr(h, want);
+    cr_assert_not_null(r, "no row %s:\n%s", first, md);
+    int nr = md_split(r + 1, row);
+    cr_assert_eq(nr, nh, "row %s has %d cells, the header %d", first, nr, nh);
+    for (int c = 0; c < nh; c++)
+        if (strcmp(heads[c], head) == 0) {
+            snprintf(out, n, "%s", row[c]);
+            return;
+        }
+    cr_assert_fail("no column %s:\n%s", head, md);
+}
+
+Test(results, serve_metric_defs) {
+    cr_assert_eq(is_serve_metric_n_defs, SV_N_METRICS);
+    for (int m = 0; m < SV_N_METRICS; m++) {
+        const is_metric_def *d = is_metric_find_for(IS_RESULTS_KIND_SERVE, sv_names[m]);
+        cr_assert_eq(d, &is_serve_metric_defs[m], "%s out of order", sv_names[m]);
+        cr_assert_eq(d->per_request, m < 5, "%s", d->name);
+        bool rate = m >= 5 && m <= 8;
+        cr_assert_eq(d->higher_is_better, rate, "%s", d->name);
+        cr_assert_str_eq(d->unit, rate ? (m == 5 || m == 8 ? "req/s" : "tok/s") : m == 11 ? "fraction" : "ms");
+        cr_assert(d->description && strlen(d->description) > 10);
+        // is_metric_find knows every serve metric; a name bench has too gives bench's entry
+        const is_metric_def *any = is_metric_find(sv_names[m]);
+        cr_assert_not_null(any, "%s", sv_names[m]);
+        cr_assert_eq(any->higher_is_better, d->higher_is_better);
+        cr_assert_eq(any->per_request, d->per_request);
+    }
+    cr_assert_eq(is_metric_find("ttft_ms"), &is_metric_defs[0]);
+    cr_assert_eq(is_metric_find("queue_ms"), &is_serve_metric_defs[0]);
+    cr_assert_not_null(strstr(is_metric_find_for(IS_RESULTS_KIND_SERVE, "ttft_ms")->description, "arrival"));
+    // a table per kind: no bench metric in serve results and the other way round
+    cr_assert_null(is_metric_find_for(IS_RESULTS_KIND_SERVE, "decode_tps"));
+    cr_assert_null(is_metric_find_for(IS_RESULTS_KIND_BENCH, "out_tps"));
+    cr_assert_null(is_metric_find_for(IS_RESULTS_KIND_KERNELS, "ttft_ms"));
+    cr_assert_eq(is_metric_find_for(IS_RESULTS_KIND_KERNELS, "time_us"), &is_kernel_metric_defs[0]);
+}
+
+Test(results, serve_document_validates_and_keys) {
+    cJSON *doc = make_serve_doc();
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(doc, "s.json", &err), 0, "%s", err.msg);
+    cr_assert(is_results_is_serve(doc));
+    cr_assert_not(is_results_is_kernels(doc));
+    cr_assert_eq(is_results_kind_of(doc), IS_RESULTS_KIND_SERVE);
+    cr_assert_str_eq(is_results_kind_name(IS_RESULTS_KIND_SERVE), "serve");
+    cr_assert_str_eq(is_results_default_metric(doc), "out_tps");
+    char key[1024];
+    cr_assert_eq(is_results_point_key(point_at(doc, 0), key, sizeof key), 0);
+    cr_assert_str_eq(key, "model=preset:tiny;backend=cpu;dtype=f32;threads=2;arrival=poisson;rate=1;concurrency=0;"
+                          "requests=4;prompt=uniform:32,64;output=16;policy=decode-first;max_batch_tokens=512;"
+                          "max_seqs=8;prefill_chunk=256;prefix_cache=1;batch_invariant=0");
+    cr_assert_eq(is_results_point_key(point_at(doc, 1), key, sizeof key), 0);
+    cr_assert_not_null(strstr(key, ";arrival=burst;rate=inf;"), "%s", key);
+    char small[64];
+    cr_assert_eq(is_results_point_key(point_at(doc, 0), small, sizeof small), -1, "truncated key accepted");
+    // the statistics of per-request samples pool both repetitions
+    const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(point_at(doc, 1), "stats"), "ttft_ms");
+    cr_assert_eq(cJSON_GetObjectItem(st, "n")->valuedouble, 8);
+    cr_assert_float_eq(cJSON_GetObjectItem(st, "p99")->valuedouble, sv_quantile(1, 2, 0.99), 1e-9);
+    // through JSON and back: the same document, still valid
+    char *text = is_results_to_json(doc);
+    cJSON *back = cJSON_Parse(text);
+    cr_assert_eq(is_results_validate(back, "round-trip", &err), 0, "%s", err.msg);
+    cr_assert(cJSON_Compare(doc, back, true));
+    free(text);
+    cJSON_Delete(back);
+    cJSON_Delete(doc);
+}
+
+Test(results, serve_validation_refusals) {
+    is_err err = {{0}};
+    // every config field: missing, then of the wrong type
+    for (int f = 0; f < is_schema_n_serve_fields; f++) {
+        const is_schema_field *fd = &is_schema_serve_fields[f];
+        cJSON *doc = make_serve_doc();
+        cJSON *config = cJSON_GetObjectItem(point_at(doc, 1), "config");
+        cJSON_DeleteItemFromObject(config, fd->name);
+        char want[160];
+        snprintf(want, sizeof want, "s.json: points[1].config.%s: expected %s, got nothing", fd->name,
+                 fd->is_string ? "a string" : "a non-negative integer");
+        cr_assert_eq(is_results_validate(doc, "s.json", &err), -1, "%s missing: accepted", fd->name);
+        cr_assert_str_eq(err.msg, want);
+        cJSON_AddItemToObject(config, fd->name, fd->is_string ? cJSON_CreateNumber(3) : cJSON_CreateString("8"));
+        snprintf(want, sizeof want, "s.json: points[1].config.%s: expected %s, got %s", fd->name,
+                 fd->is_string ? "a string" : "a non-negative integer", fd->is_string ? "3" : "\"8\"");
+        cr_assert_eq(is_results_validate(doc, "s.json", &err), -1, "%s of the wrong type: accepted", fd->name);
+        cr_assert_str_eq(err.msg, want);
+        cJSON_Delete(doc);
+    }
+    // a rate is text ("inf" for a burst), not a number
+    cJSON *doc = make_serve_doc();
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(point_at(doc, 0), "config"), "rate", cJSON_CreateNumber(1));
+    expect_invalid(doc, "points[0].config.rate: expected a string, got 1", NULL);
+    cJSON_Delete(doc);
+    // a point without its kind, or of another kind
+    doc = make_serve_doc();
+    cJSON_DeleteItemFromObject(point_at(doc, 0), "kind");
+    cr_assert_eq(is_results_validate(doc, "s.json", &err), -1);
+    cr_assert_str_eq(err.msg, "s.json: points[0].kind: expected \"serve\" in a serve result file, got nothing");
+    cJSON_AddStringToObject(point_at(doc, 0), "kind", "kernel");
+    cr_assert_eq(is_results_validate(doc, "s.json", &err), -1);
+    cr_assert_str_eq(err.msg, "s.json: points[0].kind: expected \"serve\" in a serve result file, got \"kernel\"");
+    cJSON_Delete(doc);
+    // serve points in a bench file, in a kernels file
+    doc = make_serve_doc();
+    cJSON_DeleteItemFromObject(doc, "kind");
+    cr_assert_eq(is_results_validate(doc, "b.json", &err), -1);
+    cr_assert_str_eq(err.msg, "b.json: points[0].kind: expected no kind in a bench result file, got \"serve\"");
+    cJSON_AddStringToObject(doc, "kind", "kernels");
+    cr_assert_eq(is_results_validate(doc, "k.json", &err), -1);
+    cr_assert_str_eq(err.msg, "k.json: points[0].kind: expected \"kernel\" in a kernels result file, got \"serve\"");
+    cJSON_ReplaceItemInObject(doc, "kind", cJSON_CreateString("serving"));
+    cr_assert_eq(is_results_validate(doc, "x.json", &err), -1);
+    cr_assert_str_eq(err.msg, "x.json: kind: expected \"kernels\" or \"serve\" (or no kind: a bench file), got "
+                              "\"serving\"");
+    cJSON_Delete(doc);
+    // the serve and timeseries sections are objects
+    doc = make_serve_doc();
+    cJSON_ReplaceItemInObject(point_at(doc, 1), "serve", cJSON_CreateArray());
+    expect_invalid(doc, "points[1].serve: expected an object, got an array", NULL);
+    cJSON_ReplaceItemInObject(point_at(doc, 1), "serve", cJSON_CreateObject());
+    cJSON_ReplaceItemInObject(point_at(doc, 1), "timeseries", cJSON_CreateString("none"));
+    expect_invalid(doc, "points[1].timeseries: expected an object, got \"none\"", NULL);
+    cJSON_Delete(doc);
+    // a sample that is no number names the metric and the index
+    doc = make_serve_doc();
+    cJSON_AddItemToArray(cJSON_GetObjectItem(cJSON_GetObjectItem(point_at(doc, 0), "samples"), "queue_ms"),
+                         cJSON_CreateString("late"));
+    expect_invalid(doc, "points[0].samples.queue_ms[8]: expected a finite number, got \"late\"", NULL);
+    cJSON_Delete(doc);
+}
+
+Test(results, serve_csv) {
+    cJSON *doc = make_serve_doc();
+    char *csv = is_results_to_csv(doc);
+    char *store = malloc(strlen(csv) + 1);
+    static char *fields[CSV_MAX_REC][CSV_MAX_FIELDS];
+    int nf[CSV_MAX_REC];
+    int nr = csv_parse(csv, store, fields, nf);
+    cr_assert_eq(nr, 3, "header + 2 points, got %d records:\n%s", nr, csv);
+    // the header, column by column
+    static char want[CSV_MAX_FIELDS][40];
+    int nw = 0;
+    for (int f = 0; f < is_schema_n_serve_fields; f++) snprintf(want[nw++], 40, "%s", is_schema_serve_fields[f].name);
+    snprintf(want[nw++], 40, "status");
+    snprintf(want[nw++], 40, "reps");
+    for (int m = 0; m < SV_N_METRICS; m++) {
+        static const char *const sfx[] = {"median", "ci_lo", "ci_hi", "p99"};
+        for (int k = 0; k < (m < 5 ? 4 : 3); k++) snprintf(want[nw++], 40, "%s_%s", sv_names[m], sfx[k]);
+    }
+    static const char *const tail[] = {"duration_s",     "preemptions", "prefix_hit_rate", "peak_running",
+                                       "kv_blocks_peak", "sched_share", "error"};
+    for (int k = 0; k < 7; k++) snprintf(want[nw++], 40, "%s", tail[k]);
+    cr_assert_eq(nf[0], nw, "header has %d columns, expected %d:\n%.400s", nf[0], nw, csv);
+    for (int c = 0; c < nw; c++) cr_assert_str_eq(fields[0][c], want[c], "column %d", c);
+    for (int r = 1; r < nr; r++) cr_assert_eq(nf[r], nw, "row %d has %d fields", r, nf[r]);
+    cr_assert_not_null(strstr(csv, ",\"uniform:32,64\","), "the comma of prompt not quoted:\n%s", csv);
+    // one row per point, in order, with the medians of its samples
+    for (int r = 1; r <= 2; r++) {
+        double s = r == 1 ? 1 : 2;
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "arrival")], r == 1 ? "poisson" : "burst");
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "rate")], r == 1 ? "1" : "inf");
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "status")], "ok");
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "reps")], "2");
+        static const struct { const char *col; int m; double q; } nums[] = {
+            {"out_tps_median", 7, 0.5},  {"ttft_ms_median", 1, 0.5}, {"ttft_ms_p99", 1, 0.99},
+            {"itl_ms_p99", 3, 0.99},     {"queue_ms_median", 0, 0.5}, {"goodput_median", 8, 0.5},
+            {"sched_share_median", 11, 0.5},
+        };
+        for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+            const char *cell = fields[r][csv_col(fields, nf[0], nums[k].col)];
+            double want_v = sv_quantile(nums[k].m, s, nums[k].q);
+            cr_assert_float_eq(strtod(cell, NULL), want_v, 1e-9 * fabs(want_v), "row %d %s: %s, expected %.17g", r,
+                               nums[k].col, cell, want_v);
+        }
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "preemptions")], r == 1 ? "0" : "3");
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "prefix_hit_rate")], r == 1 ? "0.25" : "");
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "kv_blocks_peak")], r == 1 ? "12" : "24");
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "sched_share")], "0.04");
+        cr_assert_str_eq(fields[r][csv_col(fields, nf[0], "error")], "");
+    }
+    cr_assert_str_eq(fields[1][csv_col(fields, nf[0], "duration_s")], "4.25");
+    free(store);
+    free(csv);
+    cJSON_Delete(doc);
+}
+
+Test(results, serve_markdown) {
+    cJSON *doc = make_serve_doc();
+    // a third point that failed
+    cJSON *failed = is_schema_point_error("serve", serve_config("closed", "inf"), "out of KV blocks | at step 3");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(failed, "config"), "concurrency", cJSON_CreateNumber(4));
+    cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "points"), failed);
+    is_err err = {{0}};
+    cr_assert_eq(is_results_validate(doc, "s.json", &err), 0, "%s", err.msg);
+    char *md = is_results_to_md(doc);
+    // the head the other kinds have, the config every point shares, the SLO
+    cr_assert_not_null(strstr(md, "# inferscope serve-bench: preset:tiny\n"), "%s", md);
+    cr_assert_not_null(strstr(md, "Test CPU 9000"), "%s", md);
+    cr_assert_not_null(strstr(md, "abc1234"), "%s", md);
+    cr_assert_not_null(strstr(md, "- every point: model preset:tiny; backend cpu; dtype f32; threads 2; prompt "
+                                  "uniform:32,64; output 16; max_seqs 8; prefill_chunk 256\n"), "%s", md);
+    cr_assert_not_null(strstr(md, "- goodput SLO: TTFT <= 500 ms\n"), "%s", md);
+    cr_assert_not_null(strstr(md, "pooled"), "the header line says where the percentiles come from: %s", md);
+    // the table: the axes, then the latency and throughput columns
+    const char *heads[] = {"arrival",     "rate",        "concurrency", "policy",      "max_batch_tokens",
+                           "prefix_cache", "batch_invariant", "requests", "req/s",     "out tok/s",
+                           "goodput req/s", "TTFT p50 ms", "TTFT p99 ms", "TPOT p50 ms", "TPOT p99 ms",
+                           "ITL p99 ms",  "E2E p50 ms",  "preemptions", "prefix hit %", "sched %"};
+    char *header = strstr(md, "\n| arrival ");
+    cr_assert_not_null(header, "no table:\n%s", md);
+    static char cells[40][200];
+    int nh = md_split(header + 1, cells);
+    cr_assert_eq(nh, (int)(sizeof heads / sizeof heads[0]), "%d columns:\n%s", nh, md);
+    for (int h = 0; h < nh; h++) cr_assert_str_eq(cells[h], heads[h], "column %d", h);
+    cr_assert_not_null(strstr(header + 1, "---: |"), "numbers not right-aligned");
+    // the percentiles of pooled samples, worked from the samples with the linear rule
+    static const struct { const char *head; int m; double q; } pct[] = {
+        {"TTFT p50 ms", 1, 0.5}, {"TTFT p99 ms", 1, 0.99}, {"TPOT p50 ms", 2, 0.5},
+        {"TPOT p99 ms", 2, 0.99}, {"ITL p99 ms", 3, 0.99}, {"E2E p50 ms", 4, 0.5},
+    };
+    for (int r = 0; r < 2; r++) {
+        const char *first = r ? "burst" : "poisson";
+        double s = r ? 2 : 1;
+        char got[200], want[64];
+        for (size_t k = 0; k < sizeof pct / sizeof pct[0]; k++) {
+            md_cell(md, "arrival", first, pct[k].head, got, sizeof got);
+            snprintf(want, sizeof want, "%.2f", sv_quantile(pct[k].m, s, pct[k].q));
+            cr_assert_str_eq(got, want, "%s %s", first, pct[k].head);
+        }
+        md_cell(md, "arrival", first, "rate", got, sizeof got);
+        cr_assert_str_eq(got, r ? "inf" : "1");
+        md_cell(md, "arrival", first, "requests", got, sizeof got);
+        cr_assert_str_eq(got, "4");
+        md_cell(md, "arrival", first, "out tok/s", got, sizeof got);
+        snprintf(want, sizeof want, "%.2f ± ", sv_quantile(7, s, 0.5)); // median of 2 repetitions, ± its interval
+        cr_assert_eq(strncmp(got, want, strlen(want)), 0, "%s out tok/s: %s, expected %s...", first, got, want);
+        md_cell(md, "arrival", first, "preemptions", got, sizeof got);
+        cr_assert_str_eq(got, r ? "3" : "0");
+        md_cell(md, "arrival", first, "prefix hit %", got, sizeof got);
+        cr_assert_str_eq(got, r ? "-" : "25.00", "a null hit rate renders -");
+        md_cell(md, "arrival", first, "sched %", got, sizeof got);
+        cr_assert_str_eq(got, "3.00"); // median of 0.02 and 0.04
+    }
+    // the failed point: a row with "error" and "-", and a note naming it
+    char got[200];
+    md_cell(md, "arrival", "closed", "req/s", got, sizeof got);
+    cr_assert_str_eq(got, "error");
+    md_cell(md, "arrival", "closed", "TTFT p99 ms", got, sizeof got);
+    cr_assert_str_eq(got, "-");
+    md_cell(md, "arrival", "closed", "concurrency", got, sizeof got);
+    cr_assert_str_eq(got, "4");
+    cr_assert_not_null(strstr(md, "- row 3 (model=preset:tiny;backend=cpu;dtype=f32;threads=2;arrival=closed;rate=inf;"
+                                  "concurrency=4;"), "%s", md);
+    cr_assert_not_null(strstr(md, "error: out of KV blocks \\| at step 3\n"), "%s", md);
+    free(md);
+
+    // a field that varies gets its column (threads, here) and leaves the every-point line
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(point_at(doc, 1), "config"), "threads", cJSON_CreateNumber(4));
+    md = is_results_to_md(doc);
+    cr_assert_not_null(strstr(md, "\n| threads "), "%s", md);
+    cr_assert_not_null(strstr(md, "- every point: model preset:tiny; backend cpu; dtype f32; prompt"), "%s", md);
+    free(md);
     cJSON_Delete(doc);
 }
 
