@@ -21,8 +21,9 @@ typedef enum is_prof_range {
     IS_PROF_SAMPLE,
     IS_PROF_DETOKENIZE,
     IS_PROF_CONTEXT_FILL, // bench: the pre-filled depth, not timed
-    IS_PROF_SCHEDULE,     // one continuous-batching step (engine/scheduler.c); payload: prefill tokens << 48 |
-                          // decode tokens << 32 | running << 16 | waiting, each at most 65535
+    IS_PROF_SCHEDULE,     // one continuous-batching step (engine/scheduler.c); payload: prefill tokens << 36 |
+                          // decode tokens << 24 | running << 12 | waiting (prefill at most 131071, the others
+                          // 4095: 53 bits, exact as a double)
     IS_PROF_LAYER,
     IS_PROF_OP_EMBED,
     IS_PROF_OP_RMSNORM,

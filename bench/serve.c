@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/nvtx.h"          // defines: is_prof_push, is_prof_pop
 #include "base/rng.h"           // defines: is_mix64
 #include "bench/bench.h"        // defines: is_bench_out_prepare, is_bench_sweep_diff, is_bench_key_done
 #include "bench/env.h"          // defines: is_env_capture_backend, is_env_noise_begin, is_env_noise_end
@@ -104,7 +105,9 @@ static int request_prompt(const serve_ctx *c, const is_workload *w, int i, int32
     const is_serve_req *r = &w->req[i];
     if (r->prompt) {
         int32_t *ids = NULL;
+        is_prof_push(IS_PROF_TOKENIZE, strlen(r->prompt));
         int n = is_tok_encode(c->o->tok, r->prompt, strlen(r->prompt), false, &ids, err);
+        is_prof_pop(IS_PROF_TOKENIZE);
         if (n < 0) return -1;
         int bos = is_tok_bos(c->o->tok);
         *out = is_xmalloc(((size_t)n + 1) * sizeof **out);

@@ -15,7 +15,8 @@
 // takes every entry. Reading stops once enough entries are taken: later ones
 // are neither counted nor checked. Requests are at most 1e6 in every mode.
 #include "bench/serve_workload.h"
-#include "base/fileio.h" // defines: is_read_file
+#include "base/fileio.h"  // defines: is_read_file
+#include "reports/text.h" // defines: is_json_describe
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -300,22 +301,6 @@ static int wl_make_synthetic(const is_workload_spec *sp, is_workload *w, is_err 
 
 // ---- file entries ------------------------------------------------------------------
 
-// A short description of a JSON value for the "got ..." part of messages.
-static const char *wl_json_describe(const cJSON *v, char *buf, size_t n) {
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
-    if (cJSON_IsNumber(v)) {
-        snprintf(buf, n, "%.15g", v->valuedouble);
-        return buf;
-    }
-    if (cJSON_IsString(v)) {
-        snprintf(buf, n, "the string \"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
-        return buf;
-    }
-    if (cJSON_IsArray(v)) return "an array";
-    if (cJSON_IsObject(v)) return "an object";
-    return "an unknown value";
-}
 
 // Member key of obj, NULL when absent or null; -1 with err when it appears twice.
 static int wl_json_field(const cJSON *obj, const char *key, const char *where, const cJSON **v, is_err *err) {
@@ -338,7 +323,7 @@ static int wl_json_len(const cJSON *obj, const char *key, const char *where, int
     if (!cJSON_IsNumber(v) || !wl_is_len(d)) {
         char buf[96];
         return is_errf(err, "%s: \"%s\" must be an integer >= 1 (at most %d), got %s", where, key, WL_MAX_LEN,
-                       wl_json_describe(v, buf, sizeof buf));
+                       is_json_describe(v, buf, sizeof buf));
     }
     *len = (int)d;
     return 1;
@@ -402,7 +387,7 @@ static int wl_jsonl_line(wl_reader *rd, char *text, int line) {
     int prompt_len = 0, out_len = 0, has_len = 0, has_out = 0;
     char buf[96];
     if (!cJSON_IsObject(j)) {
-        is_errf(err, "%s: not a JSON object (got %s)", where, wl_json_describe(j, buf, sizeof buf));
+        is_errf(err, "%s: not a JSON object (got %s)", where, is_json_describe(j, buf, sizeof buf));
         goto done;
     }
     if (wl_json_field(j, "prompt", where, &prompt, err) ||
@@ -418,7 +403,7 @@ static int wl_jsonl_line(wl_reader *rd, char *text, int line) {
         goto done;
     }
     if (prompt && !cJSON_IsString(prompt)) {
-        is_errf(err, "%s: \"prompt\" must be a string, got %s", where, wl_json_describe(prompt, buf, sizeof buf));
+        is_errf(err, "%s: \"prompt\" must be a string, got %s", where, is_json_describe(prompt, buf, sizeof buf));
         goto done;
     }
     if (prompt) {
@@ -477,7 +462,7 @@ static const char *wl_turn_str(const cJSON *turn, const char *key, const char *w
     if (wl_json_field(turn, key, where, &v, err)) return NULL;
     if (v && cJSON_IsString(v)) return v->valuestring;
     is_errf(err, "%s: turn %d: \"%s\" must be a string, got %s", where, i, key,
-            v ? wl_json_describe(v, buf, sizeof buf) : "nothing");
+            v ? is_json_describe(v, buf, sizeof buf) : "nothing");
     return NULL;
 }
 
@@ -488,7 +473,7 @@ static int wl_sharegpt_entry(wl_reader *rd, const cJSON *e, int idx) {
     char where[640], buf[96];
     snprintf(where, sizeof where, "%s: entry %d", sp->file, idx);
     if (!cJSON_IsObject(e))
-        return is_errf(err, "%s: not a JSON object (got %s)", where, wl_json_describe(e, buf, sizeof buf));
+        return is_errf(err, "%s: not a JSON object (got %s)", where, is_json_describe(e, buf, sizeof buf));
     const cJSON *conv, *conv1;
     if (wl_json_field(e, "conversations", where, &conv, err) || wl_json_field(e, "conversation", where, &conv1, err))
         return -1;
@@ -497,13 +482,13 @@ static int wl_sharegpt_entry(wl_reader *rd, const cJSON *e, int idx) {
     if (!conv) return is_errf(err, "%s: no \"conversations\" (a list of {\"from\", \"value\"} turns)", where);
     if (!cJSON_IsArray(conv))
         return is_errf(err, "%s: \"%s\" must be a list of turns, got %s", where, key,
-                       wl_json_describe(conv, buf, sizeof buf));
+                       is_json_describe(conv, buf, sizeof buf));
     const char *prompt = NULL, *reply = NULL;
     int i = 0;
     for (const cJSON *turn = conv->child; turn; turn = turn->next, i++) {
         if (!cJSON_IsObject(turn))
             return is_errf(err, "%s: turn %d: not a JSON object (got %s)", where, i,
-                           wl_json_describe(turn, buf, sizeof buf));
+                           is_json_describe(turn, buf, sizeof buf));
         const char *from = wl_turn_str(turn, "from", where, i, err), *value;
         if (!from || !(value = wl_turn_str(turn, "value", where, i, err))) return -1;
         if (prompt && !reply) reply = value;
@@ -551,7 +536,7 @@ static int wl_read_sharegpt(wl_reader *rd, const char *buf) {
     char b[96];
     if (!cJSON_IsArray(root))
         rc = is_errf(rd->err, "%s: a ShareGPT file is a JSON array of conversations, got %s", path,
-                     wl_json_describe(root, b, sizeof b));
+                     is_json_describe(root, b, sizeof b));
     for (const cJSON *e = root->child; !rc && e && (rd->need < 0 || rd->w->n < rd->need); e = e->next, idx++) {
         int k = wl_room(rd) ? -1 : wl_sharegpt_entry(rd, e, idx);
         if (k < 0) rc = -1;

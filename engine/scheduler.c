@@ -378,9 +378,10 @@ int is_sched_step(is_sched *sc, is_sched_step_info *info, is_err *err) {
     double t_plan = is_now_s();
     double t_fwd = t_plan, t_smp = t_plan;
     if (n > 0) {
-        uint64_t payload = (uint64_t)imin(info->prefill_tokens, 0xffff) << 48 |
-                           (uint64_t)imin(info->decode_tokens, 0xffff) << 32 |
-                           (uint64_t)imin(info->running, 0xffff) << 16 | (uint64_t)imin(info->waiting, 0xffff);
+        // 53 bits, so the payload stays exact where tools hold it as a double
+        uint64_t payload = (uint64_t)imin(info->prefill_tokens, 0x1ffff) << 36 |
+                           (uint64_t)imin(info->decode_tokens, 0xfff) << 24 |
+                           (uint64_t)imin(info->running, 0xfff) << 12 | (uint64_t)imin(info->waiting, 0xfff);
         is_prof_push(IS_PROF_SCHEDULE, payload);
         int rc = sc->on_device ? is_forward_sample(sc->s, n, sc->tok, sc->seq, sc->want, sc->sreq, sc->ids, err)
                                : is_forward(sc->s, n, sc->tok, sc->seq, sc->want, sc->logits, err);

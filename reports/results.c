@@ -268,21 +268,6 @@ int is_results_point_key(const cJSON *point, char *buf, size_t n) {
 
 // ---- validation ----------------------------------------------------------------
 
-// A short description of a JSON value for the "got ..." part of messages.
-static const char *describe(const cJSON *v, char *buf, size_t n) {
-    if (!v) return "nothing";
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
-    if (cJSON_IsNumber(v)) {
-        snprintf(buf, n, "%.15g", v->valuedouble);
-        return buf;
-    }
-    if (cJSON_IsString(v)) {
-        snprintf(buf, n, "\"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
-        return buf;
-    }
-    return cJSON_IsArray(v) ? "an array" : "an object";
-}
 
 static bool is_count(const cJSON *v) {
     return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0 &&
@@ -293,7 +278,7 @@ static int validate_config(const cJSON *config, is_results_kind kind, const char
     char got[64];
     if (!cJSON_IsObject(config))
         return is_errf(err, "%s: points[%d].config: expected an object, got %s", src, i,
-                       describe(config, got, sizeof got));
+                       is_json_describe(config, got, sizeof got));
     int n_fields;
     const is_schema_field *fields = is_results_config_fields(kind, &n_fields);
     for (int f = 0; f < n_fields; f++) {
@@ -302,7 +287,7 @@ static int validate_config(const cJSON *config, is_results_kind kind, const char
         if (!ok)
             return is_errf(err, "%s: points[%d].config.%s: expected %s, got %s", src, i, fields[f].name,
                            fields[f].is_string ? "a string" : "a non-negative integer",
-                           describe(v, got, sizeof got));
+                           is_json_describe(v, got, sizeof got));
     }
     return 0;
 }
@@ -313,18 +298,18 @@ static int validate_samples(const cJSON *samples, const char *src, int i, is_err
     char got[64];
     if (!cJSON_IsObject(samples))
         return is_errf(err, "%s: points[%d].samples: expected an object of arrays, got %s", src, i,
-                       describe(samples, got, sizeof got));
+                       is_json_describe(samples, got, sizeof got));
     const cJSON *arr;
     cJSON_ArrayForEach(arr, samples) {
         if (!cJSON_IsArray(arr))
             return is_errf(err, "%s: points[%d].samples.%s: expected an array of numbers, got %s", src, i,
-                           arr->string, describe(arr, got, sizeof got));
+                           arr->string, is_json_describe(arr, got, sizeof got));
         int j = 0;
         const cJSON *v;
         cJSON_ArrayForEach(v, arr) {
             if (!is_finite_number(v))
                 return is_errf(err, "%s: points[%d].samples.%s[%d]: expected a finite number, got %s", src, i,
-                               arr->string, j, describe(v, got, sizeof got));
+                               arr->string, j, is_json_describe(v, got, sizeof got));
             j++;
         }
     }
@@ -336,24 +321,24 @@ static int validate_stats(const cJSON *stats, const char *src, int i, is_err *er
     char got[64];
     if (!cJSON_IsObject(stats))
         return is_errf(err, "%s: points[%d].stats: expected an object, got %s", src, i,
-                       describe(stats, got, sizeof got));
+                       is_json_describe(stats, got, sizeof got));
     const cJSON *s;
     cJSON_ArrayForEach(s, stats) {
         if (!cJSON_IsObject(s))
             return is_errf(err, "%s: points[%d].stats.%s: expected an object, got %s", src, i, s->string,
-                           describe(s, got, sizeof got));
+                           is_json_describe(s, got, sizeof got));
         for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
             const cJSON *v = is_json_get(s, fields[f]);
             // finite: JSON's 1e999 reads as infinity, which no measurement gives
             if (!is_finite_number(v))
                 return is_errf(err, "%s: points[%d].stats.%s.%s: expected a finite number, got %s", src, i,
-                               s->string, fields[f], describe(v, got, sizeof got));
+                               s->string, fields[f], is_json_describe(v, got, sizeof got));
         }
         const cJSON *ci = is_json_get(s, "ci95");
         if (!cJSON_IsArray(ci) || cJSON_GetArraySize(ci) != 2 || !is_finite_number(cJSON_GetArrayItem(ci, 0)) ||
             !is_finite_number(cJSON_GetArrayItem(ci, 1)))
             return is_errf(err, "%s: points[%d].stats.%s.ci95: expected [lo, hi], two finite numbers, got %s", src,
-                           i, s->string, describe(ci, got, sizeof got));
+                           i, s->string, is_json_describe(ci, got, sizeof got));
     }
     return 0;
 }
@@ -361,7 +346,7 @@ static int validate_stats(const cJSON *stats, const char *src, int i, is_err *er
 static int validate_point(const cJSON *p, is_results_kind doc_kind, const char *src, int i, is_err *err) {
     char got[64];
     if (!cJSON_IsObject(p))
-        return is_errf(err, "%s: points[%d]: expected an object, got %s", src, i, describe(p, got, sizeof got));
+        return is_errf(err, "%s: points[%d]: expected an object, got %s", src, i, is_json_describe(p, got, sizeof got));
     // kernel points ("kind": "kernel") in a kernels document, serve points ("kind":
     // "serve") in a serve document, bench points (no kind) in a bench document
     static const char *const point_kinds[] = {[IS_RESULTS_KIND_BENCH] = "no kind",
@@ -372,17 +357,17 @@ static int validate_point(const cJSON *p, is_results_kind doc_kind, const char *
                                                      : cJSON_IsString(kind) && point_kind(p) == doc_kind;
     if (!kind_ok)
         return is_errf(err, "%s: points[%d].kind: expected %s in a %s result file, got %s", src, i,
-                       point_kinds[doc_kind], is_results_kind_name(doc_kind), describe(kind, got, sizeof got));
+                       point_kinds[doc_kind], is_results_kind_name(doc_kind), is_json_describe(kind, got, sizeof got));
     if (validate_config(is_json_get(p, "config"), doc_kind, src, i, err)) return -1;
     const cJSON *status = is_json_get(p, "status");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0;
     bool failed = cJSON_IsString(status) && strcmp(status->valuestring, "error") == 0;
     if (!ok && !failed)
         return is_errf(err, "%s: points[%d].status: expected \"ok\" or \"error\", got %s", src, i,
-                       describe(status, got, sizeof got));
+                       is_json_describe(status, got, sizeof got));
     const cJSON *e = is_json_get(p, "error");
     if (e && !cJSON_IsString(e))
-        return is_errf(err, "%s: points[%d].error: expected a string, got %s", src, i, describe(e, got, sizeof got));
+        return is_errf(err, "%s: points[%d].error: expected a string, got %s", src, i, is_json_describe(e, got, sizeof got));
     // a point that failed before its first repetition has no samples
     const cJSON *samples = is_json_get(p, "samples");
     if ((ok || samples) && validate_samples(samples, src, i, err)) return -1;
@@ -391,17 +376,17 @@ static int validate_point(const cJSON *p, is_results_kind doc_kind, const char *
     const cJSON *derived = is_json_get(p, "derived");
     if (derived && !cJSON_IsObject(derived))
         return is_errf(err, "%s: points[%d].derived: expected an object, got %s", src, i,
-                       describe(derived, got, sizeof got));
+                       is_json_describe(derived, got, sizeof got));
     const cJSON *tele = is_json_get(p, "telemetry");
     if (tele && (!cJSON_IsObject(tele) || !cJSON_IsString(is_json_get(tele, "status"))))
         return is_errf(err, "%s: points[%d].telemetry: expected an object with a \"status\" string, got %s", src, i,
-                       describe(tele, got, sizeof got));
+                       is_json_describe(tele, got, sizeof got));
     static const char *const sections[] = {"serve", "timeseries"}; // serve points; read tolerantly
     for (int k = 0; k < 2; k++) {
         const cJSON *v = is_json_get(p, sections[k]);
         if (v && !cJSON_IsObject(v))
             return is_errf(err, "%s: points[%d].%s: expected an object, got %s", src, i, sections[k],
-                           describe(v, got, sizeof got));
+                           is_json_describe(v, got, sizeof got));
     }
     return 0;
 }
@@ -411,41 +396,41 @@ int is_results_validate(const cJSON *doc, const char *source, is_err *err) {
     char got[64];
     if (!cJSON_IsObject(doc))
         return is_errf(err, "%s: expected a JSON object (an inferscope result file), got %s", src,
-                       describe(doc, got, sizeof got));
+                       is_json_describe(doc, got, sizeof got));
     const cJSON *schema = is_json_get(doc, "schema");
     if (!schema)
         return is_errf(err, "%s: not an inferscope result file (no \"schema\" field; expected \"%s\")", src,
                        IS_RESULTS_SCHEMA);
     if (!cJSON_IsString(schema) || strcmp(schema->valuestring, IS_RESULTS_SCHEMA) != 0)
-        return is_errf(err, "%s: schema is %s, expected \"%s\"", src, describe(schema, got, sizeof got),
+        return is_errf(err, "%s: schema is %s, expected \"%s\"", src, is_json_describe(schema, got, sizeof got),
                        IS_RESULTS_SCHEMA);
     const cJSON *ver = is_json_get(doc, "schema_version");
     if (!cJSON_IsNumber(ver))
-        return is_errf(err, "%s: schema_version: expected a number, got %s", src, describe(ver, got, sizeof got));
+        return is_errf(err, "%s: schema_version: expected a number, got %s", src, is_json_describe(ver, got, sizeof got));
     if (ver->valuedouble != IS_RESULTS_SCHEMA_VERSION)
-        return is_errf(err, "%s: schema_version %s, this build reads %d", src, describe(ver, got, sizeof got),
+        return is_errf(err, "%s: schema_version %s, this build reads %d", src, is_json_describe(ver, got, sizeof got),
                        IS_RESULTS_SCHEMA_VERSION);
     static const char *const objects[] = {"env", "sweep", "probes"};
     for (int k = 0; k < 3; k++) {
         const cJSON *v = is_json_get(doc, objects[k]);
         if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v))
-            return is_errf(err, "%s: %s: expected an object, got %s", src, objects[k], describe(v, got, sizeof got));
+            return is_errf(err, "%s: %s: expected an object, got %s", src, objects[k], is_json_describe(v, got, sizeof got));
     }
     const cJSON *runs = is_json_get(doc, "runs"); // a merged document (reports/merge.h)
     if (runs && !(cJSON_IsNumber(runs) && runs->valuedouble >= 1 && runs->valuedouble <= IS_RESULTS_MAX_RUNS &&
                   runs->valuedouble == floor(runs->valuedouble)))
         return is_errf(err, "%s: runs: expected a count of runs from 1 to %d, got %s", src, IS_RESULTS_MAX_RUNS,
-                       describe(runs, got, sizeof got));
+                       is_json_describe(runs, got, sizeof got));
     const cJSON *kind = is_json_get(doc, "kind");
     if (kind && is_results_kind_of(doc) == IS_RESULTS_KIND_BENCH)
         return is_errf(err, "%s: kind: expected \"kernels\" or \"serve\" (or no kind: a bench file), got %s", src,
-                       describe(kind, got, sizeof got));
+                       is_json_describe(kind, got, sizeof got));
     const cJSON *model = is_json_get(is_json_get(doc, "sweep"), "model");
     if (model && !cJSON_IsString(model))
-        return is_errf(err, "%s: sweep.model: expected a string, got %s", src, describe(model, got, sizeof got));
+        return is_errf(err, "%s: sweep.model: expected a string, got %s", src, is_json_describe(model, got, sizeof got));
     const cJSON *points = is_json_get(doc, "points");
     if (!cJSON_IsArray(points))
-        return is_errf(err, "%s: points: expected an array, got %s", src, describe(points, got, sizeof got));
+        return is_errf(err, "%s: points: expected an array, got %s", src, is_json_describe(points, got, sizeof got));
     int i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, points) {

@@ -74,3 +74,18 @@ void is_md_table(is_strbuf *b, const char *const *cells, int n_rows, int nc, con
     }
     free(width);
 }
+
+const char *is_json_describe(const cJSON *v, char *buf, size_t n) {
+    if (!v) return "nothing";
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, n, "%.15g", v->valuedouble);
+        return buf;
+    }
+    if (cJSON_IsString(v)) {
+        snprintf(buf, n, "\"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+        return buf;
+    }
+    return cJSON_IsArray(v) ? "an array" : "an object";
+}

@@ -10,8 +10,10 @@
 
 // --- invariants --------------------------------------------------------------
 
-// refcount[b] equals the number of table entries naming b; free-list blocks have
-// refcount 0 and appear once; blocks past a sequence's tokens are private.
+// refcount[b] equals the number of table entries naming b, plus one when the
+// prefix cache holds b; free-list blocks have refcount 0 and appear once; blocks
+// past a sequence's tokens are private; the evictable blocks (cached, held by
+// the cache alone) are exactly the ones on the LRU list.
 static void kv_check(const is_kv_cache *kv) {
     int *refs = calloc((size_t)kv->n_blocks, sizeof *refs);
     int *on_free = calloc((size_t)kv->n_blocks, sizeof *on_free);
@@ -33,6 +35,24 @@ static void kv_check(const is_kv_cache *kv) {
         }
         for (int i = filled; i < q->n_blocks; i++)
             cr_assert_eq(kv->refcount[q->blocks[i]], 1, "seq %d: reserved block %d is shared", s, i);
+    }
+    int n_cached = 0, n_evictable = 0;
+    for (int b = 0; kv->prefix_on && b < kv->n_blocks; b++)
+        if (kv->pc_cached[b]) {
+            refs[b]++;
+            n_cached++;
+            n_evictable += kv->refcount[b] == 1;
+        }
+    if (kv->prefix_on) {
+        cr_assert_eq(n_cached, kv->n_cached);
+        cr_assert_eq(n_evictable, kv->n_evictable);
+        int on_lru = 0;
+        for (int32_t b = kv->pc_lru_head, prev = -1; b >= 0; prev = b, b = kv->pc_lru_next[b], on_lru++) {
+            cr_assert(kv->pc_cached[b] && kv->refcount[b] == 1, "block %d on the LRU list is not evictable", b);
+            cr_assert_eq(kv->pc_lru_prev[b], prev);
+            cr_assert_leq(on_lru, kv->n_blocks);
+        }
+        cr_assert_eq(on_lru, n_evictable);
     }
     cr_assert(kv->n_free >= 0 && kv->n_free <= kv->n_blocks);
     for (int i = 0; i < kv->n_free; i++) {
@@ -485,3 +505,113 @@ static void kv_random_run(uint64_t seed, int n_blocks, int block_size, int max_s
 Test(kv_cache, random_operations_keep_invariants_bs4) { kv_random_run(1, 24, 4, 6, 4000); }
 Test(kv_cache, random_operations_keep_invariants_bs1) { kv_random_run(2, 40, 1, 5, 3000); }
 Test(kv_cache, random_operations_keep_invariants_bs7) { kv_random_run(3, 16, 7, 8, 4000); }
+
+// --- prefix cache, randomized ----------------------------------------------------
+// Sequences draw tokens from 3 ids, so prefixes repeat; every full block is
+// registered as it fills (as the scheduler does) and new sequences attach the
+// longest registered chain of their tokens. A slot of the shadow pool holds a
+// hash of the whole prefix up to its position (what real K and V depend on): a
+// shared block must read back as the sharing sequence's own prefix hashes.
+
+static uint64_t prefix_hash(const int32_t *t, int n) {
+    uint64_t h = 0x1234;
+    for (int i = 0; i < n; i++) h = is_mix64(h ^ (uint64_t)(t[i] + 1));
+    return h;
+}
+
+static void kv_prefix_random_run(uint64_t seed, int n_blocks, int bs, int max_seqs, int steps) {
+    is_kv_cache kv;
+    is_err err = {0};
+    cr_assert_eq(is_kv_init(&kv, n_blocks, bs, max_seqs, 3.0, &err), 0);
+    is_kv_prefix_enable(&kv);
+    const int cap = n_blocks * bs;
+    uint64_t *pool = calloc((size_t)cap, sizeof *pool);
+    int32_t *tok = calloc((size_t)max_seqs * cap, sizeof *tok); // tokens per seq
+    int *n_reg = calloc((size_t)max_seqs, sizeof *n_reg);
+    uint64_t *key = calloc((size_t)max_seqs, sizeof *key);
+    is_kv_copy cp[4];
+    is_rng rng;
+    is_rng_seed(&rng, seed);
+    long hits = 0, evicted_seen = 0;
+    for (int step = 0; step < steps; step++) {
+        int active[64], n_active = 0;
+        for (int q = 0; q < max_seqs; q++)
+            if (kv.seqs[q].active) active[n_active++] = q;
+        int op = (int)(is_rng_next(&rng) % 10);
+        int s = n_active ? active[is_rng_next(&rng) % (uint64_t)n_active] : -1;
+        if (s < 0 || op <= 1) { // a new sequence that looks its tokens up in the cache
+            int id = is_kv_seq_new(&kv, &err);
+            if (id < 0) continue;
+            int L = 1 + (int)(is_rng_next(&rng) % (uint64_t)(3 * bs));
+            for (int i = 0; i < L; i++) tok[id * cap + i] = (int32_t)(is_rng_next(&rng) % 3 == 0 ? 1 : i % 2);
+            int m = is_kv_prefix_attach(&kv, id, tok + id * cap, L, (L - 1) / bs);
+            cr_assert_eq(kv.seqs[id].len, m * bs);
+            hits += m;
+            n_reg[id] = m;
+            key[id] = 0;
+            for (int b = 0; b < m; b++) key[id] = is_kv_prefix_key(key[id], tok + id * cap + b * bs, bs);
+        } else if (op <= 5) { // write: the next tokens, then register the blocks they filled
+            int len = kv.seqs[s].len, add = 1 + (int)(is_rng_next(&rng) % (uint64_t)(2 * bs));
+            int n_cp = 0;
+            if (is_kv_seq_reserve(&kv, s, len + add, cp, &n_cp, &err) < 0) {
+                cr_assert(strstr(err.msg, "KV cache full"), "%s", err.msg);
+                kv_check(&kv);
+                continue;
+            }
+            for (int i = 0; i < n_cp; i++)
+                memcpy(pool + cp[i].dst * bs, pool + cp[i].src * bs, (size_t)bs * sizeof *pool);
+            for (int p = len; p < len + add; p++) {
+                if (p >= len) tok[s * cap + p] = (int32_t)(is_rng_next(&rng) % 3 == 0 ? 1 : p % 2);
+                pool[is_kv_slot(&kv, s, p)] = prefix_hash(tok + s * cap, p + 1);
+            }
+            is_kv_seq_set_len(&kv, s, len + add);
+            while ((n_reg[s] + 1) * bs <= kv.seqs[s].len) {
+                key[s] = is_kv_prefix_register(&kv, s, n_reg[s], key[s], tok + s * cap + n_reg[s] * bs);
+                n_reg[s]++;
+            }
+        } else if (op == 6) { // fork
+            int id = is_kv_seq_fork(&kv, s, &err);
+            if (id >= 0) {
+                memcpy(tok + id * cap, tok + s * cap, (size_t)kv.seqs[s].len * sizeof *tok);
+                n_reg[id] = kv.seqs[s].len / bs < n_reg[s] ? kv.seqs[s].len / bs : n_reg[s];
+                key[id] = 0;
+                for (int b = 0; b < n_reg[id]; b++) key[id] = is_kv_prefix_key(key[id], tok + id * cap + b * bs, bs);
+            }
+        } else if (op == 7) { // truncate (a cached block written again is copied first)
+            int len = (int)(is_rng_next(&rng) % (uint64_t)(kv.seqs[s].len + 1));
+            is_kv_seq_truncate(&kv, s, len);
+            if (n_reg[s] > len / bs) {
+                n_reg[s] = len / bs;
+                key[s] = 0;
+                for (int b = 0; b < n_reg[s]; b++) key[s] = is_kv_prefix_key(key[s], tok + s * cap + b * bs, bs);
+            }
+        } else if (op == 8) {
+            is_kv_seq_release(&kv, s);
+        } else if (is_rng_next(&rng) % 8 == 0) {
+            is_kv_prefix_evict_all(&kv);
+            cr_assert_eq(kv.n_evictable, 0);
+        }
+        evicted_seen = kv.n_evicted;
+        kv_check(&kv);
+        for (int q = 0; q < max_seqs; q++)
+            for (int p = 0; p < kv.seqs[q].len; p++)
+                cr_assert_eq(pool[is_kv_slot(&kv, q, p)], prefix_hash(tok + q * cap, p + 1),
+                             "step %d seq %d pos %d: a shared block holds another prefix", step, q, p);
+    }
+    for (int q = 0; q < max_seqs; q++)
+        if (kv.seqs[q].active) is_kv_seq_release(&kv, q);
+    kv_check(&kv);
+    cr_assert_eq(kv.n_free + kv.n_evictable, n_blocks, "only the cache holds blocks after every release");
+    is_kv_prefix_evict_all(&kv);
+    cr_assert_eq(kv.n_free, n_blocks, "no block leaks");
+    cr_assert_gt(hits, 0, "the run found prefixes in the cache");
+    cr_assert_gt(evicted_seen, 0, "the run evicted blocks");
+    free(pool);
+    free(tok);
+    free(n_reg);
+    free(key);
+    is_kv_free(&kv);
+}
+
+Test(kv_cache, prefix_cache_random_operations_bs4) { kv_prefix_random_run(11, 24, 4, 6, 4000); }
+Test(kv_cache, prefix_cache_random_operations_bs2) { kv_prefix_random_run(12, 16, 2, 8, 4000); }

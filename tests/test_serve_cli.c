@@ -4,6 +4,7 @@
 // before anything is written.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,14 +101,33 @@ Test(serve_cli, rate_sweep_writes_serve_points) {
 }
 
 Test(serve_cli, closed_loop_never_exceeds_its_clients) {
-    char dir[256], out[512], path[600];
+    char dir[256], out[512], path[600], trace[600];
     tu_mkdtemp(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(trace, sizeof trace, "%s/trace.json", dir);
     const char *args[] = {"serve-bench", "--model", "preset:tiny", "--concurrency", "3", "--requests", "10", "-p",
                           "16", "-n", "5", "--max-batch-tokens", "64", "--prefixes", "2", "--prefix-len", "32",
-                          "--prefix-cache", "--batch-invariant", "-t", "2", "--out", out, "--format", "json", NULL};
+                          "--prefix-cache", "--batch-invariant", "-t", "2", "--out", out, "--format", "json",
+                          "--trace", trace, NULL};
     tu_run r = tu_run_cli(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
+    // one NVTX "schedule" range per step, in the trace
+    cJSON *tr = load_json(trace);
+    int n_sched = 0;
+    const cJSON *ev, *events = cJSON_IsArray(tr) ? tr : get(tr, "traceEvents");
+    cJSON_ArrayForEach(ev, events) {
+        const char *name = cJSON_GetStringValue(get(ev, "name"));
+        const char *ph = cJSON_GetStringValue(get(ev, "ph"));
+        if (!name || strcmp(name, "schedule") || !ph || strcmp(ph, "X")) continue;
+        n_sched++;
+        // payload: prefill << 36 | decode << 24 | running << 12 | waiting
+        uint64_t pl = (uint64_t)get(get(ev, "args"), "payload")->valuedouble;
+        int prefill = (int)(pl >> 36), decode = (int)(pl >> 24 & 0xfff), running = (int)(pl >> 12 & 0xfff);
+        int waiting = (int)(pl & 0xfff);
+        cr_assert(prefill + decode > 0 && prefill + decode <= 64, "step tokens %d + %d", prefill, decode);
+        cr_assert(decode <= running && running + waiting <= 3, "running %d, waiting %d", running, waiting);
+    }
+    cJSON_Delete(tr);
     snprintf(path, sizeof path, "%s/results.json", out);
     cJSON *doc = load_json(path);
     const cJSON *pt = cJSON_GetArrayItem(get(doc, "points"), 0);
@@ -118,6 +138,7 @@ Test(serve_cli, closed_loop_never_exceeds_its_clients) {
                           cJSON_GetArrayItem(get(ts, "waiting"), s)->valueint,
                       3, "step %d: more than 3 requests in flight", s);
     const cJSON *serve = get(pt, "serve");
+    cr_assert_eq(n_sched, get(serve, "steps")->valueint, "a schedule range per step");
     double hit = get(serve, "prefix_hit_rate")->valuedouble;
     // 10 requests of 48 tokens on 2 prefixes of 32 (2 blocks each): the 8 after the first
     // of each prefix can find 32 tokens, if the first finished computing them

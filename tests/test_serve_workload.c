@@ -841,7 +841,7 @@ Test(workload_file, jsonl_errors_name_line_and_field, .init = wf_setup, .fini = 
          0,
          {"line 5", "\"output_len\" must be an integer >= 1", "got -2"}},
         {"{\"prompt_len\": 5, \"output_len\": 3.5}", 0, {"line 1", "\"output_len\"", "3.5"}},
-        {"{\"prompt_len\": 5, \"output_len\": \"12\"}", 0, {"line 1", "\"output_len\"", "string \"12\""}},
+        {"{\"prompt_len\": 5, \"output_len\": \"12\"}", 0, {"line 1", "\"output_len\"", "got \"12\""}},
         {"{\"prompt_len\": 5, \"output_len\": true}", 0, {"line 1", "\"output_len\"", "true"}},
         {"{\"prompt_len\": 16777217, \"output_len\": 1}", 0, {"line 1", "\"prompt_len\"", "16777217"}},
         {"{\"prompt_len\": 0, \"output_len\": 1}", 0, {"line 1", "\"prompt_len\"", "got 0"}},
