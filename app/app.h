@@ -65,6 +65,7 @@ int is_cmd_bench(int full_argc, char **full_argv);
 int is_cmd_profile(int full_argc, char **full_argv);
 int is_cmd_kernels(int full_argc, char **full_argv);
 int is_cmd_serve_bench(int full_argc, char **full_argv);
+int is_cmd_report(int argc, char **argv);
 
 // `inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M]`: argv
 // holds the arguments after "compare". Prints the table on stdout; exit 1 when

@@ -1,6 +1,7 @@
 // cmd_compare.c — `inferscope compare BASE.json NEW.json [--threshold PCT]
-// [--metric M] [--paired]`: reports/compare.c's table of two result files, and an exit
-// status a CI job can gate on.
+// [--metric M] [--paired] [--format md|html] [--out FILE]`: reports/compare.c's table
+// of two result files (or the page with its forest plot), and an exit status a CI
+// job can gate on.
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,12 +9,18 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "base/fileio.h"     // defines: is_write_file_atomic
 #include "reports/compare.h" // defines: is_compare, is_compare_to_md
+#include "reports/html.h"    // defines: is_compare_to_html
 #include "reports/results.h" // defines: is_results_load, is_metric_defs, is_results_default_metric, is_results_env_gemm,
                              // is_results_env_noise
 
 static void usage(FILE *f) {
     fprintf(f, "usage: inferscope compare BASE.json NEW.json [--threshold PCT] [--metric M] [--paired]\n"
+               "                          [--format md|html] [--out FILE]\n"
+               "  --format md|html the table (default), or one self-contained HTML page: a forest plot of\n"
+               "                   NEW/BASE per point with its interval and the threshold band, then the table\n"
+               "  --out FILE       write it to FILE (written whole or not at all) instead of stdout\n"
                "  --threshold PCT  a change within PCT percent is \"same\" (default %g; 0 < PCT < 100)\n"
                "  --paired         BASE and NEW each merge R runs (inferscope merge), run k of each taken one\n"
                "                   after the other (ci/perf-gate --base): judge the R pairs of the runs' best\n"
@@ -72,6 +79,7 @@ int is_compare_main(int argc, char **argv) {
     double pct = IS_COMPARE_DEFAULT_THRESHOLD_PCT;
     const char *metric = NULL; // default: by the kind of BASE (is_results_default_metric)
     bool paired = false;
+    const char *format = "md", *out = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -82,13 +90,23 @@ int is_compare_main(int argc, char **argv) {
             paired = true;
             continue;
         }
-        if (strcmp(a, "--threshold") == 0 || strcmp(a, "--metric") == 0) {
+        if (strcmp(a, "--threshold") == 0 || strcmp(a, "--metric") == 0 || strcmp(a, "--format") == 0 ||
+            strcmp(a, "--out") == 0) {
             if (i + 1 >= argc) {
                 return fail_usage("%s needs a value", a);
             }
             const char *v = argv[++i];
             if (a[2] == 'm') {
                 metric = v;
+                continue;
+            }
+            if (a[2] == 'o') {
+                out = v;
+                continue;
+            }
+            if (a[2] == 'f') {
+                if (strcmp(v, "md") && strcmp(v, "html")) return fail_usage("--format '%s': expected md or html", v);
+                format = v;
                 continue;
             }
             char *end;
@@ -143,10 +161,20 @@ int is_compare_main(int argc, char **argv) {
         cJSON_Delete(nw);
         return fail("%s", err.msg);
     }
-    char *md = is_compare_to_md(rows, n, &o);
-    fputs(md, stdout);
-    fflush(stdout);
-    free(md);
+    char *text = strcmp(format, "html") ? is_compare_to_md(rows, n, &o) : is_compare_to_html(rows, n, &o, base, nw);
+    if (out) {
+        if (is_write_file_atomic(out, text, strlen(text), &err)) {
+            free(text);
+            free(rows);
+            cJSON_Delete(base);
+            cJSON_Delete(nw);
+            return fail("--out: %s", err.msg);
+        }
+    } else {
+        fputs(text, stdout);
+        fflush(stdout);
+    }
+    free(text);
     bool any_match = false, any_slower = false;
     for (int r = 0; r < n; r++) {
         any_match |= rows[r].in_base && rows[r].in_new;

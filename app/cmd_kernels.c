@@ -38,9 +38,9 @@ static const char *kernels_help =
     "  -t, --threads N         CPU threads (default 0 = all online CPUs)\n"
     "  --seed S                input values (default 0)\n"
     "output\n"
-    "  --out DIR               write results.json (every sample), results.csv and report.md; refuses a\n"
-    "                          DIR holding results.json unless --force\n"
-    "  --format md|csv|json    what is printed on stdout at the end (default md: a table per point\n"
+    "  --out DIR               write results.json (every sample), results.csv, report.md and\n"
+    "                          report.html (charts); refuses a DIR holding results.json unless --force\n"
+    "  --format md|csv|json|html  what is printed on stdout at the end (default md: a table per point\n"
     "                          with the winner of each shape marked)\n"
     "  --no-probe              skip the bandwidth probe (no % of peak)\n"
     "\n"
@@ -145,12 +145,11 @@ int is_cmd_kernels(int argc, char **argv) {
         fprintf(stderr, "inferscope kernels: %s\n", err.msg);
         if (rc < 0) rc = 1;
     } else {
-        char *text = !strcmp(o.format, "json") ? is_results_to_json(doc)
-                     : !strcmp(o.format, "csv") ? is_results_to_csv(doc)
-                                                : is_results_to_md(doc);
+        char *text = is_results_to_format(doc, o.format);
         fputs(text, stdout);
         free(text);
-        if (o.out) fprintf(stderr, "kernels: results in %s (results.json, results.csv, report.md)\n", o.out);
+        if (o.out)
+            fprintf(stderr, "kernels: results in %s (results.json, results.csv, report.md, report.html)\n", o.out);
     }
     cJSON_Delete(doc);
     if (be) be->destroy(be);

@@ -58,8 +58,9 @@ static const char *serve_help =
     "  --slo ttft=MS,tpot=MS,e2e=MS  service-level objectives for goodput (any subset)\n"
     "  -r, --reps N            replays of the workload per point (default 1)\n"
     "  --out DIR               results.json (every request's latencies, the per-step time series),\n"
-    "                          results.csv, report.md; --resume skips finished points, --force replaces\n"
-    "  --format md|csv|json    what is printed on stdout at the end (default md: the\n"
+    "                          results.csv, report.md, report.html (charts); --resume skips finished\n"
+    "                          points, --force replaces\n"
+    "  --format md|csv|json|html  what is printed on stdout at the end (default md: the\n"
     "                          latency-throughput table)\n"
     IS_APP_PROF_FLAGS_HELP
     "\n"

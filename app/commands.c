@@ -17,7 +17,9 @@ static const char *main_help =
     "             batching; TTFT, TPOT, ITL, E2E percentiles, throughput, goodput; prefix caching\n"
     "  kernels    each op's kernel variants on model shapes, validated first; time, GB/s, % of peak,\n"
     "             the winner per shape; the same result files as bench\n"
-    "  compare    two bench (or two kernels) result files: ratio per point, verdict, exit 1 on a slowdown\n"
+    "  compare    two bench (kernels, serve-bench) result files: ratio per point, verdict, exit 1 on a\n"
+    "             slowdown; --format html: a forest plot\n"
+    "  report     a result file as one self-contained HTML page with charts (or md, csv)\n"
     "  merge      result files of repeated runs of one sweep into one, for compare --paired\n"
     "  profile    one bench point under CUPTI: kernel table per phase, DRAM counters, trace;\n"
     "             --list-metrics --chip CHIP: the DRAM counters CUPTI collects on a chip (host side)\n"
@@ -38,11 +40,20 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"generate", is_cmd_generate, false}, {"bench", is_cmd_bench, true},       {"kernels", is_cmd_kernels, true},
+    {"generate", is_cmd_generate, false},
+    {"bench", is_cmd_bench, true},
+    {"kernels", is_cmd_kernels, true},
     {"serve-bench", is_cmd_serve_bench, true},
-    {"compare", is_compare_main, false},  {"merge", is_cmd_merge, false},      {"profile", is_cmd_profile, true},   {"logits", is_cmd_logits, false},
-    {"export", is_cmd_export, false},     {"tokenize", is_cmd_tokenize, false}, {"presets", is_cmd_presets, false},
-    {"version", is_cmd_version, false},   {"--version", is_cmd_version, false},
+    {"compare", is_compare_main, false},
+    {"merge", is_cmd_merge, false},
+    {"report", is_cmd_report, false},
+    {"profile", is_cmd_profile, true},
+    {"logits", is_cmd_logits, false},
+    {"export", is_cmd_export, false},
+    {"tokenize", is_cmd_tokenize, false},
+    {"presets", is_cmd_presets, false},
+    {"version", is_cmd_version, false},
+    {"--version", is_cmd_version, false},
 };
 
 int is_app_main(int argc, char **argv) {

@@ -120,8 +120,8 @@ static int flag_store(const char *cmd, uint64_t set, is_flag k, const char *a, c
         f->backend = v;
         break;
     case IS_FLAG_FORMAT:
-        if (strcmp(v, "md") && strcmp(v, "csv") && strcmp(v, "json"))
-            return is_app_usage(cmd, "--format '%s': expected md, csv or json", v);
+        if (strcmp(v, "md") && strcmp(v, "csv") && strcmp(v, "json") && strcmp(v, "html"))
+            return is_app_usage(cmd, "--format '%s': expected md, csv, json or html", v);
         f->format = v;
         break;
     case IS_FLAG_DEVICE:

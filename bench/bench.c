@@ -627,12 +627,10 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
         rc = EXIT_INTERRUPTED;
         goto cleanup;
     }
-    char *text = !strcmp(o.format, "json") ? is_results_to_json(doc)
-                 : !strcmp(o.format, "csv") ? is_results_to_csv(doc)
-                                            : is_results_to_md(doc);
+    char *text = is_results_to_format(doc, o.format);
     fputs(text, stdout);
     free(text);
-    if (o.out) fprintf(stderr, "%s: results in %s (results.json, results.csv, report.md)\n", bench_cmd, o.out);
+    if (o.out) fprintf(stderr, "%s: results in %s (results.json, results.csv, report.md, report.html)\n", bench_cmd, o.out);
     if (is_prof_finish_with(&o.prof, bprof.trace_dev.dev, bprof.trace_dev.n_dev, false, &err)) goto fail;
     rc = failed ? 1 : 0;
     if (failed) fprintf(stderr, "%s: %d of %d points failed (see their error in the results)\n", bench_cmd, failed, total);

@@ -650,12 +650,10 @@ int is_serve_run(const is_serve_opts *o, int argc, char **argv) {
         rc = EXIT_INTERRUPTED;
         goto cleanup;
     }
-    char *text = !strcmp(o->format, "json") ? is_results_to_json(doc)
-                 : !strcmp(o->format, "csv") ? is_results_to_csv(doc)
-                                             : is_results_to_md(doc);
+    char *text = is_results_to_format(doc, o->format);
     fputs(text, stdout);
     free(text);
-    if (o->out) fprintf(stderr, "serve-bench: results in %s (results.json, results.csv, report.md)\n", o->out);
+    if (o->out) fprintf(stderr, "serve-bench: results in %s (results.json, results.csv, report.md, report.html)\n", o->out);
     if (is_prof_finish_with(&prof, NULL, 0, false, &err)) goto fail;
     rc = failed ? 1 : 0;
     if (failed) fprintf(stderr, "serve-bench: %d of %d points failed (see their error in the results)\n", failed, total);

@@ -9,6 +9,7 @@
 #include "reports/text.h"   // defines: is_strbuf, is_sb_printf, is_json_get, is_md_table, ...
 #include "reports/profile_md.h" // defines: is_results_profile_md
 #include "reports/telemetry.h"  // defines: is_telemetry_read, is_telemetry_any, is_telemetry_md
+#include "reports/html.h"       // defines: is_results_to_html
 
 #include <errno.h>
 #include <math.h>
@@ -977,8 +978,8 @@ static int mkdir_p(const char *dir, is_err *err) {
 }
 
 // The files of an output directory, in the order they are written.
-static const char *const out_names[] = {"results.json", "results.csv", "report.md"};
-#define OUT_N_NAMES 3
+static const char *const out_names[] = {"results.json", "results.csv", "report.md", "report.html"};
+#define OUT_N_NAMES 4
 
 static char *out_path(const char *dir, int k) {
     size_t pl = strlen(dir) + strlen(out_names[k]) + 2;
@@ -987,10 +988,19 @@ static char *out_path(const char *dir, int k) {
     return path;
 }
 
+char *is_results_to_format(const cJSON *doc, const char *format) {
+    if (!strcmp(format, "json")) return is_results_to_json(doc);
+    if (!strcmp(format, "csv")) return is_results_to_csv(doc);
+    if (!strcmp(format, "html")) return is_results_to_html(doc);
+    IS_ASSERT(!strcmp(format, "md"));
+    return is_results_to_md(doc);
+}
+
 int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err) {
     if (mkdir_p(dir, err)) return -1;
     for (int k = 0; k < OUT_N_NAMES; k++) {
-        char *text = k == 0 ? is_results_to_json(doc) : k == 1 ? is_results_to_csv(doc) : is_results_to_md(doc);
+        static const char *const formats[OUT_N_NAMES] = {"json", "csv", "md", "html"};
+        char *text = is_results_to_format(doc, formats[k]);
         char *path = out_path(dir, k);
         int rc = is_write_file_atomic(path, text, strlen(text), err);
         free(path);

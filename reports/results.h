@@ -167,8 +167,12 @@ char *is_results_to_csv(const cJSON *doc);
 // note line per failed point and the GPU telemetry section.
 char *is_results_to_md(const cJSON *doc);
 
-// Creates dir when needed (with its parents) and writes results.json, results.csv
-// and report.md, each through a temporary name and a rename (engine/fileio.h).
+// The text of format "json", "csv", "md" or "html" (reports/html.h: one
+// self-contained page with charts); another format is asserted.
+char *is_results_to_format(const cJSON *doc, const char *format);
+
+// Creates dir when needed (with its parents) and writes results.json, results.csv,
+// report.md and report.html, each through a temporary name and a rename (base/fileio.h).
 // Errors name dir (or the file).
 int is_results_write_dir(const char *dir, const cJSON *doc, is_err *err);
 // Removes the temporary files of those three that a killed run left in dir

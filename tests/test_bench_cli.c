@@ -66,7 +66,7 @@ Test(bench_cli, smoke_sweep_files_and_samples) {
     for (const char *p = r.out; *p; p++) lines += *p == '\n';
     cr_assert_eq(lines, 3, "csv: %s", r.out);
     bool tmp;
-    cr_assert_eq(dir_count(out, &tmp), 3, "results.json, results.csv, report.md");
+    cr_assert_eq(dir_count(out, &tmp), 4, "results.json, results.csv, report.md, report.html");
     cr_assert(!tmp, "no temporary file left");
 
     cJSON *doc = load_results(out);
@@ -381,7 +381,7 @@ Test(bench_cli, bad_input_clear_errors_and_no_files) {
         {"--kernel", "matmul=nope", "no variant 'nope'", 2},
         {"--kernel", "attention=x", "no op 'attention'", 2},
         {"-p", "600", "max_position_embeddings", 2}, // preset:tiny's context is 512
-        {"--format", "html", "expected md, csv or json", 2},
+        {"--format", "pdf", "expected md, csv, json or html", 2},
         {"--max-noise", "-1", "--max-noise", 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

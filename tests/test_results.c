@@ -632,7 +632,7 @@ Test(results, markdown_report) {
 
 // ---- the output directory ------------------------------------------------------------
 
-Test(results, write_dir_three_files) {
+Test(results, write_dir_four_files) {
     char tmp[256], dir[400];
     mk_tmpdir(tmp, sizeof tmp);
     snprintf(dir, sizeof dir, "%s/run/a/b", tmp); // parents created too
@@ -643,20 +643,20 @@ Test(results, write_dir_three_files) {
         DIR *d = opendir(dir);
         cr_assert_not_null(d);
         int n = 0;
-        bool seen[3] = {false, false, false};
-        static const char *const names[] = {"results.json", "results.csv", "report.md"};
+        bool seen[4] = {false, false, false, false};
+        static const char *const names[] = {"results.json", "results.csv", "report.md", "report.html"};
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
             n++;
             bool known = false;
-            for (int k = 0; k < 3; k++)
+            for (int k = 0; k < 4; k++)
                 if (strcmp(e->d_name, names[k]) == 0) seen[k] = known = true;
             cr_assert(known, "unexpected file %s (a temporary left behind?)", e->d_name);
         }
         closedir(d);
-        cr_assert_eq(n, 3);
-        cr_assert(seen[0] && seen[1] && seen[2]);
+        cr_assert_eq(n, 4);
+        cr_assert(seen[0] && seen[1] && seen[2] && seen[3]);
     }
     char path[500];
     snprintf(path, sizeof path, "%s/results.json", dir);

@@ -39,8 +39,8 @@
 typedef char point_keys[MAX_POINTS][KEY_LEN];
 
 // The files a finished run leaves in --out (the trace is asked for there).
-static const char *const out_files[] = {"results.json", "results.csv", "report.md", "trace.json"};
-#define N_OUT_FILES 4
+static const char *const out_files[] = {"results.json", "results.csv", "report.md", "report.html", "trace.json"};
+#define N_OUT_FILES 5
 
 typedef enum {
     KILL_AT_RANDOM,  // SIGKILL after a random delay

@@ -1,13 +1,16 @@
 // fuzz_results.c — a result file as `compare` and the report writers read it:
 // is_results_load validates it or names what is wrong; a file it accepts renders
-// as JSON, CSV and Markdown, and compares against itself (every point matched,
+// as JSON, CSV, Markdown and HTML (never a "<script" in the page: every string
+// from the file is escaped), and compares against itself (every point matched,
 // every comparable ratio 1), paired too; merged with itself (reports/merge.h) it
 // compares paired against itself (every ratio 1 again) or is refused with a message.
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz.h"
 #include "reports/compare.h"
+#include "reports/html.h"
 #include "reports/merge.h"
 #include "reports/results.h"
 
@@ -21,6 +24,9 @@ static void compare_self(const cJSON *a, const cJSON *b, bool paired) {
         for (int i = 0; i < n; i++)
             if (rows[i].verdict != IS_VERDICT_NONE && fabs(rows[i].ratio - 1) > 1e-12) abort();
         free(is_compare_to_md(rows, n, &o));
+        char *page = is_compare_to_html(rows, n, &o, a, b);
+        if (strstr(page, "<script")) abort();
+        free(page);
         free(rows);
     } else if (!err.msg[0]) {
         abort();
@@ -38,6 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(is_results_to_json(doc));
     free(is_results_to_csv(doc));
     free(is_results_to_md(doc));
+    char *page = is_results_to_html(doc);
+    if (strstr(page, "<script")) abort();
+    free(page);
     compare_self(doc, doc, false);
     compare_self(doc, doc, true);
     const cJSON *two[2] = {doc, doc};
