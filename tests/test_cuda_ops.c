@@ -233,6 +233,38 @@ Test(cuda, matmul_matches_cpu) {
         }
 }
 
+// Batch-invariant mode: every row of an n-row matmul is bitwise the row computed
+// alone (n = 1), for BF16 and F32 weights, and still close to the CPU.
+Test(cuda, batch_invariant_matmul_rows_equal_alone) {
+    NEED_GPU();
+    gpu->batch_invariant = true;
+    const int n = 37, K = 320, M = 1000;
+    for (int dt = 0; dt < 2; dt++) {
+        float *hx = rand_host((size_t)n * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f), *hb = rand_host(M, 1.0f);
+        is_tensor x = upload(gpu, IS_DTYPE_F32, n, K, hx), w = upload(gpu, dt ? IS_DTYPE_BF16 : IS_DTYPE_F32, M, K, hw);
+        is_tensor b = upload(gpu, IS_DTYPE_F32, 1, M, hb), o = upload(gpu, IS_DTYPE_F32, n, M, NULL);
+        gpu->matmul(gpu, &o, &x, &w, &b, n);
+        float *all = download(gpu, &o, n);
+        for (int r = 0; r < n; r += 6) {
+            is_tensor x1 = upload(gpu, IS_DTYPE_F32, 1, K, hx + (size_t)r * K), o1 = upload(gpu, IS_DTYPE_F32, 1, M, NULL);
+            gpu->matmul(gpu, &o1, &x1, &w, &b, 1);
+            float *one = download(gpu, &o1, 1);
+            cr_assert(!memcmp(one, all + (size_t)r * M, (size_t)M * sizeof(float)),
+                      "%s weights: row %d of %d differs from the row alone", dt ? "bf16" : "f32", r, n);
+            free(one);
+            gpu->tensor_free(gpu, &x1);
+            gpu->tensor_free(gpu, &o1);
+        }
+        free(all);
+        is_tensor *ts[] = {&x, &w, &b, &o};
+        for (int i = 0; i < 4; i++) gpu->tensor_free(gpu, ts[i]);
+        free(hx);
+        free(hw);
+        free(hb);
+    }
+    gpu->batch_invariant = false;
+}
+
 // A paged cache of n_seqs sequences with lens[i] positions on both backends, K and V
 // values BF16-exact (so the CPU's F32 pools hold what the device's BF16 pools hold),
 // blocks in a shuffled order. Then a batch (pos, seq) is attended on both.

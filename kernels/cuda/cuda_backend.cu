@@ -511,6 +511,14 @@ extern "C" is_backend *is_cuda_backend_create(int device, is_err *err) {
         goto fail;
     }
     if (cuda_blas_open(cb, err)) goto fail;
+    // the batch-invariant matmul runs the custom gemv whatever gemv variant is
+    // chosen: its split-K workspace is there from the start (a graph recording
+    // cannot allocate)
+    if (!cuda_grow(cb, &cb->d_work, &cb->work_cap, is_cuda_plan_gemv_work_max(cb->info.sm_count) * sizeof(float),
+                   "gemv workspace")) {
+        cuda_take_error(cb, err);
+        goto fail;
+    }
 
     be->name = "cuda";
     be->n_threads = 0;
