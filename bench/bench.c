@@ -385,6 +385,29 @@ static cJSON *probes_json(const is_bench_opts *o, is_backend *be, is_dtype wdtyp
     return p;
 }
 
+cJSON *is_bench_doc_resume(cJSON **prev, cJSON *sweep, const char *out, int argc, char **argv, is_backend *be,
+                           const char *why_cuda, is_err *err) {
+    const char *diff = is_bench_sweep_diff(cJSON_GetObjectItemCaseSensitive(*prev, "sweep"), sweep);
+    cJSON_Delete(sweep);
+    if (diff) {
+        is_errf(err, "%s/results.json holds another sweep ('%s' differs): --resume continues the same command; "
+                "use another --out", out, diff);
+        return NULL;
+    }
+    cJSON *doc = *prev; // its env, probes and finished points are kept; this run's env is added
+    *prev = NULL;
+    cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
+    if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
+    cJSON_AddItemToArray(resumed, is_env_capture_backend(argc, argv, be, why_cuda));
+    return doc;
+}
+
+cJSON *is_bench_run_env(cJSON *doc) {
+    cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
+    return resumed ? cJSON_GetArrayItem(resumed, cJSON_GetArraySize(resumed) - 1)
+                   : cJSON_GetObjectItemCaseSensitive(doc, "env");
+}
+
 const char *is_bench_sweep_diff(const cJSON *a, const cJSON *b) {
     const cJSON *it;
     cJSON_ArrayForEach(it, a) {
@@ -479,18 +502,7 @@ static cJSON *doc_open(const is_bench_opts *o, is_backend *be, const is_model *m
     const char *cmd = o->profile ? "profile" : "bench";
     cJSON *sweep = sweep_json(o, be, m), *doc;
     if (*prev) {
-        const char *diff = is_bench_sweep_diff(cJSON_GetObjectItemCaseSensitive(*prev, "sweep"), sweep);
-        cJSON_Delete(sweep);
-        if (diff) {
-            is_errf(err, "%s/results.json holds another sweep ('%s' differs): --resume continues the same command; "
-                    "use another --out", o->out, diff);
-            return NULL;
-        }
-        doc = *prev; // its env, probes and finished points are kept; this run's env is added
-        *prev = NULL;
-        cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
-        if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
-        cJSON_AddItemToArray(resumed, is_env_capture_backend(argc, argv, be, why_cuda));
+        if (!(doc = is_bench_doc_resume(prev, sweep, o->out, argc, argv, be, why_cuda, err))) return NULL;
     } else {
         fprintf(stderr, "%s: measuring peak bandwidth and matmul rate...\n", cmd);
         cJSON *probes = probes_json(o, be, m->wdtype, err);
@@ -614,9 +626,7 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     if (o.out && is_results_write_dir(o.out, doc, &err)) goto fail;
     bench_ctx ctx = {.o = &o, .be = be, .m = m, .probes = cJSON_GetObjectItemCaseSensitive(doc, "probes"),
                      .total = total, .tty = isatty(2) == 1, .prof = &bprof, .tele = &tele};
-    cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
-    ctx.run_env = resumed ? cJSON_GetArrayItem(resumed, cJSON_GetArraySize(resumed) - 1)
-                          : cJSON_GetObjectItemCaseSensitive(doc, "env");
+    ctx.run_env = is_bench_run_env(doc);
     is_env_noise_begin(ctx.run_env, &ctx.noise);
     int src = sweep_run(&ctx, points, doc, &failed, &err);
     if (src < 0) goto fail;

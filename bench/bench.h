@@ -2,7 +2,8 @@
 // profile`: one point of it in full detail (kernel tables, DRAM counters, device
 // tracks). The flags are read by the command line (app/cmd_bench.c) into an
 // is_bench_opts. Declares: is_bench_opts, is_bench_run, is_bench_opts_free,
-// is_bench_out_prepare, is_bench_sweep_diff, is_bench_key_done.
+// is_bench_out_prepare, is_bench_sweep_diff, is_bench_doc_resume, is_bench_run_env,
+// is_bench_key_done.
 #ifndef IS_BENCH_BENCH_H
 #define IS_BENCH_BENCH_H
 
@@ -62,6 +63,13 @@ int is_bench_out_prepare(const char *out, bool resume, bool force, cJSON **prev,
 // The first key whose value differs between two sweep objects (NULL: equal), for
 // the --resume message.
 const char *is_bench_sweep_diff(const cJSON *a, const cJSON *b);
+// --resume: the document *prev continues (*prev is taken: NULL after) when its
+// sweep equals sweep, this run's environment appended to its resumed_env; NULL
+// with err naming the first differing key otherwise (*prev kept). sweep is freed.
+cJSON *is_bench_doc_resume(cJSON **prev, cJSON *sweep, const char *out, int argc, char **argv, is_backend *be,
+                           const char *why_cuda, is_err *err);
+// The environment of this run: the document's "env", or its last resumed_env.
+cJSON *is_bench_run_env(cJSON *doc);
 // Whether doc holds a point whose key (is_results_point_key) is key.
 bool is_bench_key_done(const cJSON *doc, const char *key);
 

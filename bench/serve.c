@@ -15,7 +15,7 @@
 
 #include "base/nvtx.h"          // defines: is_prof_push, is_prof_pop
 #include "base/rng.h"           // defines: is_mix64
-#include "bench/bench.h"        // defines: is_bench_out_prepare, is_bench_sweep_diff, is_bench_key_done
+#include "bench/bench.h"        // defines: is_bench_out_prepare, is_bench_doc_resume, is_bench_run_env, is_bench_key_done
 #include "bench/env.h"          // defines: is_env_capture_backend, is_env_noise_begin, is_env_noise_end
 #include "bench/metrics.h"      // defines: is_itl_gaps
 #include "bench/sweep.h"        // defines: is_list_free
@@ -580,18 +580,7 @@ int is_serve_run(const is_serve_opts *o, int argc, char **argv) {
     rc = 1;
     cJSON *sweep = sweep_json(&c);
     if (prev) {
-        const char *diff = is_bench_sweep_diff(cJSON_GetObjectItemCaseSensitive(prev, "sweep"), sweep);
-        cJSON_Delete(sweep);
-        if (diff) {
-            is_errf(&err, "%s/results.json holds another sweep ('%s' differs): --resume continues the same command; "
-                    "use another --out", o->out, diff);
-            goto fail;
-        }
-        doc = prev;
-        prev = NULL;
-        cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
-        if (!resumed) resumed = cJSON_AddArrayToObject(doc, "resumed_env");
-        cJSON_AddItemToArray(resumed, is_env_capture_backend(argc, argv, be, why_cuda));
+        if (!(doc = is_bench_doc_resume(&prev, sweep, o->out, argc, argv, be, why_cuda, &err))) goto fail;
     } else {
         cJSON *probes = cJSON_CreateObject();
         cJSON_AddStringToObject(probes, "skipped", "serve-bench measures latency and throughput: no peak probes");
@@ -599,9 +588,7 @@ int is_serve_run(const is_serve_opts *o, int argc, char **argv) {
         cJSON_AddStringToObject(doc, "kind", "serve");
     }
     if (o->out && is_results_write_dir(o->out, doc, &err)) goto fail;
-    cJSON *resumed = cJSON_GetObjectItemCaseSensitive(doc, "resumed_env");
-    cJSON *run_env = resumed ? cJSON_GetArrayItem(resumed, cJSON_GetArraySize(resumed) - 1)
-                             : cJSON_GetObjectItemCaseSensitive(doc, "env");
+    cJSON *run_env = is_bench_run_env(doc);
     is_env_noise_mark noise;
     is_env_noise_begin(run_env, &noise);
     fprintf(stderr, "serve-bench: %d points on %s, %s backend, %d threads, %s weights%s\n", total, o->model, be->name,
