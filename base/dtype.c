@@ -1,6 +1,8 @@
 // dtype.c — dtype names and F16 conversions.
 #include "base/dtype.h"
 
+#include "base/error.h" // defines: IS_ASSERT
+
 #include <strings.h>
 
 size_t is_dtype_size(is_dtype t) {
@@ -8,8 +10,25 @@ size_t is_dtype_size(is_dtype t) {
     case IS_DTYPE_F32: return 4;
     case IS_DTYPE_F16: return 2;
     case IS_DTYPE_BF16: return 2;
+    case IS_DTYPE_Q8_0:
+    case IS_DTYPE_Q4_0:
+    case IS_DTYPE_I8: return 0;
     }
     return 0;
+}
+
+int64_t is_dtype_block(is_dtype t) {
+    return t == IS_DTYPE_Q8_0 || t == IS_DTYPE_Q4_0 ? 32 : 1;
+}
+
+size_t is_dtype_row_bytes(is_dtype t, int64_t cols) {
+    if (cols < 0 || cols % is_dtype_block(t)) return 0;
+    switch (t) {
+    case IS_DTYPE_Q8_0: return (size_t)(cols / 32) * 34;
+    case IS_DTYPE_Q4_0: return (size_t)(cols / 32) * 18;
+    case IS_DTYPE_I8: return 4 + (size_t)cols;
+    default: return (size_t)cols * is_dtype_size(t);
+    }
 }
 
 const char *is_dtype_name(is_dtype t) {
@@ -17,6 +36,9 @@ const char *is_dtype_name(is_dtype t) {
     case IS_DTYPE_F32: return "F32";
     case IS_DTYPE_F16: return "F16";
     case IS_DTYPE_BF16: return "BF16";
+    case IS_DTYPE_Q8_0: return "Q8_0";
+    case IS_DTYPE_Q4_0: return "Q4_0";
+    case IS_DTYPE_I8: return "INT8";
     }
     return "?";
 }
@@ -25,6 +47,9 @@ int is_dtype_parse(const char *s, is_dtype *out) {
     if (!strcasecmp(s, "f32") || !strcasecmp(s, "float32")) { *out = IS_DTYPE_F32; return 0; }
     if (!strcasecmp(s, "f16") || !strcasecmp(s, "float16")) { *out = IS_DTYPE_F16; return 0; }
     if (!strcasecmp(s, "bf16") || !strcasecmp(s, "bfloat16")) { *out = IS_DTYPE_BF16; return 0; }
+    if (!strcasecmp(s, "q8_0")) { *out = IS_DTYPE_Q8_0; return 0; }
+    if (!strcasecmp(s, "q4_0")) { *out = IS_DTYPE_Q4_0; return 0; }
+    if (!strcasecmp(s, "int8") || !strcasecmp(s, "i8")) { *out = IS_DTYPE_I8; return 0; }
     return -1;
 }
 
@@ -52,29 +77,8 @@ float is_f16_to_f32(uint16_t h) {
     return f;
 }
 
-uint16_t is_f32_to_f16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t sign = (u >> 16) & 0x8000u;
-    uint32_t abs = u & 0x7fffffffu;
-    if (abs > 0x7f800000u) return (uint16_t)(sign | 0x7e00u); // NaN
-    if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); // rounds to >= 65520: inf
-    if (abs < 0x38800000u) { // below the smallest normal half: subnormal or zero
-        if (abs < 0x33000000u) return (uint16_t)sign; // below half of the smallest subnormal
-        uint32_t e = abs >> 23;
-        uint32_t man = (abs & 0x7fffffu) | 0x800000u;
-        uint32_t shift = 126 - e; // 14..24
-        uint32_t half = man >> shift;
-        uint32_t rem = man & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1u))) half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t r = abs + 0xfffu + ((abs >> 13) & 1u);
-    return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
-}
-
 void is_dtype_convert(void *dst, is_dtype dst_t, const void *src, is_dtype src_t, size_t n) {
+    IS_ASSERT(!is_dtype_quantized(dst_t) && !is_dtype_quantized(src_t));
     if (dst_t == src_t) {
         memcpy(dst, src, n * is_dtype_size(src_t));
         return;

@@ -8,7 +8,10 @@
 // - An is_tensor is a 2-D row-major array in backend memory. Activations are F32
 //   with rows = capacity in tokens; an op works on the first n rows only.
 // - Weight matrices are [out_features, in_features] (Hugging Face nn.Linear), in
-//   F32 or BF16 (F16 accepted by tensor_set and converted). Norm weights and
+//   F32 or BF16 (F16 accepted by tensor_set and converted), or in a quantized
+//   format (Q8_0, Q4_0, INT8: base/quant.h; rows of is_dtype_row_bytes each;
+//   tensor_set quantizes F32/F16/BF16 sources with is_quantize_row, get_f32
+//   dequantizes, fill_normal quantizes the BF16 fill's values). Norm weights and
 //   biases are F32 vectors (rows = 1).
 // - Ops return nothing; a failure inside an op (a device error) is kept and
 //   reported by the next sync(). Bad arguments are programming errors and abort.
@@ -160,7 +163,7 @@ struct is_backend {
     void (*tensor_fill_const)(is_backend *be, is_tensor *t, float value);
 
     // ---- ops (activations F32) ----
-    // out[i] = table[ids[i]] for i < n (table F32 or BF16, converted to F32).
+    // out[i] = table[ids[i]] for i < n (table F32, BF16 or quantized, converted to F32).
     void (*embed)(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n);
     // out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * w.  out may equal x.
     void (*rmsnorm)(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, int n, float eps);

@@ -12,21 +12,13 @@
 #include "kernels/backend.h"       // defines: is_backend, is_tensor, is_cpu_backend_create
 #include "kernels/cpu/cpu_internal.h" // defines: cpu_matmul_with, cpu_matmul_path
 #include "kernels/ref.h"       // defines: is_ref_dot, is_ref_rmsnorm, is_ref_rope, is_ref_silu, is_ref_attention_head
+#include "support/testutil.h" // defines: tu_next, tu_unif
 
 #define EPS32 (1.0 / 16777216.0) // 2^-24: unit roundoff of F32
 
 // ---- helpers -----------------------------------------------------------------------
 
-// splitmix64: the test's own seeded generator.
-static uint64_t t_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-// uniform in [-1, 1)
-static float t_unif(uint64_t *s) { return (float)((double)(t_next(s) >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
-static int t_int(uint64_t *s, int n) { return (int)(t_next(s) % (uint64_t)n); }
+static int t_int(uint64_t *s, int n) { return (int)(tu_next(s) % (uint64_t)n); }
 
 static is_backend *t_backend(int n_threads) {
     is_err err = {{0}};
@@ -50,7 +42,7 @@ static is_tensor t_random(is_backend *be, is_dtype dt, int64_t rows, int64_t col
     is_tensor t = t_tensor(be, dt, rows, cols);
     size_t n = (size_t)(rows * cols);
     float *h = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) h[i] = scale * t_unif(seed);
+    for (size_t i = 0; i < n; i++) h[i] = scale * tu_unif(seed);
     is_err err = {{0}};
     cr_assert_eq(be->tensor_set(be, &t, h, IS_DTYPE_F32, &err), 0, "%s", err.msg);
     cr_assert_eq(be->tensor_get_f32(be, &t, rows, h, &err), 0, "%s", err.msg);
@@ -84,7 +76,7 @@ Test(cpu_memory, set_get_wrap_and_convert) {
     float src[R * C];
     uint16_t src_h[R * C];
     for (int i = 0; i < R * C; i++) {
-        src[i] = 3.0f * t_unif(&seed);
+        src[i] = 3.0f * tu_unif(&seed);
         src_h[i] = is_f32_to_f16(src[i]);
     }
     float back[R * C];

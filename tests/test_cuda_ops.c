@@ -21,12 +21,21 @@
 // - attention on BF16-exact K, V: IS_CHECK_ATTENTION, every variant;
 // - the forward pass in BF16 (activations rounded before each GEMM, BF16 KV):
 //   IS_CHECK_FORWARD_BF16.
+// - quantized weights (Q8_0, Q4_0, INT8; at the end): the bytes of the device's
+//   quantizer and dequantizer equal base/quant.c's (bitwise); the matmul against a
+//   float64 reference of the very operands each path multiplies (the GEMV at n <= 8:
+//   F32 x and the dequantized weights, IS_CHECK_MATMUL_F32; above: x and the weights
+//   rounded to BF16 as the cuBLAS path rounds them, IS_CHECK_MATMUL_BF16), never the
+//   CPU backend's quantized matmul; a quantized forward pass against an F32 model
+//   holding the dequantized weights, IS_CHECK_FORWARD_BF16.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant.h"              // defines: is_quantize_row, is_dequantize_row (the reference)
+#include "base/rng.h"                // defines: is_rng_normal, is_rng_stream (the preset generator)
 #include "kernels/check.h"          // defines: is_nmse, is_check_tolerance
 #include "kernels/cuda/cuda_plan.h"  // defines: is_cuda_plan_gemv, is_cuda_plan_split_kv (the variants' plans)
 #include "kernels/cuda/cuda_probe.h"
@@ -911,4 +920,495 @@ Test(cuda, timer_and_flush) {
     free(hw);
     free(before);
     free(after);
+}
+
+// ---- quantized weights (Q8_0, Q4_0, INT8) ------------------------------------------------
+// The first quantized tensor each test allocates also runs the backend's own check of
+// its quantizer against base/quant.c on hard cases (kernels/cuda/cuda_quant.cu): a
+// failure there is an allocation error naming the byte that differs.
+
+static const is_dtype qdts[3] = {IS_DTYPE_Q8_0, IS_DTYPE_Q4_0, IS_DTYPE_I8};
+
+// Host-side (runs without a GPU): the quantized GEMV's plan cuts K only at whole tiles
+// (so never inside a 32-element block), into non-empty slices that cover K, and never
+// needs more split-K workspace than the backend reserves for the BF16 plans.
+Test(cuda, qgemv_plan_slices_are_whole_tiles) {
+    const int64_t rows[] = {1, 3, 64, 128, 200, 333, 896, 2048, 4096, 14336, 128256};
+    const int64_t cols[] = {32, 64, 800, 1024, 1056, 2048, 4096, 8192, 14336, 16384};
+    const int sms[] = {1, 16, 108, 132};
+    for (size_t a = 0; a < sizeof rows / sizeof rows[0]; a++)
+        for (size_t b = 0; b < sizeof cols / sizeof cols[0]; b++)
+            for (size_t c = 0; c < sizeof sms / sizeof sms[0]; c++) {
+                is_cuda_gemv_plan p, g;
+                is_cuda_plan_qgemv(&p, rows[a], cols[b], IS_CUDA_GEMV_MAX_N, sms[c], IS_CUDA_QGEMV_KT);
+                is_cuda_plan_gemv(&g, rows[a], cols[b], IS_CUDA_GEMV_MAX_N, sms[c]);
+                cr_assert(p.split >= 1 && p.split <= g.split, "split %d (BF16 plan %d)", p.split, g.split);
+                cr_assert_eq(p.rows_per_warp, g.rows_per_warp);
+                cr_assert_eq(p.blocks, g.blocks);
+                if (p.split == 1) {
+                    cr_assert_eq(p.slice, cols[b]);
+                } else {
+                    cr_assert_eq(p.slice % IS_CUDA_QGEMV_KT, 0, "slice %lld", (long long)p.slice);
+                    cr_assert((int64_t)(p.split - 1) * p.slice < cols[b] && (int64_t)p.split * p.slice >= cols[b],
+                              "%d slices of %lld cover %lld columns, none empty", p.split, (long long)p.slice,
+                              (long long)cols[b]);
+                }
+                cr_assert_leq(is_cuda_plan_gemv_work(&p, rows[a], IS_CUDA_GEMV_MAX_N),
+                              is_cuda_plan_gemv_work_max(sms[c]));
+            }
+}
+
+// Columns of a test matrix of dtype dt: cols for the block formats, odd_cols for INT8
+// (any width: its rows then start at odd addresses).
+static int64_t qcols(is_dtype dt, int64_t cols, int64_t odd_cols) { return dt == IS_DTYPE_I8 ? odd_cols : cols; }
+
+// The same float: bitwise, or both NaN (the host's and the device's NaNs have other bits).
+static bool same_f32(float a, float b) { return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof a); }
+
+static void assert_same(const float *got, const float *ref, size_t n, const char *what) {
+    for (size_t i = 0; i < n; i++)
+        cr_assert(same_f32(got[i], ref[i]), "%s: element %zu is %.9g, the reference %.9g", what, i, got[i], ref[i]);
+}
+
+// rows x cols host floats quantized by the reference (malloc'd bytes), and back.
+static uint8_t *host_quantize(is_dtype dt, const float *x, int64_t rows, int64_t cols) {
+    size_t rb = is_dtype_row_bytes(dt, cols);
+    uint8_t *q = malloc(rb * (size_t)rows + 1);
+    for (int64_t r = 0; r < rows; r++) is_quantize_row(dt, x + r * cols, q + (size_t)r * rb, cols);
+    return q;
+}
+static float *host_dequantize(is_dtype dt, const uint8_t *q, int64_t rows, int64_t cols) {
+    size_t rb = is_dtype_row_bytes(dt, cols);
+    float *y = malloc((size_t)(rows * cols + 1) * sizeof *y);
+    for (int64_t r = 0; r < rows; r++) is_dequantize_row(dt, q + (size_t)r * rb, y + r * cols, cols);
+    return y;
+}
+
+// A device tensor of dtype dt holding the bytes q (tensor_set of its own dtype: a copy).
+static is_tensor upload_raw(is_dtype dt, int64_t rows, int64_t cols, const void *q) {
+    is_tensor t = {.dtype = dt, .rows = rows, .cols = cols};
+    is_err err = {{0}};
+    cr_assert_eq(gpu->tensor_alloc(gpu, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(gpu->tensor_set(gpu, &t, q, dt, &err), 0, "%s", err.msg);
+    return t;
+}
+
+// The reference of a quantized tensor's dequantized values after tensor_set from src
+// (F32, or x converted to BF16 / F16 first, as the backend sees it).
+static float *set_reference(is_dtype dt, const float *x, int64_t rows, int64_t cols) {
+    uint8_t *q = host_quantize(dt, x, rows, cols);
+    float *y = host_dequantize(dt, q, rows, cols);
+    free(q);
+    return y;
+}
+
+Test(cuda, quant_tensor_set_get_round_trip) {
+    NEED_GPU();
+    is_err err = {{0}};
+    for (int d = 0; d < 3; d++) {
+        is_dtype dt = qdts[d];
+        int64_t rows = 7, cols = qcols(dt, 96, 77);
+        size_t n = (size_t)(rows * cols);
+        float *h = rand_host(n, 3.0f);
+        h[0] = 0.0f, h[5] = 2.9999f, h[6] = -2.9999f; // a tie of the largest |x|, of either sign
+        for (int64_t k = 0; k < cols; k++) h[cols + k] = 0.0f; // a row of zeros: scale 0
+        const char *name = is_dtype_name(dt);
+        // F32 source: quantized on the host by the reference quantizer
+        float *ref = set_reference(dt, h, rows, cols);
+        is_tensor t = upload(gpu, dt, rows, cols, h);
+        float *got = download(gpu, &t, rows);
+        assert_same(got, ref, n, name);
+        free(got);
+        got = download(gpu, &t, 3); // the first rows only
+        assert_same(got, ref, (size_t)(3 * cols), name);
+        free(got);
+        // BF16 and F16 sources: the reference quantizes the values as converted
+        for (int s = 0; s < 2; s++) {
+            is_dtype st = s ? IS_DTYPE_F16 : IS_DTYPE_BF16;
+            uint16_t *h16 = malloc(n * sizeof *h16);
+            float *back = malloc(n * sizeof *back);
+            is_dtype_convert(h16, st, h, IS_DTYPE_F32, n);
+            is_dtype_convert(back, IS_DTYPE_F32, h16, st, n);
+            float *ref16 = set_reference(dt, back, rows, cols);
+            cr_assert_eq(gpu->tensor_set(gpu, &t, h16, st, &err), 0, "%s", err.msg);
+            got = download(gpu, &t, rows);
+            assert_same(got, ref16, n, s ? "from F16" : "from BF16");
+            free(got);
+            free(ref16);
+            free(back);
+            free(h16);
+        }
+        // its own dtype: the bytes as they are, through tensor_set and tensor_wrap
+        uint8_t *q = host_quantize(dt, h, rows, cols);
+        cr_assert_eq(gpu->tensor_set(gpu, &t, q, dt, &err), 0, "%s", err.msg);
+        got = download(gpu, &t, rows);
+        assert_same(got, ref, n, "raw copy");
+        free(got);
+        is_tensor wr = {.dtype = dt, .rows = rows, .cols = cols};
+        cr_assert_eq(gpu->tensor_wrap(gpu, &wr, q, &err), 0, "%s", err.msg);
+        got = download(gpu, &wr, rows);
+        assert_same(got, ref, n, "tensor_wrap");
+        free(got);
+        // plain tensors from quantized bytes: dequantized (F32), then rounded (BF16)
+        for (int p = 0; p < 2; p++) {
+            is_tensor f = {.dtype = p ? IS_DTYPE_BF16 : IS_DTYPE_F32, .rows = rows, .cols = cols};
+            cr_assert_eq(gpu->tensor_alloc(gpu, &f, &err), 0, "%s", err.msg);
+            cr_assert_eq(gpu->tensor_set(gpu, &f, q, dt, &err), 0, "%s", err.msg);
+            float *want = p ? bf16_rounded(ref, n) : NULL;
+            got = download(gpu, &f, rows);
+            assert_same(got, p ? want : ref, n, p ? "BF16 tensor from quantized bytes" : "F32 tensor from quantized bytes");
+            free(got);
+            free(want);
+            gpu->tensor_free(gpu, &f);
+        }
+        gpu->tensor_free(gpu, &wr);
+        gpu->tensor_free(gpu, &t);
+        free(q);
+        free(ref);
+        free(h);
+    }
+    // rows that are not whole blocks are refused, naming the format, the shape and the block
+    is_tensor bad = {.dtype = IS_DTYPE_Q4_0, .rows = 4, .cols = 48};
+    cr_assert_neq(gpu->tensor_alloc(gpu, &bad, &err), 0);
+    cr_assert(strstr(err.msg, "Q4_0") && strstr(err.msg, "4 x 48") && strstr(err.msg, "32"), "message: %s", err.msg);
+}
+
+// fill_normal of a quantized tensor is the BF16 fill of the same shape quantized row by
+// row, bit for bit: the device's BF16 fill is downloaded and quantized by base/quant.c.
+// (Many BF16 values tie, so blocks whose largest |x| appears twice, of either sign, are
+// common among the 8192 blocks.) Then constant fills through the edge cases of the
+// quantizer: zeros of both signs, subnormals, a scale that overflows F16, inf, NaN.
+Test(cuda, quant_fill_is_the_bf16_fill_quantized) {
+    NEED_GPU();
+    is_err err = {{0}};
+    for (int d = 0; d < 3; d++) {
+        is_dtype dt = qdts[d];
+        int64_t rows = 64, cols = qcols(dt, 4096, 1001);
+        size_t n = (size_t)(rows * cols);
+        is_tensor b16 = upload(gpu, IS_DTYPE_BF16, rows, cols, NULL);
+        gpu->tensor_fill_normal(gpu, &b16, 7, 99, 0.02f);
+        float *v = download(gpu, &b16, rows);
+        float *ref = set_reference(dt, v, rows, cols);
+        is_tensor t = {.dtype = dt, .rows = rows, .cols = cols};
+        cr_assert_eq(gpu->tensor_alloc(gpu, &t, &err), 0, "%s", err.msg);
+        gpu->tensor_fill_normal(gpu, &t, 7, 99, 0.02f);
+        float *got = download(gpu, &t, rows);
+        assert_same(got, ref, n, is_dtype_name(dt));
+        free(got);
+        free(ref);
+        free(v);
+        gpu->tensor_free(gpu, &b16);
+        gpu->tensor_free(gpu, &t);
+        const float consts[] = {0.0f, -0.0f, 1.0f, -3.25f, 0.02f, 1e-40f, -3e-39f, -7e5f, 1e7f, 3e38f, INFINITY, NAN};
+        int64_t crow = 3;
+        is_tensor c = {.dtype = dt, .rows = crow, .cols = cols};
+        cr_assert_eq(gpu->tensor_alloc(gpu, &c, &err), 0, "%s", err.msg);
+        float *row = malloc((size_t)(crow * cols) * sizeof *row);
+        for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+            float bv = is_bf16_to_f32(is_f32_to_bf16(consts[i])); // the value the BF16 fill would hold
+            for (int64_t k = 0; k < crow * cols; k++) row[k] = bv;
+            float *cref = set_reference(dt, row, crow, cols);
+            gpu->tensor_fill_const(gpu, &c, consts[i]);
+            got = download(gpu, &c, crow);
+            char what[64];
+            snprintf(what, sizeof what, "%s fill_const(%g)", is_dtype_name(dt), (double)consts[i]);
+            assert_same(got, cref, (size_t)(crow * cols), what);
+            free(got);
+            free(cref);
+        }
+        free(row);
+        gpu->tensor_free(gpu, &c);
+    }
+}
+
+// Counts the elements of got equal to ref (same_f32) and asserts that every other one
+// lies within 2 quantization steps of ref (a step: the largest |ref| of its block, or
+// of its row for INT8, over 127; over 7 for Q4_0).
+static size_t quant_close(is_dtype dt, const float *got, const float *ref, int64_t rows, int64_t cols,
+                          const char *what) {
+    size_t same = 0;
+    int64_t blk = dt == IS_DTYPE_I8 ? cols : 32;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b0 = 0; b0 < cols; b0 += blk) {
+            const float *g = got + r * cols + b0, *f = ref + r * cols + b0;
+            float amax = 0;
+            for (int64_t k = 0; k < blk; k++) amax = fmaxf(amax, fabsf(f[k]));
+            float step = amax / (dt == IS_DTYPE_Q4_0 ? 7.0f : 127.0f);
+            for (int64_t k = 0; k < blk; k++) {
+                if (same_f32(g[k], f[k])) {
+                    same++;
+                    continue;
+                }
+                cr_assert_leq(fabsf(g[k] - f[k]), 2.05f * step + 1e-30f, "%s: row %lld column %lld: %g against %g",
+                              what, (long long)r, (long long)(b0 + k), (double)g[k], (double)f[k]);
+            }
+        }
+    return same;
+}
+
+// The quantized preset fill against the host's generator quantized on the host, and
+// against the CPU backend's fill of the same tensor. The device's logf / cosf may
+// differ by an ulp from the host's, rarely enough to cross a BF16 rounding (the BF16
+// fill test above allows 1 element in 1000): an element differing there changes its
+// own q, or its whole block when it is the block's largest. So: at least 99% of the
+// elements identical, the others within 2 quantization steps. The count is logged:
+// a first GPU run shows whether they are in fact all identical.
+Test(cuda, quant_fill_matches_host_generator_and_cpu) {
+    NEED_GPU();
+    is_err err = {{0}};
+    for (int d = 0; d < 3; d++) {
+        is_dtype dt = qdts[d];
+        int64_t rows = 48, cols = qcols(dt, 2048, 1001);
+        size_t n = (size_t)(rows * cols);
+        uint64_t stream = is_rng_stream("model.layers.0.mlp.down_proj.weight");
+        float *v = malloc(n * sizeof *v);
+        for (size_t i = 0; i < n; i++) v[i] = is_bf16_to_f32(is_f32_to_bf16(0.02f * is_rng_normal(5, stream, i)));
+        float *ref = set_reference(dt, v, rows, cols);
+        is_tensor t = {.dtype = dt, .rows = rows, .cols = cols};
+        cr_assert_eq(gpu->tensor_alloc(gpu, &t, &err), 0, "%s", err.msg);
+        gpu->tensor_fill_normal(gpu, &t, 5, stream, 0.02f);
+        float *got = download(gpu, &t, rows);
+        size_t same = quant_close(dt, got, ref, rows, cols, is_dtype_name(dt));
+        cr_log_info("%s fill: %zu of %zu elements identical to the host generator's", is_dtype_name(dt), same, n);
+        cr_assert_geq(same, n - n / 100, "%s: %zu of %zu elements identical to the host generator's",
+                      is_dtype_name(dt), same, n);
+        // the CPU backend's fill of the same tensor
+        is_tensor c = {.dtype = dt, .rows = rows, .cols = cols};
+        cr_assert_eq(cpu->tensor_alloc(cpu, &c, &err), 0, "%s", err.msg);
+        cpu->tensor_fill_normal(cpu, &c, 5, stream, 0.02f);
+        float *cv = download(cpu, &c, rows);
+        same = quant_close(dt, got, cv, rows, cols, "against the CPU backend");
+        cr_log_info("%s fill: %zu of %zu elements identical to the CPU backend's", is_dtype_name(dt), same, n);
+        cr_assert_geq(same, n - n / 100, "%s: %zu of %zu elements identical to the CPU backend's", is_dtype_name(dt),
+                      same, n);
+        cpu->tensor_free(cpu, &c);
+        gpu->tensor_free(gpu, &t);
+        free(cv);
+        free(got);
+        free(ref);
+        free(v);
+    }
+}
+
+Test(cuda, quant_embed_dequantizes_rows) {
+    NEED_GPU();
+    for (int d = 0; d < 3; d++) {
+        is_dtype dt = qdts[d];
+        int64_t rows = 9, cols = qcols(dt, 576, 577);
+        float *h = rand_host((size_t)(rows * cols), 2.0f);
+        uint8_t *q = host_quantize(dt, h, rows, cols);
+        float *ref = host_dequantize(dt, q, rows, cols);
+        is_tensor tab = upload_raw(dt, rows, cols, q), o = upload(gpu, IS_DTYPE_F32, 8, cols, NULL);
+        int32_t ids[7] = {0, 8, 3, 3, 5, 1, 7};
+        gpu->embed(gpu, &o, &tab, ids, 7);
+        float *got = download(gpu, &o, 8);
+        for (int i = 0; i < 7; i++) assert_same(got + i * cols, ref + ids[i] * cols, (size_t)cols, "embed row");
+        for (int64_t k = 0; k < cols; k++) cr_assert(isnan(got[7 * cols + k]), "row 7 past n stays poisoned");
+        gpu->tensor_free(gpu, &tab);
+        gpu->tensor_free(gpu, &o);
+        free(got);
+        free(ref);
+        free(q);
+        free(h);
+    }
+}
+
+// x [n, K] . dequant(w)^T (+ bias) in float64 over the operands the device multiplies:
+// the GEMV (n <= IS_CUDA_GEMV_MAX_N, or every row under batch_invariant) F32 x and the
+// dequantized weights; the cuBLAS path x rounded to BF16 and, for Q8_0 and Q4_0, the
+// dequantized weights rounded to BF16 (INT8's q are exact in BF16 and its scale is
+// applied after the product). malloc'd [n, M].
+static float *quant_reference(is_dtype dt, const float *x, const float *wd, const float *bias, int n, int K, int M,
+                              bool gemv) {
+    size_t nx = (size_t)n * K, nw = (size_t)M * K;
+    float *xr = gemv ? NULL : bf16_rounded(x, nx);
+    float *wr = gemv || dt == IS_DTYPE_I8 ? NULL : bf16_rounded(wd, nw);
+    const float *xa = xr ? xr : x, *wa = wr ? wr : wd;
+    float *out = malloc((size_t)n * M * sizeof *out);
+    for (int j = 0; j < n; j++)
+        for (int m = 0; m < M; m++) {
+            double s = bias ? bias[m] : 0.0;
+            const float *xj = xa + (size_t)j * K, *wm = wa + (size_t)m * K;
+            for (int k = 0; k < K; k++) s += (double)xj[k] * (double)wm[k];
+            out[(size_t)j * M + m] = (float)s;
+        }
+    free(xr);
+    free(wr);
+    return out;
+}
+
+// The GEMV at n <= 8 sees F32 x and the exact dequantized weights: only fp32 summation
+// order differs (IS_CHECK_MATMUL_F32). Above 8 rows the activations and (Q8_0, Q4_0)
+// the weights are rounded to BF16 for cuBLAS, and the reference rounds them the same:
+// again only summation order (IS_CHECK_MATMUL_BF16). Row n (past the rows asked for)
+// must stay poisoned.
+static void quant_matmul_case(is_dtype dt, int n, int K, int M, bool with_bias) {
+    float *hx = rand_host((size_t)(n + 1) * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f);
+    float *hb = rand_host((size_t)M, 1.0f);
+    uint8_t *q = host_quantize(dt, hw, M, K);
+    float *wd = host_dequantize(dt, q, M, K);
+    is_tensor w = upload_raw(dt, M, K, q), x = upload(gpu, IS_DTYPE_F32, n + 1, K, hx);
+    is_tensor b = upload(gpu, IS_DTYPE_F32, 1, M, hb), o = upload(gpu, IS_DTYPE_F32, n + 1, M, NULL);
+    gpu->matmul(gpu, &o, &x, &w, with_bias ? &b : NULL, n);
+    float *got = download(gpu, &o, n + 1);
+    bool gemv = n <= IS_CUDA_GEMV_MAX_N || gpu->batch_invariant;
+    float *ref = quant_reference(dt, hx, wd, with_bias ? hb : NULL, n, K, M, gemv);
+    double e = is_nmse(got, ref, (size_t)n * M), tol = gemv ? TOL(MATMUL_F32) : TOL(MATMUL_BF16);
+    cr_assert_leq(e, tol, "%s matmul n=%d K=%d M=%d bias %d (%s): nmse %g", is_dtype_name(dt), n, K, M, with_bias,
+                  gemv ? "gemv" : "dequantized BF16 + cuBLAS", e);
+    for (int m = 0; m < M; m++) cr_assert(isnan(got[(size_t)n * M + m]), "row %d past n stays poisoned", n);
+    is_tensor *all[] = {&w, &x, &b, &o};
+    for (int i = 0; i < 4; i++) gpu->tensor_free(gpu, all[i]);
+    free(got);
+    free(ref);
+    free(wd);
+    free(q);
+    free(hx);
+    free(hw);
+    free(hb);
+}
+
+// Shapes: K a multiple of 256 (every row 16-byte aligned) or not (rows at 2-byte
+// boundaries, head and tail bytes staged one by one), K past one 512-column tile with a
+// short last tile, M not a multiple of the rows per block, a short and wide matrix that
+// takes split-K (checked on this device), a wider one; INT8 also at odd K.
+Test(cuda, quant_matmul_matches_float64_reference) {
+    NEED_GPU();
+    const int shapes[][2] = {{64, 64}, {800, 333}, {4096, 200}, {1056, 129}, {2048, 1000}, {77, 130}, {1001, 77}};
+    const int ns[] = {1, 4, 8, 33, 300};
+    int sms = device_sms(), n_split = 0;
+    for (int d = 0; d < 3; d++)
+        for (int s = 0; s < 7; s++) {
+            int K = shapes[s][0], M = shapes[s][1];
+            if (K % 32 && qdts[d] != IS_DTYPE_I8) continue;
+            is_cuda_gemv_plan p;
+            is_cuda_plan_qgemv(&p, M, K, IS_CUDA_GEMV_MAX_N, sms, IS_CUDA_QGEMV_KT);
+            n_split += p.split > 1;
+            for (int i = 0; i < 5; i++) quant_matmul_case(qdts[d], ns[i], K, M, (i + s) % 2);
+        }
+    cr_assert_geq(n_split, 1, "at least one shape took split-K on %d SMs", sms);
+}
+
+// Batch-invariant mode: each row of a 37-row matmul is bitwise the row computed alone,
+// for every format (the GEMV in groups of 8 rows, planned for a full group).
+Test(cuda, quant_batch_invariant_rows_equal_alone) {
+    NEED_GPU();
+    gpu->batch_invariant = true;
+    for (int d = 0; d < 3; d++) {
+        is_dtype dt = qdts[d];
+        const int n = 37, K = (int)qcols(dt, 800, 1001), M = 333;
+        float *hx = rand_host((size_t)n * K, 1.0f), *hw = rand_host((size_t)M * K, 0.1f), *hb = rand_host(M, 1.0f);
+        uint8_t *q = host_quantize(dt, hw, M, K);
+        is_tensor x = upload(gpu, IS_DTYPE_F32, n, K, hx), w = upload_raw(dt, M, K, q);
+        is_tensor b = upload(gpu, IS_DTYPE_F32, 1, M, hb), o = upload(gpu, IS_DTYPE_F32, n, M, NULL);
+        gpu->matmul(gpu, &o, &x, &w, &b, n);
+        float *all = download(gpu, &o, n);
+        float *wd = host_dequantize(dt, q, M, K), *ref = quant_reference(dt, hx, wd, hb, n, K, M, true);
+        double e = is_nmse(all, ref, (size_t)n * M);
+        cr_assert_leq(e, TOL(MATMUL_F32), "%s batch-invariant matmul: nmse %g", is_dtype_name(dt), e);
+        for (int r = 0; r < n; r += 6) {
+            is_tensor x1 = upload(gpu, IS_DTYPE_F32, 1, K, hx + (size_t)r * K), o1 = upload(gpu, IS_DTYPE_F32, 1, M, NULL);
+            gpu->matmul(gpu, &o1, &x1, &w, &b, 1);
+            float *one = download(gpu, &o1, 1);
+            cr_assert(!memcmp(one, all + (size_t)r * M, (size_t)M * sizeof(float)),
+                      "%s weights: row %d of %d differs from the row alone", is_dtype_name(dt), r, n);
+            free(one);
+            gpu->tensor_free(gpu, &x1);
+            gpu->tensor_free(gpu, &o1);
+        }
+        is_tensor *ts[] = {&x, &w, &b, &o};
+        for (int i = 0; i < 4; i++) gpu->tensor_free(gpu, ts[i]);
+        free(all);
+        free(wd);
+        free(ref);
+        free(q);
+        free(hx);
+        free(hw);
+        free(hb);
+    }
+    gpu->batch_invariant = false;
+}
+
+// A quantized preset against an F32 model on the device whose matrices hold the
+// quantized model's dequantized weights (downloaded, uploaded as F32): a prompt of 40
+// tokens (the cuBLAS path: BF16 activations and, Q8_0 / Q4_0, BF16-rounded weights)
+// and greedy steps (the GEMV: F32 activations, exact weights), by the BF16 forward
+// check; the argmax must agree wherever the F32 model's top-2 gap exceeds 0.05.
+Test(cuda, quant_forward_matches_f32_of_dequantized_weights) {
+    NEED_GPU();
+    is_err err = {{0}};
+    for (int d = 0; d < 3; d++) {
+        is_dtype dt = qdts[d];
+        is_model *mq = tu_model(gpu, "preset:tiny", dt, 5), *mf = tu_model(gpu, "preset:tiny", IS_DTYPE_F32, 5);
+        is_weight_ref *rq, *rf;
+        int nq = is_model_weight_refs(mq, &rq), nf = is_model_weight_refs(mf, &rf);
+        cr_assert_eq(nq, nf);
+        for (int i = 0; i < nq; i++) {
+            if (rq[i].kind != IS_WKIND_MATRIX) continue;
+            cr_assert_eq(rq[i].t->dtype, dt, "%s held in %s", rq[i].name, is_dtype_name(dt));
+            float *v = download(gpu, rq[i].t, rq[i].t->rows);
+            cr_assert_eq(gpu->tensor_set(gpu, rf[i].t, v, IS_DTYPE_F32, &err), 0, "%s", err.msg);
+            free(v);
+        }
+        free(rq);
+        free(rf);
+        is_session *sq = open_session(mq), *sf = open_session(mf);
+        int V = mq->cfg.vocab_size, plen = 40;
+        float *lq = malloc((size_t)V * sizeof *lq), *lf = malloc((size_t)V * sizeof *lf);
+        int32_t prompt[40], seqv[40];
+        bool want[40] = {false};
+        int qq = is_seq_new(sq, &err), qf = is_seq_new(sf, &err);
+        cr_assert(qq >= 0 && qf >= 0, "%s", err.msg);
+        for (int i = 0; i < plen; i++) prompt[i] = (int32_t)((unsigned)(i * 7919 + 13) % (unsigned)V);
+        want[plen - 1] = true;
+        for (int i = 0; i < plen; i++) seqv[i] = qq;
+        cr_assert_eq(is_forward(sq, plen, prompt, seqv, want, lq, &err), 0, "%s", err.msg);
+        for (int i = 0; i < plen; i++) seqv[i] = qf;
+        cr_assert_eq(is_forward(sf, plen, prompt, seqv, want, lf, &err), 0, "%s", err.msg);
+        int checked = 0;
+        for (int step = 0;; step++) {
+            double e = is_nmse(lq, lf, (size_t)V);
+            cr_assert_leq(e, TOL(FORWARD_BF16), "%s step %d: logits nmse %g", is_dtype_name(dt), step, e);
+            int32_t tf = is_argmax(lf, V), tq = is_argmax(lq, V);
+            float top2 = -INFINITY;
+            for (int i = 0; i < V; i++)
+                if (i != tf && lf[i] > top2) top2 = lf[i];
+            if (lf[tf] - top2 > 0.05f) {
+                cr_assert_eq(tq, tf, "%s step %d: %d against the F32 model's %d", is_dtype_name(dt), step, tq, tf);
+                checked++;
+            }
+            if (step == 8) break;
+            bool w1 = true;
+            int32_t s1 = qq;
+            cr_assert_eq(is_forward(sq, 1, &tf, &s1, &w1, lq, &err), 0, "%s", err.msg);
+            s1 = qf;
+            cr_assert_eq(is_forward(sf, 1, &tf, &s1, &w1, lf, &err), 0, "%s", err.msg);
+        }
+        cr_log_info("%s forward: %d of 9 steps had a clear top-2 gap", is_dtype_name(dt), checked);
+        free(lq);
+        free(lf);
+        is_session_free(sq);
+        is_session_free(sf);
+        is_model_free(mq);
+        is_model_free(mf);
+    }
+}
+
+// Quantized weights under graph record and replay (the GEMV's split-K workspace and the
+// dequantization scratch reserved before any recording) give the eager tokens.
+Test(cuda, quant_graph_replay_equals_eager_launches) {
+    NEED_GPU();
+    enum { N = 24 };
+    for (int d = 0; d < 3; d++) {
+        is_model *m = tu_model(gpu, "preset:tiny", qdts[d], 3);
+        int32_t eager[3 * N], graphed[3 * N];
+        gpu->graphs = false;
+        greedy_tokens(m, N, eager);
+        long rec, rep;
+        greedy_graphed(m, N, graphed, &rec, &rep);
+        cr_assert_gt(rec, 0, "%s: decode steps were recorded as graphs", is_dtype_name(qdts[d]));
+        cr_assert_gt(rep, 0, "%s: and replayed", is_dtype_name(qdts[d]));
+        same_tokens(graphed, eager, 3 * N, is_dtype_name(qdts[d]));
+        is_model_free(m);
+    }
 }

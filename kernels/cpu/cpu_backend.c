@@ -4,6 +4,11 @@
 // where the kernel offers them on request). Work is parallel with OpenMP on
 // n_threads threads; every op is deterministic for a given thread count, and the
 // fills do not depend on it at all.
+//
+// A quantized tensor (Q8_0, Q4_0, INT8; base/quant.h) is rows rows of
+// is_dtype_row_bytes(dtype, cols) bytes; it is written through F32 a row at a time
+// (is_quantize_row: the one reference quantizer, so a row's bytes are the same on any
+// backend and thread count) and read back with is_dequantize_row.
 #define _GNU_SOURCE // madvise
 #include "kernels/cpu/cpu_internal.h" // defines: cpu_backend, the ops of the other files
 
@@ -13,7 +18,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "base/rng.h" // defines: is_rng_normal
+#include "base/quant.h" // defines: is_quantize_row, is_dequantize_row
+#include "base/rng.h"   // defines: is_rng_normal
 
 // Per-thread scratch for BF16 weight blocks converted for sgemm (see cpu_matmul.c):
 // OpenBLAS repacks the input rows on every call, so the bigger the block of weight
@@ -37,8 +43,9 @@ static void *cpu_aligned_alloc(size_t bytes) {
     return p;
 }
 
+// rows rows of is_dtype_row_bytes each (for a plain dtype: rows * cols * its size).
 static size_t cpu_tensor_bytes(const is_tensor *t) {
-    return (size_t)t->rows * (size_t)t->cols * is_dtype_size(t->dtype);
+    return (size_t)t->rows * is_dtype_row_bytes(t->dtype, t->cols);
 }
 
 // ---- memory ----------------------------------------------------------------
@@ -46,9 +53,21 @@ static size_t cpu_tensor_bytes(const is_tensor *t) {
 static int cpu_tensor_alloc(is_backend *be, is_tensor *t, is_err *err) {
     (void)be;
     IS_ASSERT(t->rows >= 0 && t->cols >= 0);
-    IS_ASSERT(is_dtype_size(t->dtype) > 0);
-    double mib = (double)t->rows * (double)t->cols * (double)is_dtype_size(t->dtype) / 1048576.0;
-    if (t->cols > 0 && (uint64_t)t->rows > SIZE_MAX / 4 / (uint64_t)t->cols) {
+    IS_ASSERT(is_dtype_size(t->dtype) > 0 || is_dtype_quantized(t->dtype));
+    int64_t blk = is_dtype_block(t->dtype);
+    if (t->cols % blk != 0) {
+        return is_errf(err,
+                       "cannot allocate a %lld x %lld %s tensor: a %s row holds whole blocks of %lld elements, "
+                       "and %lld columns is not a multiple of %lld",
+                       (long long)t->rows, (long long)t->cols, is_dtype_name(t->dtype), is_dtype_name(t->dtype),
+                       (long long)blk, (long long)t->cols, (long long)blk);
+    }
+    // row bytes in double for the message (cols * 4 itself could overflow)
+    double row_d = is_dtype_quantized(t->dtype) ? (double)is_dtype_row_bytes(t->dtype, t->cols)
+                                                : (double)t->cols * (double)is_dtype_size(t->dtype);
+    double mib = (double)t->rows * row_d / 1048576.0;
+    size_t rb = t->cols > (int64_t)(SIZE_MAX / 8) ? 0 : is_dtype_row_bytes(t->dtype, t->cols);
+    if ((t->cols > 0 && rb == 0) || (rb > 0 && (uint64_t)t->rows > SIZE_MAX / rb)) {
         return is_errf(err, "cannot allocate %.0f MiB for a %lld x %lld %s tensor: size overflows",
                        mib, (long long)t->rows, (long long)t->cols, is_dtype_name(t->dtype));
     }
@@ -83,19 +102,59 @@ static void cpu_convert(const cpu_backend *cb, void *dst, is_dtype dst_t, const 
     }
 }
 
+// Copies bytes in parallel slices.
+static void cpu_copy(const cpu_backend *cb, void *dst, const void *src, size_t bytes) {
+    int nt = (bytes >= 64 * (size_t)CPU_PAR_MIN) ? cb->n_threads : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int tid = omp_get_thread_num(), T = omp_get_num_threads();
+        size_t i0 = bytes * (size_t)tid / (size_t)T, i1 = bytes * (size_t)(tid + 1) / (size_t)T;
+        memcpy((char *)dst + i0, (const char *)src + i0, i1 - i0);
+    }
+}
+
+// t = src row by row through F32, where either is quantized: each row of src widened
+// or dequantized (is_dequantize_row), then quantized (is_quantize_row) or narrowed into
+// t. Rows in parallel; a row's bytes depend on that row alone.
+static void cpu_set_rows(const cpu_backend *cb, is_tensor *t, const void *src, is_dtype src_t) {
+    int64_t R = t->rows, C = t->cols;
+    size_t srb = is_dtype_row_bytes(src_t, C), drb = is_dtype_row_bytes(t->dtype, C);
+    if (R == 0 || drb == 0) return; // (an INT8 row of 0 columns still has its scale)
+    int nt = R * C >= CPU_PAR_MIN ? cb->n_threads : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *buf = is_xmalloc((size_t)C * sizeof(float)); // [C]: one row in F32
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+            const char *s = (const char *)src + (size_t)r * srb;
+            char *d = (char *)t->data + (size_t)r * drb;
+            is_dequantize_row(src_t, s, buf, C);
+            if (is_dtype_quantized(t->dtype)) is_quantize_row(t->dtype, buf, d, C);
+            else is_dtype_convert(d, t->dtype, buf, IS_DTYPE_F32, (size_t)C);
+        }
+        free(buf);
+    }
+}
+
+// A quantized t from a plain src is quantized row by row (src rows of cols elements);
+// from src of its own dtype the bytes are copied.
 static int cpu_tensor_set(is_backend *be, is_tensor *t, const void *src, is_dtype src_dtype,
                           is_err *err) {
     (void)err;
     IS_ASSERT(t->data != NULL || t->rows * t->cols == 0);
-    cpu_convert(cpu_impl(be), t->data, t->dtype, src, src_dtype, (size_t)(t->rows * t->cols));
+    const cpu_backend *cb = cpu_impl(be);
+    if (src_dtype == t->dtype) cpu_copy(cb, t->data, src, cpu_tensor_bytes(t));
+    else if (is_dtype_quantized(t->dtype) || is_dtype_quantized(src_dtype)) cpu_set_rows(cb, t, src, src_dtype);
+    else cpu_convert(cb, t->data, t->dtype, src, src_dtype, (size_t)(t->rows * t->cols));
     return 0;
 }
 
 static int cpu_tensor_wrap(is_backend *be, is_tensor *t, const void *src, is_err *err) {
     (void)be;
     (void)err;
-    // Host memory is backend memory: alias it. The cast drops const; weights are
-    // never written by an op (only activations and KV pools are, and those are allocated).
+    // Host memory is backend memory: alias it, whatever the dtype (a quantized matrix in
+    // base/quant.h's layout, as files hold it). The cast drops const; weights are never
+    // written by an op (only activations and KV pools are, and those are allocated).
     t->data = (void *)src;
     t->owned = false;
     return 0;
@@ -105,8 +164,45 @@ static int cpu_tensor_get_f32(is_backend *be, const is_tensor *t, int64_t n_rows
                               is_err *err) {
     (void)err;
     IS_ASSERT(n_rows >= 0 && n_rows <= t->rows);
-    cpu_convert(cpu_impl(be), dst, IS_DTYPE_F32, t->data, t->dtype, (size_t)(n_rows * t->cols));
+    const cpu_backend *cb = cpu_impl(be);
+    if (!is_dtype_quantized(t->dtype)) {
+        cpu_convert(cb, dst, IS_DTYPE_F32, t->data, t->dtype, (size_t)(n_rows * t->cols));
+        return 0;
+    }
+    int64_t C = t->cols;
+    size_t rb = is_dtype_row_bytes(t->dtype, C);
+    int nt = n_rows * C >= CPU_PAR_MIN ? cb->n_threads : 1;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t r = 0; r < n_rows; r++)
+        is_dequantize_row(t->dtype, (const char *)t->data + (size_t)r * rb, dst + r * C, C);
     return 0;
+}
+
+// A quantized t: row r is quantized from the values the BF16 fill gives elements
+// r * cols .. r * cols + cols - 1 (std * is_rng_normal rounded to BF16), so a quantized
+// preset is exactly quantize(the BF16 preset). Rows in parallel.
+static void cpu_fill_normal_quant(const cpu_backend *cb, is_tensor *t, uint64_t seed, uint64_t stream,
+                                  float std) {
+    int64_t R = t->rows, C = t->cols;
+    size_t rb = is_dtype_row_bytes(t->dtype, C);
+    if (R == 0 || rb == 0) return; // (an INT8 row of 0 columns still has its scale)
+    int nt = R * C >= CPU_PAR_MIN ? cb->n_threads : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *buf = is_xmalloc((size_t)C * sizeof(float)); // [C]: the row's BF16 values in F32
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+            uint64_t i0 = (uint64_t)(r * C), i1 = i0 + (uint64_t)C;
+            for (uint64_t i = i0; i < i1;) { // over Box-Muller pairs, as the plain fill
+                float v[2];
+                is_rng_normal_pair(seed, stream, i >> 1, v);
+                for (int h = (int)(i & 1); h < 2 && i < i1; h++, i++)
+                    buf[i - i0] = is_bf16_to_f32(is_f32_to_bf16(v[h] * std));
+            }
+            is_quantize_row(t->dtype, buf, (char *)t->data + (size_t)r * rb, C);
+        }
+        free(buf);
+    }
 }
 
 // Element i = std * is_rng_normal(seed, stream, i), rounded to the tensor's dtype. Each
@@ -114,6 +210,10 @@ static int cpu_tensor_get_f32(is_backend *be, const is_tensor *t, int64_t n_rows
 // runs over Box-Muller pairs: one hash, log and sincos give two elements.
 static void cpu_tensor_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stream,
                                    float std) {
+    if (is_dtype_quantized(t->dtype)) {
+        cpu_fill_normal_quant(cpu_impl(be), t, seed, stream, std);
+        return;
+    }
     int64_t n = t->rows * t->cols;
     int nt = n >= CPU_PAR_MIN ? cpu_impl(be)->n_threads : 1;
     is_dtype dt = t->dtype;
@@ -130,9 +230,25 @@ static void cpu_tensor_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, 
     }
 }
 
+// A quantized t: one row of value quantized, its bytes copied to every row.
 static void cpu_tensor_fill_const(is_backend *be, is_tensor *t, float value) {
     int64_t n = t->rows * t->cols;
     int nt = n >= CPU_PAR_MIN ? cpu_impl(be)->n_threads : 1;
+    if (is_dtype_quantized(t->dtype)) {
+        int64_t C = t->cols;
+        size_t rb = is_dtype_row_bytes(t->dtype, C);
+        if (t->rows == 0 || rb == 0) return;
+        float *row = is_xmalloc((size_t)C * sizeof(float));
+        char *q = is_xmalloc(rb);
+        for (int64_t k = 0; k < C; k++) row[k] = value;
+        is_quantize_row(t->dtype, row, q, C);
+        char *d = t->data;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int64_t r = 0; r < t->rows; r++) memcpy(d + (size_t)r * rb, q, rb);
+        free(row);
+        free(q);
+        return;
+    }
     if (t->dtype == IS_DTYPE_F32) {
         float *d = t->data;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -254,6 +370,7 @@ is_backend *is_cpu_backend_create(int n_threads, is_err *err) {
     cpu_backend *cb = is_xcalloc(1, sizeof *cb);
     cb->n_threads = n_threads;
     cb->gemm_kernel = cpu_gemm_best(); // by the CPU's feature bits
+    cpu_quant_init();                  // the F16 scale table of the quantized GEMV
     size_t per_thread = CPU_SCRATCH_TOTAL / (size_t)n_threads;
     if (per_thread > CPU_SCRATCH_MAX) per_thread = CPU_SCRATCH_MAX;
     if (per_thread < CPU_SCRATCH_MIN) per_thread = CPU_SCRATCH_MIN;

@@ -1,5 +1,6 @@
 // cpu_gemm.c — our packed GEMM for prefill: out[n, M] = x[n, K] . w[M, K]^T (+ bias[M]),
-// w F32 or BF16 (widened while it is packed: BF16 is exact in F32), fp32 FMA.
+// w F32 or BF16 (widened while it is packed: BF16 is exact in F32) or quantized
+// (dequantized while it is packed, to the values of is_dequantize_row), fp32 FMA.
 //
 // The scheme of BLIS and GotoBLAS: a thread owns a range of weight rows (output
 // columns); for each block of KC columns of k it packs a panel of its weight rows
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 
 #define GEMM_KC 256 // k columns per packed block: an MR x KC and a KC x NR micro-panel fit L1 and L2
+_Static_assert(GEMM_KC % 32 == 0, "k blocks start on a Q8_0/Q4_0 block");
 
 // ---- the micro-kernel ----------------------------------------------------------------
 
@@ -123,7 +125,23 @@ cpu_gemm_kernel_id cpu_gemm_best(void) {
 // Weight rows [j0, j0 + nr) x columns [k0, k0 + kc) as a [kc][NR] micro-panel; rows
 // past M (nr < NR) are zeros. In steps of 16 k: a row's 16 values are one read, and
 // the 16 x NR block written stays in L1.
+// A quantized w: each row's kc values dequantized at once into t (k0 and kc are whole
+// Q8_0/Q4_0 blocks, as K and GEMM_KC are), then scattered into the panel (kc x NR floats,
+// 16-32 KiB: in L1).
+static void pack_w_quant(float *restrict dst, const is_tensor *w, int64_t j0, int nr, int NR, int64_t k0,
+                         int64_t kc) {
+    float t[GEMM_KC];
+    for (int j = 0; j < NR; j++) {
+        if (j < nr) cpu_dequant_range(w->dtype, cpu_qrow(w, j0 + j), k0, kc, t);
+        for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = j < nr ? t[k] : 0.0f;
+    }
+}
+
 static void pack_w(float *restrict dst, const is_tensor *w, int64_t j0, int nr, int NR, int64_t k0, int64_t kc) {
+    if (is_dtype_quantized(w->dtype)) {
+        pack_w_quant(dst, w, j0, nr, NR, k0, kc);
+        return;
+    }
     int64_t K = w->cols;
     for (int64_t kb = 0; kb < kc; kb += 16) {
         int64_t ke = kb + 16 < kc ? kb + 16 : kc;

@@ -1,10 +1,16 @@
 // cpu_internal.h — shared by the CPU backend's files; not part of the backend interface.
 //
-// The backend lives in four files, one op family each:
+// The backend lives in five files, one op family each:
 //   cpu_backend.c   create/destroy, tensor memory, fills, the dispatch table
 //   cpu_matmul.c    matmul: GEMV for decode, GEMM (OpenBLAS or our own) for prefill
+//   cpu_gemm.c      the packed GEMM (prefill)
+//   cpu_quant.c     quantized weights (Q8_0, Q4_0, INT8): dequantization, the GEMV tiles
 //   cpu_ops.c       embed, rmsnorm, rope, swiglu, add, gather_rows
 //   cpu_attention.c kv_store, kv_copy_blocks, attention
+//
+// Weight matrices are F32, BF16 or quantized (base/quant.h): a quantized [rows, cols]
+// tensor is rows rows of is_dtype_row_bytes(dtype, cols) bytes, one after another
+// (is_dtype_size is 0 for them: sizes are per row).
 //
 // SIMD comes from the compiler: vector extensions that GCC (12 or later) and clang
 // share (v16f below, __builtin_shufflevector) in functions built for several targets with
@@ -118,8 +124,8 @@ typedef struct cpu_backend {
     int n_threads;
     int matmul_path;  // cpu_matmul_path chosen with --kernel matmul=...; CPU_MATMUL_AUTO by default
     int gemm_kernel;  // cpu_gemm_kernel_id of the packed GEMM: cpu_gemm_best()
-    // Per-thread scratch for blocks of BF16 weights widened to F32 (before an sgemm, or
-    // for our own GEMM): [n_threads][scratch_floats], 64-byte aligned.
+    // Per-thread scratch for blocks of BF16 or quantized weights turned into F32 (before
+    // an sgemm, or for our own GEMM): [n_threads][scratch_floats], 64-byte aligned.
     float *scratch;
     size_t scratch_floats;
     // flush_cache: a buffer larger than the last-level cache, allocated on first use
@@ -181,6 +187,23 @@ size_t cpu_gemm_scratch_floats(void);
 // out[n, M] = x[n, K] . w[M, K]^T (+ bias) with kernel id (usable on this CPU).
 void cpu_gemm(const cpu_backend *cb, cpu_gemm_kernel_id id, float *out, const float *x, const is_tensor *w,
               const float *bias, int n);
+
+// ---- cpu_quant.c ----
+// Builds cpu_f16_table once (is_cpu_backend_create calls it; thread-safe).
+void cpu_quant_init(void);
+// Every F16 bit pattern as F32, equal to is_f16_to_f32 (valid after cpu_quant_init).
+extern float cpu_f16_table[65536];
+// Row r of a quantized matrix.
+const void *cpu_qrow(const is_tensor *w, int64_t r);
+// dst[0, kn) = elements [k0, k0 + kn) of one quantized row of dtype t, bit for bit the
+// values of is_dequantize_row; k0 and kn whole blocks (multiples of 32 for Q8_0, Q4_0).
+void cpu_dequant_range(is_dtype t, const void *row, int64_t k0, int64_t kn, float *dst);
+// The GEMV on a quantized w: out[i][j] = x[i] . deq(w[j]) (+ bias[j]) for i in [i0, i1),
+// j in [j0, j1); out [., w->rows], x [., w->cols]. avx2: 8-lane tiles (the CPU has AVX2
+// and FMA), which keep a permuted copy of x in scratch (the calling thread's own), else
+// 16-lane ones.
+void cpu_gemv_quant(const is_tensor *w, bool avx2, float *scratch, size_t scratch_floats, const float *x,
+                    int64_t i0, int64_t i1, float *out, const float *bias, int64_t j0, int64_t j1);
 
 // ---- cpu_ops.c ----
 void cpu_embed(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n);

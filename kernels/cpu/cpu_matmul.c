@@ -1,20 +1,22 @@
-// cpu_matmul.c — out[n, M] = x[n, K] . w[M, K]^T (+ bias[M]); w F32 or BF16, x and out F32.
+// cpu_matmul.c — out[n, M] = x[n, K] . w[M, K]^T (+ bias[M]); w F32, BF16 or quantized
+// (Q8_0, Q4_0, INT8: x . dequant(w)^T), x and out F32, FP32 accumulation.
 //
 // Three paths (cpu_matmul_with; CPU_MATMUL_AUTO picks by n):
 // - GEMV (n < CPU_MATMUL_GEMV_N, decode): memory-bound. Each thread owns a contiguous
 //   range of weight rows and streams it once, dotting every weight row with all n
 //   input rows (tiles of 4 weight rows x up to 4 input rows, one vector accumulator
-//   each). BF16 weights are widened in registers, so they cost half the bytes.
+//   each). BF16 weights are widened in registers, so they cost half the bytes;
+//   quantized ones are dequantized in registers (cpu_quant.c's tiles).
 // - our packed GEMM (cpu_gemm.c: the rest of AUTO, and --kernel matmul=gemm): weights
 //   and tokens packed into micro-panels, a register-blocked micro-kernel per
 //   instruction set, chosen by the CPU's feature bits.
 // - OpenBLAS sgemm (--kernel matmul=blas, IS_HAVE_BLAS): each OpenMP thread calls a
 //   single-threaded sgemm on its own block of output columns, so only one thread pool
-//   ever runs; BF16 weights are widened block by block into the thread's scratch
-//   first. Not chosen by AUTO: OpenBLAS picks its kernel from a table of CPU model
-//   numbers when it loads, and falls back to a generic one several times slower on a
-//   CPU it does not know (a Sapphire Rapids read as "Prescott"), which no result
-//   would show.
+//   ever runs; BF16 weights are widened (quantized ones dequantized) block by block
+//   into the thread's scratch first. Not chosen by AUTO: OpenBLAS picks its kernel
+//   from a table of CPU model numbers when it loads, and falls back to a generic one
+//   several times slower on a CPU it does not know (a Sapphire Rapids read as
+//   "Prescott"), which no result would show.
 // Measured on TinyLlama-1.1B's projections at n = 512, BF16 weights, 2 threads of a
 // 2-vCPU AMD EPYC (Zen 3, AVX2; OpenBLAS 0.3.21 detects it as "Zen"), best of 7 each,
 // alternating: the packed GEMM 131-168 GFLOP/s, sgemm 149-176, on a machine whose
@@ -205,11 +207,18 @@ static void mm_gemv(const cpu_backend *cb, float *out, const float *x, const is_
                     const float *bias, int n) {
     int64_t M = w->rows, K = w->cols;
     int nt = M * K >= CPU_PAR_MIN ? cb->n_threads : 1;
+    // quantized weights: 8-lane tiles wherever AVX2 and FMA are (cpu_quant.c), so with
+    // AVX-512 too; they keep a permuted copy of x in the thread's scratch
+    bool avx2 = cb->gemm_kernel == CPU_GEMM_AVX2, quant_avx2 = avx2 || cb->gemm_kernel == CPU_GEMM_AVX512;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t j0, j1;
         mm_thread_range(M, 4, &j0, &j1);
-        mm_block_any(w, cb->gemm_kernel == CPU_GEMM_AVX2, x, 0, n, out, bias, j0, j1);
+        float *scratch = cb->scratch + (size_t)omp_get_thread_num() * cb->scratch_floats;
+        if (j0 < j1 && is_dtype_quantized(w->dtype))
+            cpu_gemv_quant(w, quant_avx2, scratch, cb->scratch_floats, x, 0, n, out, bias, j0, j1);
+        else if (j0 < j1)
+            mm_block_any(w, avx2, x, 0, n, out, bias, j0, j1);
     }
 }
 
@@ -229,6 +238,13 @@ CPU_CLONES static void mm_bf16_block_to_f32(float *dst, const uint16_t *w, int64
 }
 
 #ifdef IS_HAVE_BLAS
+// Dequantizes rows [j0, j0 + rows) x columns [k0, k0 + kb) of a quantized matrix into
+// dst[rows][kb] (k0, kb whole blocks).
+static void mm_quant_block_to_f32(float *dst, const is_tensor *w, int64_t j0, int64_t rows, int64_t k0,
+                                  int64_t kb) {
+    for (int64_t r = 0; r < rows; r++) cpu_dequant_range(w->dtype, cpu_qrow(w, j0 + r), k0, kb, dst + r * kb);
+}
+
 static void mm_gemm_blas(const cpu_backend *cb, float *out, const float *x, const is_tensor *w,
                          const float *bias, int n) {
     int64_t M = w->rows, K = w->cols;
@@ -241,17 +257,19 @@ static void mm_gemm_blas(const cpu_backend *cb, float *out, const float *x, cons
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)(j1 - j0), (int)K, 1.0f, x,
                         (int)K, (const float *)w->data + j0 * K, (int)K, 0.0f, out + j0, (int)M);
         } else if (j1 > j0) {
-            // BF16: widen [rb rows x kb columns] blocks into this thread's scratch.
+            // BF16 (quantized): widen (dequantize) [rb rows x kb columns] blocks into this
+            // thread's scratch; kb in whole blocks of the format.
             float *buf = cb->scratch + (size_t)omp_get_thread_num() * cb->scratch_floats;
-            int64_t cap = (int64_t)cb->scratch_floats;
-            int64_t kb = K < cap / 16 ? K : cap / 16;
+            int64_t cap = (int64_t)cb->scratch_floats, blk = is_dtype_block(w->dtype);
+            int64_t kb = K < cap / 16 ? K : cap / 16 / blk * blk;
             int64_t rb = cap / kb;
             if (rb > 16) rb -= rb % 16;
             for (int64_t jb = j0; jb < j1; jb += rb) {
                 int64_t rows = jb + rb < j1 ? rb : j1 - jb;
                 for (int64_t k0 = 0; k0 < K; k0 += kb) {
                     int64_t kn = k0 + kb < K ? kb : K - k0;
-                    mm_bf16_block_to_f32(buf, w->data, K, jb, rows, k0, kn);
+                    if (w->dtype == IS_DTYPE_BF16) mm_bf16_block_to_f32(buf, w->data, K, jb, rows, k0, kn);
+                    else mm_quant_block_to_f32(buf, w, jb, rows, k0, kn);
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)kn, 1.0f,
                                 x + k0, (int)K, buf, (int)kn, k0 ? 1.0f : 0.0f, out + jb, (int)M);
                 }
@@ -298,7 +316,8 @@ void cpu_gemm_describe(const cpu_backend *cb, is_gemm_info *out) {
 void cpu_matmul_with(is_backend *be, cpu_matmul_path path, is_tensor *out, const is_tensor *x,
                      const is_tensor *w, const is_tensor *bias, int n) {
     IS_ASSERT(out->dtype == IS_DTYPE_F32 && x->dtype == IS_DTYPE_F32);
-    IS_ASSERT(w->dtype == IS_DTYPE_F32 || w->dtype == IS_DTYPE_BF16);
+    IS_ASSERT(w->dtype == IS_DTYPE_F32 || w->dtype == IS_DTYPE_BF16 || is_dtype_quantized(w->dtype));
+    IS_ASSERT(is_dtype_row_bytes(w->dtype, w->cols) > 0 || w->cols == 0); // whole blocks
     IS_ASSERT(x->cols == w->cols && out->cols == w->rows);
     IS_ASSERT(n >= 0 && n <= x->rows && n <= out->rows);
     IS_ASSERT(w->rows <= INT32_MAX && w->cols <= INT32_MAX);

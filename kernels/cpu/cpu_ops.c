@@ -15,20 +15,23 @@ static void ops_check_act(const is_tensor *t, int n) {
     IS_ASSERT(n >= 0 && n <= t->rows);
 }
 
-// out[i] = table[ids[i]]: table [vocab, D] F32 or BF16 -> out [n, D] F32.
+// out[i] = table[ids[i]]: table [vocab, D] F32, BF16 or quantized (the row dequantized,
+// as is_dequantize_row does) -> out [n, D] F32.
 void cpu_embed(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n) {
     ops_check_act(out, n);
-    IS_ASSERT(table->dtype == IS_DTYPE_F32 || table->dtype == IS_DTYPE_BF16);
+    IS_ASSERT(table->dtype == IS_DTYPE_F32 || table->dtype == IS_DTYPE_BF16 || is_dtype_quantized(table->dtype));
     IS_ASSERT(out->cols == table->cols);
     int64_t D = table->cols;
     for (int i = 0; i < n; i++) IS_ASSERT(ids[i] >= 0 && ids[i] < table->rows);
-    size_t es = is_dtype_size(table->dtype);
+    bool quant = is_dtype_quantized(table->dtype);
+    size_t rb = is_dtype_row_bytes(table->dtype, D);
     int nt = ops_threads(be, (int64_t)n * D);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int i = 0; i < n; i++) {
-        is_dtype_convert((float *)out->data + (int64_t)i * D, IS_DTYPE_F32,
-                         (const char *)table->data + (size_t)ids[i] * (size_t)D * es, table->dtype,
-                         (size_t)D);
+        float *o = (float *)out->data + (int64_t)i * D;
+        const char *row = (const char *)table->data + (size_t)ids[i] * rb;
+        if (quant) cpu_dequant_range(table->dtype, row, 0, D, o);
+        else is_dtype_convert(o, IS_DTYPE_F32, row, table->dtype, (size_t)D);
     }
 }
 

@@ -68,17 +68,24 @@ bool cuda_grow(cuda_backend *cb, void **p, size_t *cap_bytes, size_t bytes, cons
 }
 
 // ---- memory ----------------------------------------------------------------
-
-static size_t tensor_bytes(const is_tensor *t) {
-    return (size_t)t->rows * (size_t)t->cols * is_dtype_size(t->dtype);
-}
+// A tensor is rows x is_dtype_row_bytes(dtype, cols) bytes, row after row: cols x the
+// element size for F32, F16, BF16; the blocks (or the scale and the values) of each
+// row for the quantized formats (base/quant.h).
 
 static int cuda_tensor_alloc(is_backend *be, is_tensor *t, is_err *err) {
     cuda_backend *cb = cuda_impl(be);
-    IS_ASSERT(t->rows >= 0 && t->cols >= 0 && is_dtype_size(t->dtype) > 0);
+    IS_ASSERT(t->rows >= 0 && t->cols >= 0);
     IS_ASSERT(!cb->capturing);
-    size_t bytes = tensor_bytes(t);
+    if (is_dtype_quantized(t->dtype) && t->cols % is_dtype_block(t->dtype) != 0)
+        return is_errf(err, "cannot hold a %lld x %lld tensor in %s on cuda device %d: its rows are whole blocks of "
+                       "%lld elements, and %lld columns are not", (long long)t->rows, (long long)t->cols,
+                       is_dtype_name(t->dtype), cb->device, (long long)is_dtype_block(t->dtype), (long long)t->cols);
+    IS_ASSERT(is_dtype_row_bytes(t->dtype, t->cols) > 0 || t->cols == 0);
+    size_t bytes = cuda_tensor_bytes(t);
     double mib = (double)bytes / 1048576.0;
+    // the first quantized tensor checks the device quantizer; each one makes sure the
+    // dequantization scratch of the matmul holds a chunk of its rows (cuda_quant.cu)
+    if (is_dtype_quantized(t->dtype) && cuda_quant_prepare(cb, t, err)) return -1;
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
     if (e != cudaSuccess) {
@@ -104,29 +111,95 @@ static void cuda_tensor_free(is_backend *be, is_tensor *t) {
     t->owned = false;
 }
 
+// Copies bytes host bytes to device dst through the pinned stage.
+static void stage_copy_raw(cuda_backend *cb, char *dst, const char *src, size_t bytes) {
+    for (size_t off = 0; off < bytes && !cb->failed; off += cb->stage_bytes) {
+        size_t c = bytes - off < cb->stage_bytes ? bytes - off : cb->stage_bytes;
+        memcpy(cb->h_stage, src + off, c);
+        CUDA_OK(cb, cudaMemcpyAsync(dst + off, cb->h_stage, c, cudaMemcpyHostToDevice, cb->stream));
+        CUDA_OK(cb, cudaStreamSynchronize(cb->stream)); // the stage is reused next round
+    }
+}
+
+// tensor_set where t or src is quantized (and the dtypes differ): row by row on the
+// host. Each source row becomes F32 (is_dequantize_row: a plain dtype converted, a
+// quantized one dequantized; F32 used in place), then is quantized with the reference
+// quantizer into the pinned stage (t quantized) or goes there as F32 (t plain:
+// converted on the device). A chunk of rows fills the stage, is copied, and the copy
+// is waited for before the stage is reused. Host memory: the stage and one F32 row.
+static int tensor_set_rows(cuda_backend *cb, is_tensor *t, const void *src, is_dtype src_dtype, is_err *err) {
+    int64_t cols = t->cols;
+    size_t src_rb = is_dtype_row_bytes(src_dtype, cols), dst_rb = cuda_row_bytes(t);
+    if (src_rb == 0 || dst_rb == 0)
+        return is_errf(err, "cannot convert a %lld x %lld tensor from %s to %s: rows of %s are whole blocks of %lld "
+                       "elements", (long long)t->rows, (long long)cols, is_dtype_name(src_dtype),
+                       is_dtype_name(t->dtype), is_dtype_name(is_dtype_quantized(src_dtype) ? src_dtype : t->dtype),
+                       (long long)is_dtype_block(is_dtype_quantized(src_dtype) ? src_dtype : t->dtype));
+    bool quant_dst = is_dtype_quantized(t->dtype);
+    size_t stage_rb = quant_dst ? dst_rb : (size_t)cols * sizeof(float); // bytes a row takes in the stage
+    if (stage_rb > cb->stage_bytes)
+        return is_errf(err, "cannot convert a %lld x %lld tensor from %s to %s: one row (%zu bytes) exceeds the %zu "
+                       "byte staging buffer", (long long)t->rows, (long long)cols, is_dtype_name(src_dtype),
+                       is_dtype_name(t->dtype), stage_rb, cb->stage_bytes);
+    int64_t chunk = (int64_t)(cb->stage_bytes / stage_rb);
+    float *row = (float *)is_xmalloc((size_t)cols * sizeof(float) + sizeof(float));
+    for (int64_t r0 = 0; r0 < t->rows && !cb->failed; r0 += chunk) {
+        int64_t c = t->rows - r0 < chunk ? t->rows - r0 : chunk;
+        for (int64_t i = 0; i < c; i++) {
+            const char *s = (const char *)src + (size_t)(r0 + i) * src_rb;
+            char *st = (char *)cb->h_stage + (size_t)i * stage_rb;
+            const float *x;
+            if (src_dtype == IS_DTYPE_F32 && (uintptr_t)s % sizeof(float) == 0) {
+                x = (const float *)s; // read in place
+            } else if (src_dtype == IS_DTYPE_F32) {
+                memcpy(row, s, (size_t)cols * sizeof(float)); // a row at an odd address (a file's tensor)
+                x = row;
+            } else {
+                is_dequantize_row(src_dtype, s, quant_dst ? row : (float *)st, cols);
+                x = quant_dst ? row : (float *)st;
+            }
+            if (quant_dst) is_quantize_row(t->dtype, x, st, cols);
+            else if (x != (const float *)st) memcpy(st, x, (size_t)cols * sizeof(float));
+        }
+        size_t bytes = (size_t)c * stage_rb;
+        if (quant_dst || t->dtype == IS_DTYPE_F32) {
+            CUDA_OK(cb, cudaMemcpyAsync((char *)t->data + (size_t)r0 * dst_rb, cb->h_stage, bytes,
+                                        cudaMemcpyHostToDevice, cb->stream));
+        } else if (CUDA_OK(cb, cudaMemcpyAsync(cb->d_stage, cb->h_stage, bytes, cudaMemcpyHostToDevice, cb->stream))) {
+            cuda_convert(cb, (char *)t->data + (size_t)r0 * dst_rb, t->dtype, cb->d_stage, IS_DTYPE_F32,
+                         (size_t)(c * cols));
+        }
+        CUDA_OK(cb, cudaStreamSynchronize(cb->stream)); // the stage is reused next round
+    }
+    free(row);
+    return cuda_take_error(cb, err);
+}
+
 // Copies rows*cols host elements of src_dtype into t through the pinned stage,
-// converting on the device.
+// converting on the device (plain dtypes), copying as they are (the same dtype), or
+// row by row on the host (a quantized t or src: tensor_set_rows).
 static int cuda_tensor_set(is_backend *be, is_tensor *t, const void *src, is_dtype src_dtype, is_err *err) {
     cuda_backend *cb = cuda_impl(be);
     IS_ASSERT(!cb->capturing);
+    if (src_dtype == t->dtype) {
+        stage_copy_raw(cb, (char *)t->data, (const char *)src, cuda_tensor_bytes(t));
+        return cuda_take_error(cb, err);
+    }
+    if (is_dtype_quantized(t->dtype) || is_dtype_quantized(src_dtype)) return tensor_set_rows(cb, t, src, src_dtype, err);
     size_t n = (size_t)cuda_numel(t), ss = is_dtype_size(src_dtype), ds = is_dtype_size(t->dtype);
     size_t chunk = cb->stage_bytes / 4; // elements: room for any dtype
     for (size_t off = 0; off < n && !cb->failed; off += chunk) {
         size_t c = n - off < chunk ? n - off : chunk;
         memcpy(cb->h_stage, (const char *)src + off * ss, c * ss);
         char *dst = (char *)t->data + off * ds;
-        if (src_dtype == t->dtype) {
-            CUDA_OK(cb, cudaMemcpyAsync(dst, cb->h_stage, c * ss, cudaMemcpyHostToDevice, cb->stream));
-        } else if (CUDA_OK(cb, cudaMemcpyAsync(cb->d_stage, cb->h_stage, c * ss, cudaMemcpyHostToDevice,
-                                                cb->stream))) {
+        if (CUDA_OK(cb, cudaMemcpyAsync(cb->d_stage, cb->h_stage, c * ss, cudaMemcpyHostToDevice, cb->stream)))
             cuda_convert(cb, dst, t->dtype, cb->d_stage, src_dtype, c);
-        }
         CUDA_OK(cb, cudaStreamSynchronize(cb->stream)); // the stage is reused next round
     }
     return cuda_take_error(cb, err);
 }
 
-// The device cannot use host memory in place: a copy.
+// The device cannot use host memory in place: a copy (of any dtype, quantized ones as they are).
 static int cuda_tensor_wrap(is_backend *be, is_tensor *t, const void *src, is_err *err) {
     if (cuda_tensor_alloc(be, t, err)) return -1;
     if (cuda_tensor_set(be, t, src, t->dtype, err)) {
@@ -136,10 +209,28 @@ static int cuda_tensor_wrap(is_backend *be, is_tensor *t, const void *src, is_er
     return 0;
 }
 
+// Converts on the device into the stage (quantized rows: dequantized there, as
+// is_dequantize_row does), then copies to the host.
 static int cuda_tensor_get_f32(is_backend *be, const is_tensor *t, int64_t n_rows, float *dst, is_err *err) {
     cuda_backend *cb = cuda_impl(be);
     IS_ASSERT(n_rows >= 0 && n_rows <= t->rows);
     IS_ASSERT(!cb->capturing);
+    if (is_dtype_quantized(t->dtype)) {
+        int64_t cols = t->cols, chunk = cols ? (int64_t)(cb->stage_bytes / sizeof(float)) / cols : n_rows;
+        if (cols && chunk < 1) {
+            return is_errf(err, "cannot download a %lld x %lld %s tensor: one row of F32 exceeds the %zu byte staging "
+                           "buffer", (long long)t->rows, (long long)cols, is_dtype_name(t->dtype), cb->stage_bytes);
+        }
+        for (int64_t r0 = 0; r0 < n_rows && cols && !cb->failed; r0 += chunk) {
+            int64_t c = n_rows - r0 < chunk ? n_rows - r0 : chunk;
+            size_t bytes = (size_t)(c * cols) * sizeof(float);
+            cuda_quant_dequant_f32(cb, (float *)cb->d_stage, t, r0, c);
+            if (CUDA_OK(cb, cudaMemcpyAsync(cb->h_stage, cb->d_stage, bytes, cudaMemcpyDeviceToHost, cb->stream)) &&
+                CUDA_OK(cb, cudaStreamSynchronize(cb->stream)) && !cb->failed)
+                memcpy(dst + r0 * cols, cb->h_stage, bytes);
+        }
+        return cuda_take_error(cb, err);
+    }
     size_t n = (size_t)(n_rows * t->cols), es = is_dtype_size(t->dtype);
     size_t chunk = cb->stage_bytes / sizeof(float);
     for (size_t off = 0; off < n && !cb->failed; off += chunk) {
@@ -392,7 +483,7 @@ static int cuda_probe_copy(is_backend *be, double *gbs, char *method, size_t met
 static const is_kernel_op cuda_kernel_ops[] = {
     {"gemv", cuda_gemv_variants, // CUDA_OP_GEMV
      "matmul at n <= 8 rows, BF16 weights: cublas (GemmEx), custom (our 16-byte-load kernel, split-K when short and "
-     "wide); F32 weights or more rows always cuBLAS", IS_KOP_GEMV},
+     "wide); F32 weights or more rows always cuBLAS; quantized weights always their own GEMV", IS_KOP_GEMV},
     {"attn_decode", cuda_attn_decode_variants, // CUDA_OP_ATTN_DECODE
      "decode attention: naive (a block per token x head), split_kv (flash-decoding: context partitions merged by "
      "log-sum-exp, when the grid would under-fill the device)", IS_KOP_ATTN_DECODE},
@@ -410,7 +501,7 @@ const cuda_variant *cuda_variant_of(const cuda_backend *cb, int op) {
 static void cuda_gemm_info(is_backend *be, is_gemm_info *out) {
     memset(out, 0, sizeof *out);
     snprintf(out->impl, sizeof out->impl, "cuBLAS cublasGemmEx, BF16 x BF16 -> F32, CUBLAS_COMPUTE_32F "
-             "(F32 weights: F32 GEMM); gemv variants at n <= %d rows", IS_CUDA_GEMV_MAX_N);
+             "(F32 weights: F32; quantized: dequantized to BF16); gemv at n <= %d", IS_CUDA_GEMV_MAX_N);
     snprintf(out->blas, sizeof out->blas, "cuBLAS loaded from %s", cuda_blas_path(cuda_impl(be)));
     snprintf(out->unit, sizeof out->unit, "tensor_bf16");
     snprintf(out->chosen_by, sizeof out->chosen_by, "the CUDA backend's only GEMM (cuBLAS picks its kernel)");
@@ -447,7 +538,8 @@ static void cuda_destroy(is_backend *be) {
         is_graph_cache_free(&cb->graphs);
         cuda_blas_close(cb);
         cuda_timing_free(cb);
-        void *dev[] = {cb->d_stage, cb->d_batch, cb->d_adhoc, cb->d_act16, cb->d_req, cb->d_ids, cb->d_work};
+        void *dev[] = {cb->d_stage, cb->d_batch, cb->d_adhoc, cb->d_act16, cb->d_req, cb->d_ids, cb->d_work,
+                       cb->d_deq};
         for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
             if (dev[i]) CUDA_OK(cb, cudaFree(dev[i]));
         void *host[] = {cb->h_stage, cb->h_batch, cb->h_req, cb->h_ids};

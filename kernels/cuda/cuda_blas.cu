@@ -5,7 +5,9 @@
 // matmul: out[n, M] = x[n, K] . w[M, K]^T (+ bias). BF16 weights: x is rounded to
 // BF16 (one pass) and cublasGemmEx multiplies BF16 x BF16 with fp32 accumulation
 // and an F32 result. F32 weights: an F32 GEMM (no TF32), for tight checks.
-// A BF16 matmul at n <= IS_CUDA_GEMV_MAX_N rows goes to the gemv variant chosen (cuda_gemv.cu).
+// A BF16 matmul at n <= IS_CUDA_GEMV_MAX_N rows goes to the gemv variant chosen (cuda_gemv.cu);
+// quantized weights (Q8_0, Q4_0, INT8) go to cuda_quant.cu whatever the variant (the gemv
+// variants are BF16 kernels with BF16 checks; quantized weights have one implementation).
 #include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_OK, cuda_round_bf16
 
 extern "C" {
@@ -106,13 +108,31 @@ void cuda_blas_close(cuda_backend *cb) {
 void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias, int n) {
     cuda_backend *cb = cuda_impl(be);
     IS_ASSERT(x->dtype == IS_DTYPE_F32 && out->dtype == IS_DTYPE_F32);
-    IS_ASSERT(w->dtype == IS_DTYPE_F32 || w->dtype == IS_DTYPE_BF16);
+    IS_ASSERT(w->dtype == IS_DTYPE_F32 || w->dtype == IS_DTYPE_BF16 || is_dtype_quantized(w->dtype));
     IS_ASSERT(x->cols == w->cols && out->cols == w->rows && n >= 0 && n <= x->rows && n <= out->rows);
     IS_ASSERT(!bias || (bias->dtype == IS_DTYPE_F32 && bias->rows * bias->cols == w->rows));
     if (cb->failed || n == 0) return;
-    if (be->batch_invariant) cuda_matmul_invariant(cb, out, x, w, bias, n);
+    if (is_dtype_quantized(w->dtype)) cuda_quant_matmul(cb, out, x, w, bias, n, be->batch_invariant);
+    else if (be->batch_invariant) cuda_matmul_invariant(cb, out, x, w, bias, n);
     else if (w->dtype == IS_DTYPE_BF16 && n <= IS_CUDA_GEMV_MAX_N) cuda_variant_of(cb, CUDA_OP_GEMV)->matmul(cb, out, x, w, bias, n);
     else cuda_gemm(cb, out, x, w, bias, n);
+}
+
+const __nv_bfloat16 *cuda_act_bf16(cuda_backend *cb, const is_tensor *x, int n) {
+    size_t bytes = (size_t)n * (size_t)x->cols * sizeof(__nv_bfloat16);
+    if (!cuda_grow(cb, (void **)&cb->d_act16, &cb->act16_cap, bytes, "matmul BF16 activations")) return NULL;
+    cuda_round_bf16(cb, cb->d_act16, (const float *)x->data, x->cols, x->cols, n);
+    return cb->d_act16;
+}
+
+void cuda_blas_gemm_bf16(cuda_backend *cb, float *out, int64_t ld_out, const __nv_bfloat16 *a, const __nv_bfloat16 *w,
+                         int M, int n, int K) {
+    if (cb->failed || n == 0 || M == 0) return;
+    const float alpha = 1.0f, beta = 0.0f;
+    // column-major view: out^T (M x n, ld ld_out) = w (K x M, ld K)^T . a^T (K x n, ld K)
+    BLAS_OK(cb, cb->blas->gemm_ex(cb->blas->h, CUBLAS_OP_T, CUBLAS_OP_N, M, n, K, &alpha, w, CUDA_R_16BF, K, a,
+                                  CUDA_R_16BF, K, &beta, out, CUDA_R_32F, (int)ld_out, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
 }
 
 void cuda_gemm(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias, int n) {
@@ -123,10 +143,8 @@ void cuda_gemm(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_te
     int ldb = (int)x->cols;
     cudaDataType_t ab_type = CUDA_R_32F;
     if (w->dtype == IS_DTYPE_BF16) {
-        size_t bytes = (size_t)n * (size_t)K * sizeof(__nv_bfloat16);
-        if (!cuda_grow(cb, (void **)&cb->d_act16, &cb->act16_cap, bytes, "matmul BF16 activations")) return;
-        cuda_round_bf16(cb, cb->d_act16, (const float *)x->data, x->cols, K, n);
-        b_ptr = cb->d_act16;
+        b_ptr = cuda_act_bf16(cb, x, n);
+        if (!b_ptr) return;
         ldb = K;
         ab_type = CUDA_R_16BF;
     }

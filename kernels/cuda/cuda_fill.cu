@@ -1,6 +1,6 @@
 // cuda_fill.cu — seeded normal fills (the host's counter-based generator, so a
 // preset's weights are generated where they live), constant fills, and dtype
-// conversion on the device.
+// conversion on the device. Fills of quantized tensors are in cuda_quant.cu.
 #include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_LAUNCHED, cuda_grid
 
 extern "C" {
@@ -47,8 +47,13 @@ __global__ void convert_kernel(void *dst, is_dtype dt, const void *src, is_dtype
 
 // ---- launchers ---------------------------------------------------------------------
 
+// A quantized t: the BF16 fill's values quantized on the device (cuda_quant.cu).
 void cuda_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stream, float std) {
     cuda_backend *cb = cuda_impl(be);
+    if (is_dtype_quantized(t->dtype)) {
+        cuda_quant_fill_normal(cb, t, seed, stream, std);
+        return;
+    }
     int64_t n = cuda_numel(t);
     if (cb->failed || n == 0) return;
     fill_normal_kernel<<<cuda_grid((n + 1) / 2, FILL_THREADS), FILL_THREADS, 0, cb->stream>>>(t->data, t->dtype, n,
@@ -58,6 +63,10 @@ void cuda_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stre
 
 void cuda_fill_const(is_backend *be, is_tensor *t, float value) {
     cuda_backend *cb = cuda_impl(be);
+    if (is_dtype_quantized(t->dtype)) {
+        cuda_quant_fill_const(cb, t, value);
+        return;
+    }
     int64_t n = cuda_numel(t);
     if (cb->failed || n == 0) return;
     fill_const_kernel<<<cuda_grid(n, FILL_THREADS), FILL_THREADS, 0, cb->stream>>>(t->data, t->dtype, n, value);

@@ -176,11 +176,14 @@ static void gemv_custom_planned(cuda_backend *cb, is_tensor *out, const is_tenso
     else
         gemv_launch<false>(cb, &p, (float *)out->data, out->cols, part, (const float *)x->data, x->cols,
                            (const __nv_bfloat16 *)w->data, b, M, K, n);
-    if (part && !cb->failed) {
-        gemv_reduce_kernel<<<cuda_grid((int64_t)n * M, 256), 256, 0, cb->stream>>>((float *)out->data, out->cols,
-                                                                                   part, b, M, n, p.split);
-        CUDA_LAUNCHED(cb, "gemv_reduce_kernel");
-    }
+    if (part) cuda_gemv_reduce(cb, (float *)out->data, out->cols, part, b, M, n, p.split);
+}
+
+void cuda_gemv_reduce(cuda_backend *cb, float *out, int64_t out_ld, const float *part, const float *bias, int M, int n,
+                      int split) {
+    if (cb->failed || n == 0 || M == 0) return;
+    gemv_reduce_kernel<<<cuda_grid((int64_t)n * M, 256), 256, 0, cb->stream>>>(out, out_ld, part, bias, M, n, split);
+    CUDA_LAUNCHED(cb, "gemv_reduce_kernel");
 }
 
 // gemv=custom: out[n, w.rows] = x . w^T (+ bias), BF16 w, 1 <= n <= IS_CUDA_GEMV_MAX_N.
@@ -192,7 +195,7 @@ static void gemv_custom(cuda_backend *cb, is_tensor *out, const is_tensor *x, co
 // Rows [r0, r0 + n) of t, as a tensor of n rows.
 static is_tensor rows_view(const is_tensor *t, int64_t r0, int64_t n) {
     is_tensor v = *t;
-    v.data = (char *)t->data + r0 * t->cols * (int64_t)is_dtype_size(t->dtype);
+    v.data = (char *)t->data + (size_t)r0 * cuda_row_bytes(t);
     v.rows = n;
     v.owned = false;
     return v;

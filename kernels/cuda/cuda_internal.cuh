@@ -6,6 +6,9 @@
 //   cuda_blas.cu       cuBLAS, loaded at run time; matmul (BF16 or F32 weights, fp32 accumulation)
 //   cuda_gemv.cu       the gemv variants: cublas, custom (our matmul at n <= 8 rows with BF16 weights,
 //                      split-K when short and wide)
+//   cuda_quant.cu      quantized weights (Q8_0, Q4_0, INT8): the device quantizer (fills), dequantization
+//                      (downloads, embed), and their matmul (a GEMV at n <= 8 rows, dequantized BF16 chunks
+//                      through cuBLAS above)
 //   cuda_fill.cu       seeded normal and constant fills, dtype conversion
 //   cuda_ops.cu        embed, gather_rows, rmsnorm (+ fused residual add), rope, swiglu, add
 //   cuda_attention.cu  kv_store, kv_copy_blocks, decode (naive, split_kv) and prefill (tiled, wide) attention,
@@ -26,6 +29,7 @@
 
 extern "C" {
 #include "base/error.h"
+#include "base/quant.h" // defines: is_quantize_row, is_dequantize_row, IS_QK
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_plan.h"
 }
@@ -75,6 +79,13 @@ typedef struct cuda_backend {
     is_sample_req *h_req, *d_req;
     int32_t *h_ids, *d_ids;
     int sample_cap;
+    // quantized weights (cuda_quant.cu): the BF16 scratch the matmul above the GEMV's rows
+    // dequantizes chunks of weight rows into for cuBLAS, reserved when a quantized tensor is
+    // allocated (never inside a graph recording), at most CUDA_DEQ_BYTES (or one row); and
+    // whether the device quantizer passed its check against base/quant.c
+    void *d_deq;
+    size_t deq_cap;
+    bool quant_checked;
     // timing (cuda_timing.cu): events made on first use, the L2 flush buffer
     cudaEvent_t t_begin, t_end;
     void *d_flush;
@@ -138,6 +149,10 @@ extern const is_kernel_variant cuda_attn_prefill_variants[];
 // The chosen variant of op (CUDA_OP_*) of the backend.
 const cuda_variant *cuda_variant_of(const cuda_backend *cb, int op);
 
+// Bytes of one row of t (quantized formats: their scales included), and of the whole tensor.
+static inline size_t cuda_row_bytes(const is_tensor *t) { return is_dtype_row_bytes(t->dtype, t->cols); }
+static inline size_t cuda_tensor_bytes(const is_tensor *t) { return (size_t)t->rows * cuda_row_bytes(t); }
+
 // ---- the ops (one file each family) ----
 void cuda_fill_normal(is_backend *be, is_tensor *t, uint64_t seed, uint64_t stream, float std);
 void cuda_fill_const(is_backend *be, is_tensor *t, float value);
@@ -175,8 +190,9 @@ int cuda_sample(is_backend *be, const is_tensor *logits, int n, const is_sample_
 int cuda_blas_open(cuda_backend *cb, is_err *err);
 void cuda_blas_close(cuda_backend *cb);
 const char *cuda_blas_path(const cuda_backend *cb); // the file libcublas loaded from ("" when none)
-// The backend's matmul: a BF16 matmul at few rows goes to the gemv variant chosen,
-// everything else to cuda_gemm.
+// The backend's matmul: quantized weights go to cuda_quant_matmul (whatever the gemv
+// variant), a BF16 matmul at few rows to the gemv variant chosen, everything else to
+// cuda_gemm (or cuda_matmul_invariant under batch_invariant).
 void cuda_matmul(is_backend *be, is_tensor *out, const is_tensor *x, const is_tensor *w, const is_tensor *bias,
                  int n);
 // out[n, w.rows] = x . w^T (+ bias) through cublasGemmEx (gemv=cublas, and every matmul gemv does not take).
@@ -186,6 +202,41 @@ void cuda_gemm(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_te
 // gemv planned for a full group; F32 weights one row per cuBLAS call.
 void cuda_matmul_invariant(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w,
                            const is_tensor *bias, int n);
+
+// Split-K's second pass (cuda_gemv.cu): out[j, m] = sum over slices s (in order) of
+// part[s][j][m] + bias[m], for j < n, m < M.
+void cuda_gemv_reduce(cuda_backend *cb, float *out, int64_t out_ld, const float *part, const float *bias, int M, int n,
+                      int split);
+// x[n, K] (F32, row stride x->cols) rounded to BF16 into the backend's activation buffer
+// (grown on demand; growth drops graphs); NULL on failure (noted).
+const __nv_bfloat16 *cuda_act_bf16(cuda_backend *cb, const is_tensor *x, int n);
+// out[j, m] = sum_k a[j, k] w[m, k] for j < n, m < M through cublasGemmEx: a BF16 [n, K]
+// (row stride K), w BF16 [M, K] (rows contiguous), out F32 with row stride ld_out; fp32 compute.
+void cuda_blas_gemm_bf16(cuda_backend *cb, float *out, int64_t ld_out, const __nv_bfloat16 *a, const __nv_bfloat16 *w,
+                         int M, int n, int K);
+
+// ---- quantized weights (cuda_quant.cu) ----
+#define CUDA_DEQ_BYTES (64u << 20) // the dequantization scratch of the matmul above IS_CUDA_GEMV_MAX_N rows
+// Called by tensor_alloc for every quantized tensor (outside graph recordings): the
+// first time, checks the device quantizer and dequantizer against base/quant.c on
+// hard cases (ties, halfway points, subnormals, overflow, NaN); then makes the
+// dequantization scratch hold a chunk of t's rows. -1 with the reason on failure.
+int cuda_quant_prepare(cuda_backend *cb, const is_tensor *t, is_err *err);
+// Fills of a quantized t: each element takes the value the BF16 fill gives it
+// (element (r, k) as element r * cols + k), then each row is quantized on the device
+// exactly as is_quantize_row does (base/quant.h).
+void cuda_quant_fill_normal(cuda_backend *cb, is_tensor *t, uint64_t seed, uint64_t stream, float std);
+void cuda_quant_fill_const(cuda_backend *cb, is_tensor *t, float value);
+// dst[i, :] = rows r0 + i of quantized t dequantized to F32 (as is_dequantize_row), i < nr;
+// dst device memory with row stride t->cols.
+void cuda_quant_dequant_f32(cuda_backend *cb, float *dst, const is_tensor *t, int64_t r0, int64_t nr);
+// out[i, :] = row ids[i] of quantized table dequantized to F32, i < n (d_ids on the device).
+void cuda_quant_embed(cuda_backend *cb, is_tensor *out, const is_tensor *table, const int32_t *d_ids, int n);
+// out[n, w.rows] = x . dequant(w)^T (+ bias) for quantized w, x and out F32: the GEMV at
+// n <= IS_CUDA_GEMV_MAX_N rows (and in groups of that many rows under batch_invariant),
+// else BF16 chunks of dequantized rows through cuBLAS.
+void cuda_quant_matmul(cuda_backend *cb, is_tensor *out, const is_tensor *x, const is_tensor *w,
+                       const is_tensor *bias, int n, bool batch_invariant);
 
 // Timing and the cache flush (cuda_timing.cu); cuda_timing_free in destroy.
 int cuda_timer_begin(is_backend *be, is_err *err);

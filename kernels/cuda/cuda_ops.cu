@@ -1,4 +1,4 @@
-// cuda_ops.cu — the row-wise and elementwise ops: embed, gather_rows, rmsnorm
+// cuda_ops.cu — the row-wise and elementwise ops: embed (quantized tables: cuda_quant.cu), gather_rows, rmsnorm
 // (and the residual add fused with it), rope, swiglu, add, bias, BF16 rounding.
 // Activations are F32 [rows >= n, cols], row-major.
 #include "kernels/cuda/cuda_internal.cuh" // defines: cuda_backend, CUDA_LAUNCHED, cuda_grid
@@ -116,11 +116,15 @@ __global__ void round_bf16_kernel(__nv_bfloat16 *dst, const float *src, int64_t 
 void cuda_embed(is_backend *be, is_tensor *out, const is_tensor *table, const int32_t *ids, int n) {
     cuda_backend *cb = cuda_impl(be);
     check_act(out, n);
-    IS_ASSERT(table->dtype == IS_DTYPE_F32 || table->dtype == IS_DTYPE_BF16);
+    IS_ASSERT(table->dtype == IS_DTYPE_F32 || table->dtype == IS_DTYPE_BF16 || is_dtype_quantized(table->dtype));
     IS_ASSERT(out->cols == table->cols);
     if (cb->failed || n == 0) return;
     const int32_t *d_ids = cuda_dev_ints(cb, ids, n);
     if (!d_ids) return;
+    if (is_dtype_quantized(table->dtype)) {
+        cuda_quant_embed(cb, out, table, d_ids, n); // rows dequantized (cuda_quant.cu)
+        return;
+    }
     if (table->dtype == IS_DTYPE_F32)
         embed_kernel<float><<<n, ROW_THREADS, 0, cb->stream>>>((float *)out->data, (const float *)table->data, d_ids,
                                                                table->cols);

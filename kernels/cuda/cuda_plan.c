@@ -120,6 +120,16 @@ void is_cuda_plan_gemv(is_cuda_gemv_plan *p, int64_t out_rows, int64_t cols, int
     if (p->split == 1) p->slice = cols;
 }
 
+void is_cuda_plan_qgemv(is_cuda_gemv_plan *p, int64_t out_rows, int64_t cols, int n, int sm_count, int64_t granule) {
+    IS_ASSERT(granule >= 1);
+    is_cuda_plan_gemv(p, out_rows, cols, n, sm_count);
+    if (p->split > 1) {
+        p->slice = ceil_div(p->slice, granule) * granule; // >= the slice planned: split only shrinks
+        p->split = (int)ceil_div(cols, p->slice);         // every slice non-empty, the last possibly short
+    }
+    if (p->split == 1) p->slice = cols;
+}
+
 size_t is_cuda_plan_gemv_work(const is_cuda_gemv_plan *p, int64_t out_rows, int n) {
     return p->split > 1 ? (size_t)p->split * (size_t)n * (size_t)out_rows : 0;
 }

@@ -73,6 +73,14 @@ typedef struct is_cuda_gemv_plan {
 // per warp leaves the grid under that, never a slice under IS_CUDA_GEMV_MIN_SLICE
 // columns and never an empty slice.
 void is_cuda_plan_gemv(is_cuda_gemv_plan *p, int64_t out_rows, int64_t cols, int n, int sm_count);
+// Columns per tile of the GEMV of quantized weights (cuda_quant.cu): its split-K
+// slices are whole tiles (the granule of is_cuda_plan_qgemv).
+#define IS_CUDA_QGEMV_KT 512
+// The GEMV of quantized weights (cuda_quant.cu): is_cuda_plan_gemv's plan with the
+// column slices of split-K rounded up to whole multiples of granule columns (the
+// kernel's tile; a multiple of the format's 32-element blocks, so that no slice cuts
+// a block), split shrinking to match: never more partials than is_cuda_plan_gemv's plan.
+void is_cuda_plan_qgemv(is_cuda_gemv_plan *p, int64_t out_rows, int64_t cols, int n, int sm_count, int64_t granule);
 // Floats of split-K partials a plan needs (0 when split is 1), and the most any
 // plan on sm_count SMs needs (the workspace is sized once, outside graph capture).
 size_t is_cuda_plan_gemv_work(const is_cuda_gemv_plan *p, int64_t out_rows, int n);

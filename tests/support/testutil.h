@@ -5,10 +5,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 #include "engine/inferscope.h"
+
+// splitmix64: the tests' own seeded generator, independent of the engine's.
+static inline uint64_t tu_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+// Uniform in [-1, 1).
+static inline float tu_unif(uint64_t *s) {
+    return (float)((double)(tu_next(s) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
 
 // A new directory under /tmp (path written into buf).
 void tu_mkdtemp(char *buf, size_t n);
