@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,4 +109,40 @@ int is_write_file_atomic_clean(const char *path) {
     free(tmp);
     free(dir);
     return n;
+}
+
+int is_map_file(const char *path, void **map, size_t *size, is_err *err) {
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return is_errf(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return is_errf(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return is_errf(err, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > SIZE_MAX) {
+        close(fd);
+        return is_errf(err, "%s: the file is too large to map", path);
+    }
+    if (st.st_size == 0) { // mmap refuses a length of 0
+        close(fd);
+        return 0;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int map_errno = errno;
+    close(fd); // the mapping keeps the file
+    if (m == MAP_FAILED) return is_errf(err, "%s: cannot mmap: %s", path, strerror(map_errno));
+    *map = m;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+void is_unmap_file(void *map, size_t size) {
+    if (map) munmap(map, size);
 }

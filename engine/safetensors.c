@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fileio.h" // defines: is_map_file, is_unmap_file
+
 #define IS_ST_MAX_HEADER ((uint64_t)100 << 20)
 // JSON numbers pass through a double: larger integers would lose digits.
 #define IS_ST_MAX_INT ((uint64_t)1 << 53)
@@ -314,30 +316,16 @@ done:
 
 int is_st_open(const char *path, is_st_file *f, is_err *err) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return is_errf(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return is_errf(err, "%s: cannot stat: %s", path, strerror(e));
+    void *map;
+    size_t size;
+    if (is_map_file(path, &map, &size, err)) return -1;
+    if (size < 8) {
+        is_unmap_file(map, size);
+        return is_errf(err, "%s: file is %zu bytes, shorter than the 8-byte header length", path, size);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return is_errf(err, "%s: not a regular file", path);
-    }
-    if (st.st_size < 8) {
-        close(fd);
-        return is_errf(err, "%s: file is %lld bytes, shorter than the 8-byte header length", path,
-                       (long long)st.st_size);
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int map_errno = errno;
-    close(fd); // the mapping keeps the file
-    if (map == MAP_FAILED) return is_errf(err, "%s: cannot mmap: %s", path, strerror(map_errno));
     f->path = is_xstrdup(path);
     f->map = map;
-    f->map_size = (size_t)st.st_size;
+    f->map_size = size;
     if (st_read_header(f, err)) {
         is_st_close(f);
         return -1;
@@ -347,7 +335,7 @@ int is_st_open(const char *path, is_st_file *f, is_err *err) {
 
 void is_st_close(is_st_file *f) {
     if (!f) return;
-    if (f->map) munmap(f->map, f->map_size);
+    is_unmap_file(f->map, f->map_size);
     for (int i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->tensors);
     free(f->path);

@@ -39,6 +39,10 @@ const char *is_tok_encoding_pattern(const char *encoding);
 // Hugging Face's through Oniguruma (its \s is CR_Space, the White_Space list),
 // tiktoken through the regex crate; PCRE2's \s also matches U+180E (its \h does).
 char *is_tok_regex_white_space(const char *pat);
+// Compiles the pre-tokenizer regex pat into t (\s as Unicode's White_Space, UTF-8
+// with invalid bytes matched by nothing, JIT when it can); where names the source
+// in the message when it does not compile.
+int is_tok_compile_pattern(is_tokenizer *t, const char *pat, const char *where, is_err *err);
 
 // ---- the tokenizer ---------------------------------------------------------------
 

@@ -90,7 +90,7 @@ char *is_tok_regex_white_space(const char *pat) {
     return b.p;
 }
 
-static int compile_pattern(is_tokenizer *t, const char *pat, const char *where, is_err *err) {
+int is_tok_compile_pattern(is_tokenizer *t, const char *pat, const char *where, is_err *err) {
     int ec;
     PCRE2_SIZE eo;
     char *ws = is_tok_regex_white_space(pat);
@@ -248,7 +248,7 @@ int is_tok_load_tiktoken_mem(const char *data, size_t len, const char *encoding,
     }
     char where[600];
     snprintf(where, sizeof where, "%s (encoding %s)", src, enc->name);
-    if (compile_pattern(t, enc->pattern, where, err) < 0 || is_tok_finish(t, err) < 0) goto fail;
+    if (is_tok_compile_pattern(t, enc->pattern, where, err) < 0 || is_tok_finish(t, err) < 0) goto fail;
     *out = t;
     return 0;
 fail:
@@ -594,7 +594,7 @@ static int hf_parse(is_tokenizer *t, const cJSON *root, is_err *err) {
         if (!dt || strcmp(dt, "ByteLevel") != 0)
             return is_errf(err, "%s: decoder: unsupported type '%s' (expected ByteLevel)", t->src, dt ? dt : "?");
     }
-    if (compile_pattern(t, pattern, t->src, err) < 0) return -1;
+    if (is_tok_compile_pattern(t, pattern, t->src, err) < 0) return -1;
     return is_tok_finish(t, err);
 }
 
