@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/gguf.h" // defines: is_gguf_open, is_gguf_tokenizer
+
 int is_app_usage(const char *cmd, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "inferscope %s: ", cmd);
@@ -81,6 +83,19 @@ int is_app_open_tokenizer(const char *spec, const char *model, bool needed, cons
                           is_err *err) {
     *tok = NULL;
     char path[2048];
+    size_t mlen = strlen(model);
+    if (!spec && mlen > 5 && !strcmp(model + mlen - 5, ".gguf")) {
+        // the GGUF's own vocabulary (tokenizer.ggml.*)
+        is_gguf g;
+        if (is_gguf_open(model, &g, err)) return -1;
+        int rc = is_gguf_tokenizer(&g, tok, err);
+        is_gguf_close(&g);
+        if (rc && !needed) {
+            fprintf(stderr, "inferscope: %s: no tokenizer (%s)\n", model, err->msg);
+            return 0;
+        }
+        return rc;
+    }
     if (!spec) {
         if (!strncmp(model, "preset:", 7)) {
             spec = "builtin";

@@ -33,8 +33,10 @@ static const char *bench_help =
     "                          or prefill tok/s when -n 1) is under PCT percent (default 1)\n"
     "  --max-reps N            never more than N repetitions (default 100)\n"
     "model and backend\n"
-    "  -m, --model MODEL       a Hugging Face directory or preset:NAME\n"
-    "  --dtype f32|bf16        weight dtype (default: f32 for F32 files, else bf16)\n"
+    "  -m, --model MODEL       a Hugging Face directory, a .gguf file or preset:NAME\n"
+    "  --dtype LIST            weight dtypes, an axis: f32, bf16, int8 (per output channel), q8_0, q4_0\n"
+    "                          (blocks of 32, as GGUF); quantized at load from any model (default: f32 for\n"
+    "                          F32 files, the file's type for GGUF, else bf16)\n"
     "  --backend cpu|cuda|auto (default auto: cuda when a device answers); --device N (default 0)\n"
     "  --no-graphs             cuda: launch each step's kernels one by one, no graph replay\n"
     "  -t, --threads N         CPU threads (default 0 = all online CPUs)\n"
@@ -74,7 +76,7 @@ static const char *profile_help =
     "\n"
     "point (one value each)\n"
     "  -b, --batch B  -p, --prompt-len P  -n, --gen-len N  -d, --depth D  --strategy S  --kernel K\n"
-    "  --backend cpu|cuda|auto  --device N  -t, --threads N  --dtype f32|bf16  --seed S  --no-graphs\n"
+    "  --backend cpu|cuda|auto  --device N  -t, --threads N  --dtype D  --seed S  --no-graphs\n"
     "options\n"
     "  -r, --reps N            timed repetitions (default 5); --warmup N (default 1)\n"
     "  --counters dram|none    DRAM bytes read and written per prefill and per decode step (default dram)\n"
@@ -91,7 +93,7 @@ static const char *profile_help =
 // The flags bench and profile share with other commands.
 #define BENCH_FLAGS                                                                                              \
     (IS_FLAG_BIT(IS_FLAG_MODEL) | IS_FLAG_BIT(IS_FLAG_BACKEND) | IS_FLAG_BIT(IS_FLAG_DEVICE) |                    \
-     IS_FLAG_BIT(IS_FLAG_NO_GRAPHS) | IS_FLAG_BIT(IS_FLAG_THREADS) | IS_FLAG_BIT(IS_FLAG_DTYPE) |                 \
+     IS_FLAG_BIT(IS_FLAG_NO_GRAPHS) | IS_FLAG_BIT(IS_FLAG_THREADS) | IS_FLAG_BIT(IS_FLAG_DTYPE) | IS_FLAGS_DTYPE_LIST | \
      IS_FLAG_BIT(IS_FLAG_SEED) | IS_FLAG_BIT(IS_FLAG_BLOCK_SIZE) | IS_FLAG_BIT(IS_FLAG_MAX_BATCH_TOKENS) |         \
      IS_FLAG_BIT(IS_FLAG_STRATEGY) | IS_FLAG_BIT(IS_FLAG_KERNEL) | IS_FLAG_BIT(IS_FLAG_NVTX_LEVEL) |              \
      IS_FLAG_BIT(IS_FLAG_TRACE) | IS_FLAG_BIT(IS_FLAG_OUT) | IS_FLAG_BIT(IS_FLAG_FORMAT) |                        \
@@ -173,7 +175,8 @@ int is_app_bench_parse(int argc, char **argv, bool profile, is_bench_opts *o) {
     }
     if (profile && f.given[IS_FLAG_REPS]) max_reps = f.reps; // profile: exactly N timed repetitions
     o->model = f.model;
-    o->dtype = f.dtype;
+    o->n_dtype = f.n_dtypes > 0 ? f.n_dtypes : 1;
+    for (int i = 0; i < o->n_dtype; i++) o->dtype[i] = f.n_dtypes > 0 ? f.dtypes[i] : -1;
     o->backend = (is_backend_opts){.which = f.backend, .threads = f.threads, .device = f.device,
                                    .no_graphs = f.no_graphs};
     o->seed = f.seed;
@@ -187,7 +190,7 @@ int is_app_bench_parse(int argc, char **argv, bool profile, is_bench_opts *o) {
     o->force = f.force;
     o->no_probe = f.no_probe;
     o->prof = (is_prof_opts){.trace = f.trace, .nvtx_level = f.nvtx_level};
-    if (!o->model) return is_app_usage(cmd, "--model is required (a model directory or preset:NAME)");
+    if (!o->model) return is_app_usage(cmd, "--model is required (a model directory, a .gguf file or preset:NAME)");
     if (o->resume && !o->out) return is_app_usage(cmd, "--resume needs --out DIR (the sweep to continue)");
     if (o->resume && o->force) return is_app_usage(cmd, "--resume and --force cannot be combined");
     if (o->rule.max_n < o->rule.min_n)
@@ -201,9 +204,9 @@ int is_app_bench_parse(int argc, char **argv, bool profile, is_bench_opts *o) {
     if (is_list_split("--kernel", f.kernel ? f.kernel : "default", &o->kernel, &o->n_kernel, &err))
         return is_app_usage(cmd, "%s", err.msg);
     if (strategies_parse(cmd, f.strategy ? f.strategy : "greedy", o)) return IS_EXIT_USAGE;
-    double n_points = (double)o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
+    double n_points = (double)o->n_dtype * o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
     if (profile && n_points != 1) {
-        const char *axis = o->n_batch > 1 ? "--batch" : o->n_prompt > 1 ? "--prompt-len" : o->n_gen > 1 ? "--gen-len"
+        const char *axis = o->n_dtype > 1 ? "--dtype" : o->n_batch > 1 ? "--batch" : o->n_prompt > 1 ? "--prompt-len" : o->n_gen > 1 ? "--gen-len"
                            : o->n_depth > 1 ? "--depth" : o->n_strategy > 1 ? "--strategy" : "--kernel";
         return is_app_usage(cmd, "profile measures one point: %s has several values (use bench for a sweep)", axis);
     }

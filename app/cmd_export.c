@@ -11,12 +11,14 @@
 #include "engine/tokenizer.h"
 
 static const char *export_help =
-    "usage: inferscope export --model MODEL --out DIR [--dtype f32|bf16|f16] [--seed S]\n"
+    "usage: inferscope export --model MODEL --out DIR|FILE.gguf [--dtype f32|bf16|f16|q8_0|q4_0] [--seed S]\n"
     "\n"
-    "Writes MODEL (a directory or preset:NAME) as a Hugging Face directory: config.json,\n"
-    "model.safetensors in the chosen dtype (default bf16) and tokenizer.json (the model's, or the\n"
-    "built-in GPT-2 vocabulary for a preset). Files are written under temporary names and\n"
-    "renamed when complete.\n";
+    "Writes MODEL (a directory, a .gguf file or preset:NAME) as a Hugging Face directory: config.json,\n"
+    "model.safetensors in the chosen dtype (default bf16: f32, bf16 or f16) and tokenizer.json (the model's,\n"
+    "or the built-in GPT-2 vocabulary for a preset); or, when --out ends in .gguf, as one GGUF file that\n"
+    "llama.cpp also runs: matrices in f32, f16, bf16, q8_0 or q4_0 (a q8_0 or q4_0 file holds exactly the\n"
+    "weights `--dtype q8_0` runs here), norms in f32, and the vocabulary as GGUF metadata. Files are\n"
+    "written under temporary names and renamed when complete.\n";
 
 // tokenizer.json beside the weights: a copy of the model directory's, or for a
 // preset the built-in vocabulary written in the Hugging Face format.
@@ -61,24 +63,39 @@ int is_cmd_export(int argc, char **argv) {
         }
         return is_app_usage(cmd, "unknown flag '%s'", a);
     }
-    if (!o.model) return is_app_usage(cmd, "--model is required (a model directory or preset:NAME)");
-    if (!o.out) return is_app_usage(cmd, "--out DIR is required");
+    if (!o.model) return is_app_usage(cmd, "--model is required (a model directory, a .gguf file or preset:NAME)");
+    if (!o.out) return is_app_usage(cmd, "--out DIR or --out FILE.gguf is required");
+    size_t olen = strlen(o.out);
+    bool gguf = olen > 5 && !strcmp(o.out + olen - 5, ".gguf");
+    is_dtype dt = (is_dtype)o.dtype;
+    if (dt == IS_DTYPE_I8 || (!gguf && is_dtype_quantized(dt)))
+        return is_app_usage(cmd, "--dtype %s: a Hugging Face directory takes f32, bf16 or f16; a .gguf file also q8_0 "
+                            "and q4_0", is_dtype_name(dt));
     is_err err = {{0}};
     is_backend *be = is_cpu_backend_create(o.threads, &err);
     is_model *m = NULL;
+    is_tokenizer *tok = NULL;
     int rc = 1;
     if (be) {
-        // hold the weights in f32 unless the export is bf16: no double rounding
-        is_model_opts mo = {.dtype = o.dtype == IS_DTYPE_BF16 ? IS_DTYPE_BF16 : IS_DTYPE_F32, .seed = o.seed};
-        if (!is_model_load(o.model, &mo, be, &m, &err) && !is_model_export(m, o.out, (is_dtype)o.dtype, &err) &&
-            !export_tokenizer(o.model, o.out, &err)) {
-            fprintf(stderr, "exported %s to %s (%s)\n", o.model, o.out, is_dtype_name((is_dtype)o.dtype));
+        // hold the weights in f32 unless the export is bf16 or quantized: no double
+        // rounding, and a quantized file holds exactly the model `--dtype q8_0` runs
+        is_model_opts mo = {.dtype = dt == IS_DTYPE_BF16 || is_dtype_quantized(dt) ? (int)dt : IS_DTYPE_F32,
+                            .seed = o.seed};
+        int erc = is_model_load(o.model, &mo, be, &m, &err);
+        if (!erc && gguf)
+            erc = is_app_open_tokenizer(NULL, o.model, false, "", &tok, &err) ||
+                  is_model_export_gguf(m, o.out, dt, tok, &err);
+        else if (!erc)
+            erc = is_model_export(m, o.out, dt, &err) || export_tokenizer(o.model, o.out, &err);
+        if (!erc) {
+            fprintf(stderr, "exported %s to %s (%s%s)\n", o.model, o.out, is_dtype_name(dt),
+                    gguf && !tok ? ", no tokenizer" : "");
             rc = 0;
         }
     }
     if (rc) fprintf(stderr, "inferscope export: %s\n", err.msg);
+    if (tok) is_tok_free(tok);
     is_model_free(m);
     if (be) be->destroy(be);
     return rc;
 }
-

@@ -61,7 +61,7 @@ static void add_prompt(gen_args *g, int32_t *ids, int n) {
 static const char *generate_help =
     "usage: inferscope generate --model MODEL (--prompt TEXT | --prompt-ids IDS | --prompt-len N) [options]\n"
     "\n"
-    "  --model, -m MODEL      a Hugging Face model directory or preset:NAME (see 'inferscope presets')\n"
+    "  --model, -m MODEL      a Hugging Face model directory, a .gguf file or preset:NAME (see 'inferscope presets')\n"
     "  --prompt-ids IDS       prompt token ids, '1,2,3' or '1 2 3'; repeat for a batch of different prompts\n"
     "  --prompt-len N         a prompt of N token ids drawn from --seed (for timing)\n"
     "  --prompt TEXT          a text prompt, tokenized by the model's tokenizer\n"
@@ -87,7 +87,8 @@ static const char *generate_help =
     "  --kernel SPEC          kernel variants: default, or op=variant joined by '+' (cuda: gemv=custom,\n"
     "                         attn_decode=split_kv, attn_prefill=wide; cpu: matmul=gemv|gemm|blas)\n"
     "  --threads, -t N        CPU threads (default 0 = all online CPUs)\n"
-    "  --dtype f32|bf16       weight dtype in memory (default: f32 for F32 files, else bf16)\n"
+    "  --dtype D              weight dtype in memory: f32, bf16, int8, q8_0, q4_0 (default: f32 for F32\n"
+    "                         files, the file's type for GGUF, else bf16)\n"
     "  --kv-budget MIB        KV cache memory in MiB (default: what the batch needs)\n"
     "  --kv-frac F            KV cache memory as a fraction (0, 1] of the memory left after weights\n"
     "                         and activations (device memory on cuda)\n"
@@ -167,7 +168,7 @@ static int generate_parse(int argc, char **argv, gen_args *g) {
         is_flags_int(cmd, &g->f, IS_FLAG_BATCH, 1, IS_MAX_BATCH, 0, &g->batch) ||
         is_flags_int(cmd, &g->f, IS_FLAG_PROMPT_LEN, 1, INT32_MAX, 0, &g->prompt_len))
         return IS_EXIT_USAGE;
-    if (!g->f.model) return is_app_usage(cmd, "--model is required (a model directory or preset:NAME)");
+    if (!g->f.model) return is_app_usage(cmd, "--model is required (a model directory, a .gguf file or preset:NAME)");
     if ((g->prompt_len > 0) + (g->n_prompts > 0) + (g->text != NULL) > 1)
         return is_app_usage(cmd, "--prompt, --prompt-ids and --prompt-len cannot be combined");
     if (!g->prompt_len && !g->n_prompts && !g->text)

@@ -22,6 +22,8 @@ static const char *kernels_help =
     "  -m, --model LIST        preset:NAME, NAME or a directory with config.json, comma-separated\n"
     "                          (default preset:llama-3.2-1b,preset:llama-3.1-8b)\n"
     "  --ops LIST              the ops to time (default: every op of the backend with variants)\n"
+    "  --dtype LIST            matmul kinds: weight dtypes, an axis (bf16, f32, int8, q8_0, q4_0; default\n"
+    "                          bf16), each variant validated and timed on each\n"
     "  --kernel LIST           the variants to time: items op=variant (or 'default', each op's\n"
     "                          default) joined by '+', specs comma-separated; ops not named: all\n"
     "  -b, --batch LIST        rows (matmul: tokens; attention: sequences) (default: 1,8 for gemv,\n"
@@ -57,7 +59,7 @@ static const char *kernels_help =
      IS_FLAG_BIT(IS_FLAG_OUT) | IS_FLAG_BIT(IS_FLAG_FORMAT) | IS_FLAG_BIT(IS_FLAG_BATCH) |                        \
      IS_FLAG_BIT(IS_FLAG_PROMPT_LEN) | IS_FLAG_BIT(IS_FLAG_DEPTH) | IS_FLAG_BIT(IS_FLAG_REPS) |                   \
      IS_FLAG_BIT(IS_FLAG_MAX_TIME) | IS_FLAG_BIT(IS_FLAG_MAX_NOISE) | IS_FLAG_BIT(IS_FLAG_NO_PROBE) |             \
-     IS_FLAG_BIT(IS_FLAG_FORCE))
+     IS_FLAG_BIT(IS_FLAG_FORCE) | IS_FLAG_BIT(IS_FLAG_DTYPE) | IS_FLAGS_DTYPE_LIST)
 
 void is_kernels_opts_free(is_kernels_opts *o) {
     is_list_free(o->models, o->n_models);
@@ -96,6 +98,8 @@ static int kernels_parse(int argc, char **argv, is_kernels_opts *o, is_flags *f)
     o->rule = (is_stop_rule){.min_n = f->reps, .max_n = IS_KERNELS_MAX_SAMPLES, .max_time_s = f->max_time_s,
                              .max_noise = f->max_noise, .max_n_stop = "max_samples"};
     o->seed = f->seed;
+    o->n_wdtype = f->n_dtypes;
+    for (int i = 0; i < f->n_dtypes; i++) o->wdtype[i] = f->dtypes[i];
     o->no_probe = f->no_probe;
     o->force = f->force;
     o->out = f->out;

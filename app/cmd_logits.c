@@ -28,7 +28,7 @@ static const char *logits_help =
     "Numbers are printed with 9 significant digits (each float32 reads back exactly); a value\n"
     "that is not finite is written as null, with a warning.\n"
     "\n"
-    "  --model, -m MODEL      a Hugging Face model directory or preset:NAME (see 'inferscope presets')\n"
+    "  --model, -m MODEL      a Hugging Face model directory, a .gguf file or preset:NAME (see 'inferscope presets')\n"
     "  --prompt-ids IDS       the prompt's token ids, '1,2,3' or '1 2 3'\n"
     "  --positions last|all   the last position (default) or every position of the prompt\n"
     "  -o, --out FILE         write the JSON there (through a temporary name); '-' or none: stdout\n"
@@ -38,7 +38,8 @@ static const char *logits_help =
     "  --no-graphs            no CUDA graph replay\n"
     "  --kernel SPEC          kernel variants, as in generate\n"
     "  --threads, -t N        CPU threads (default 0 = all online CPUs)\n"
-    "  --dtype f32|bf16       weight dtype in memory (default: f32 for F32 files, else bf16)\n"
+    "  --dtype D              weight dtype in memory: f32, bf16, int8, q8_0, q4_0 (default: f32 for F32\n"
+    "                         files, the file's type for GGUF, else bf16)\n"
     "  --kv-budget MIB        KV cache memory in MiB (default: what the prompt needs)\n"
     "  --kv-frac F            KV cache memory as a fraction (0, 1] of the memory left\n"
     "  --block-size N         tokens per KV cache block (default 16)\n"
@@ -81,7 +82,7 @@ static int logits_parse(int argc, char **argv, logits_args *g) {
             return is_app_usage(cmd, "--prompt-ids: %s", bad);
         }
     }
-    if (!g->f.model) return is_app_usage(cmd, "--model is required (a model directory or preset:NAME)");
+    if (!g->f.model) return is_app_usage(cmd, "--model is required (a model directory, a .gguf file or preset:NAME)");
     if (!g->ids) return is_app_usage(cmd, "--prompt-ids IDS is required");
     if (g->f.kv_budget_mib > 0 && g->f.kv_frac > 0)
         return is_app_usage(cmd, "--kv-budget and --kv-frac cannot be combined");

@@ -51,7 +51,7 @@ static const char *serve_help =
     "  --stop-at-eos           end a request at an EOS token (default: every request generates its\n"
     "                          output length, so the load is what the workload says)\n"
     "model and backend\n"
-    "  -m, --model MODEL       a Hugging Face directory or preset:NAME; --dtype f32|bf16\n"
+    "  -m, --model MODEL       a Hugging Face directory, a .gguf file or preset:NAME; --dtype f32|bf16|int8|q8_0|q4_0\n"
     "  --backend cpu|cuda|auto (default auto); --device N; --no-graphs; -t, --threads N\n"
     "  --seed S                preset weights, arrivals, lengths, prompt ids and sampling (default 0)\n"
     "output\n"
@@ -150,7 +150,7 @@ static int serve_parse(int argc, char **argv, is_serve_opts *o) {
                                                                 : "a positive whole number");
         }
     }
-    if (!f.model) return is_app_usage(cmd, "--model is required (a model directory or preset:NAME)");
+    if (!f.model) return is_app_usage(cmd, "--model is required (a model directory, a .gguf file or preset:NAME)");
     o->model = f.model;
     o->tokenizer_spec = f.tokenizer;
     o->dtype = f.dtype;

@@ -135,11 +135,30 @@ static int flag_store(const char *cmd, uint64_t set, is_flag k, const char *a, c
         f->threads = (int)lv;
         break;
     case IS_FLAG_DTYPE: {
-        is_dtype d;
-        bool f16 = (set & IS_FLAGS_DTYPE_F16) != 0;
-        if (is_dtype_parse(v, &d) || (d == IS_DTYPE_F16 && !f16))
-            return is_app_usage(cmd, "--dtype '%s': expected %s", v, f16 ? "f32, bf16 or f16" : "f32 or bf16");
-        f->dtype = (int)d;
+        bool f16 = (set & IS_FLAGS_DTYPE_F16) != 0, list = (set & IS_FLAGS_DTYPE_LIST) != 0;
+        const char *want = f16 ? "f32, bf16, f16, int8, q8_0 or q4_0" : "f32, bf16, int8, q8_0 or q4_0";
+        f->n_dtypes = 0;
+        for (const char *p = v;;) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            char item[16];
+            is_dtype d;
+            if (end && !list) return is_app_usage(cmd, "--dtype '%s': one dtype, expected %s", v, want);
+            if (len == 0 || len >= sizeof item)
+                return is_app_usage(cmd, "--dtype '%s': an empty or unknown item; expected %s", v, want);
+            memcpy(item, p, len);
+            item[len] = 0;
+            if (is_dtype_parse(item, &d) || (d == IS_DTYPE_F16 && !f16)) {
+                if (!end && p == v) return is_app_usage(cmd, "--dtype '%s': expected %s", v, want);
+                return is_app_usage(cmd, "--dtype '%s': unknown dtype '%s', expected %s", v, item, want);
+            }
+            for (int k = 0; k < f->n_dtypes; k++)
+                if (f->dtypes[k] == (int)d) return is_app_usage(cmd, "--dtype '%s': '%s' is named twice", v, item);
+            f->dtypes[f->n_dtypes++] = (int)d; // at most IS_DTYPE_COUNT distinct names fit
+            if (!end) break;
+            p = end + 1;
+        }
+        f->dtype = f->dtypes[0];
         break;
     }
     case IS_FLAG_SEED:

@@ -20,7 +20,7 @@ typedef enum is_flag {
     IS_FLAG_DEVICE,           // --device N
     IS_FLAG_NO_GRAPHS,        // --no-graphs
     IS_FLAG_THREADS,          // -t, --threads N
-    IS_FLAG_DTYPE,            // --dtype f32|bf16 (IS_FLAGS_DTYPE_F16: f16 too)
+    IS_FLAG_DTYPE,            // --dtype f32|bf16|int8|q8_0|q4_0 (IS_FLAGS_DTYPE_F16: f16 too; IS_FLAGS_DTYPE_LIST: a list)
     IS_FLAG_SEED,             // --seed S
     IS_FLAG_KV_BUDGET,        // --kv-budget MIB
     IS_FLAG_KV_FRAC,          // --kv-frac F
@@ -49,8 +49,11 @@ typedef enum is_flag {
 // The largest --batch (generate, bench): far above the batches serving engines
 // run, and low enough that one flag cannot ask for unbounded memory and time.
 #define IS_MAX_BATCH (1 << 16)
-// In a set: --dtype also takes f16 (export writes F16 files; the engine holds F32 or BF16).
+// In a set: --dtype also takes f16 (export writes F16 files; the engine holds F32,
+// BF16 or a quantized format).
 #define IS_FLAGS_DTYPE_F16 (1ull << 63)
+// In a set: --dtype takes a comma-separated list (a sweep axis: bench).
+#define IS_FLAGS_DTYPE_LIST (1ull << 62)
 
 typedef struct is_flags {
     bool given[IS_FLAG_COUNT];
@@ -62,7 +65,8 @@ typedef struct is_flags {
     const char *backend;       // "cpu", "cuda" or "auto"
     const char *format;        // "md", "csv" or "json"
     int device, threads;
-    int dtype;                 // an is_dtype, or -1 (automatic)
+    int dtype;                 // an is_dtype, or -1 (automatic); a list's first
+    int dtypes[16], n_dtypes;  // IS_FLAGS_DTYPE_LIST: every dtype given, in order (0 when not given)
     uint64_t seed;
     double kv_budget_mib, kv_frac;
     int block_size, max_batch_tokens;

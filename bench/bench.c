@@ -32,6 +32,7 @@
 #define EXIT_INTERRUPTED 130
 
 typedef struct bench_point {
+    is_dtype dtype;  // the weights' (the outermost axis: the model is reloaded when it changes)
     int batch, prompt, gen, depth;
     const char *strategy, *kernel;
 } bench_point;
@@ -85,11 +86,12 @@ typedef struct bench_ctx {
 } bench_ctx;
 
 static void point_label(const bench_point *p, char *buf, size_t n) {
-    snprintf(buf, n, "b=%d p=%d n=%d d=%d %s %s", p->batch, p->prompt, p->gen, p->depth, p->strategy, p->kernel);
+    snprintf(buf, n, "%s b=%d p=%d n=%d d=%d %s %s", is_dtype_name(p->dtype), p->batch, p->prompt, p->gen, p->depth,
+             p->strategy, p->kernel);
 }
 
 static cJSON *point_config(const bench_ctx *c, const bench_point *p) {
-    is_bench_config cfg = {.model = c->o->model, .backend = c->be->name, .dtype = is_dtype_name(c->m->wdtype),
+    is_bench_config cfg = {.model = c->o->model, .backend = c->be->name, .dtype = is_dtype_name(p->dtype),
                            .threads = c->be->n_threads, .batch = p->batch, .prompt = p->prompt, .gen = p->gen,
                            .depth = p->depth, .strategy = p->strategy, .kernel = p->kernel};
     return is_schema_config_json(is_schema_bench_fields, is_schema_n_bench_fields, &cfg);
@@ -140,7 +142,7 @@ static double probe_value(const cJSON *probes, const char *probe, const char *fi
 static void point_model(const bench_ctx *c, const bench_point *p, const is_session *s, cJSON *point,
                         is_cost *cost_out) {
     is_cost cost;
-    is_cost_compute(&c->m->cfg, (double)is_dtype_size(c->m->wdtype), (double)is_dtype_size(is_session_kv_dtype(s)),
+    is_cost_compute(&c->m->cfg, c->m->wdtype, (double)is_dtype_size(is_session_kv_dtype(s)),
                     p->batch, p->prompt, p->gen, p->depth, &cost);
     *cost_out = cost;
     cJSON *mj = cJSON_AddObjectToObject(point, "model");
@@ -195,7 +197,7 @@ static int point_run(bench_ctx *c, const bench_point *p, cJSON *point, is_err *e
     is_session_opts so = {.block_size = o->block_size, .max_batch_tokens = o->max_batch_tokens};
     is_session *s = NULL, *ds = NULL;
     is_model *dm = NULL; // the spec draft (may be the target itself)
-    if (strat.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&strat, c->m, o->dtype, o->seed, c->be, &dm, err)) {
+    if (strat.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&strat, c->m, (int)c->m->wdtype, o->seed, c->be, &dm, err)) {
         free(plens);
         return -1;
     }
@@ -344,7 +346,11 @@ static cJSON *sweep_json(const is_bench_opts *o, const is_backend *be, const is_
     cJSON_AddItemToObject(axes, "strategy", cJSON_CreateStringArray((const char *const *)o->strategy, o->n_strategy));
     cJSON_AddItemToObject(axes, "kernel", cJSON_CreateStringArray((const char *const *)o->kernel, o->n_kernel));
     cJSON_AddStringToObject(s, "backend", be->name);
-    cJSON_AddStringToObject(s, "dtype", is_dtype_name(m->wdtype));
+    char dtypes[128] = "";
+    for (int i = 0; i < o->n_dtype; i++) // automatic: the dtype it came to
+        snprintf(dtypes + strlen(dtypes), sizeof dtypes - strlen(dtypes), "%s%s", i ? "," : "",
+                 is_dtype_name(o->dtype[i] >= 0 ? (is_dtype)o->dtype[i] : m->wdtype));
+    cJSON_AddStringToObject(s, "dtype", dtypes);
     cJSON_AddNumberToObject(s, "threads", be->n_threads);
     cJSON_AddNumberToObject(s, "reps_min", o->rule.min_n);
     cJSON_AddNumberToObject(s, "max_reps", o->rule.max_n);
@@ -459,7 +465,7 @@ static int check_drafts(const is_bench_opts *o, is_backend *be, is_model *m, is_
         is_strategy sp;
         is_model *dm = NULL;
         if (is_strategy_parse(o->strategy[st], &sp, err)) return -1;
-        if (sp.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&sp, m, o->dtype, o->seed, be, &dm, err)) {
+        if (sp.kind == IS_STRATEGY_SPEC && is_strategy_open_draft(&sp, m, (int)m->wdtype, o->seed, be, &dm, err)) {
             is_err_prefix(err, "--strategy %s", o->strategy[st]);
             return -1;
         }
@@ -471,9 +477,10 @@ static int check_drafts(const is_bench_opts *o, is_backend *be, is_model *m, is_
 // Every combination of the axes, checked against the model's context. *points
 // (malloc'd) and *total; NULL and a usage error in err when a point does not fit.
 static bench_point *points_build(const is_bench_opts *o, const is_model *m, int *total, is_err *err) {
-    *total = o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
+    *total = o->n_dtype * o->n_batch * o->n_prompt * o->n_gen * o->n_depth * o->n_strategy * o->n_kernel;
     bench_point *points = is_xcalloc((size_t)*total, sizeof *points);
     int np = 0;
+    for (int dt = 0; dt < o->n_dtype; dt++)
     for (int k = 0; k < o->n_kernel; k++)
         for (int st = 0; st < o->n_strategy; st++)
             for (int b = 0; b < o->n_batch; b++)
@@ -481,8 +488,8 @@ static bench_point *points_build(const is_bench_opts *o, const is_model *m, int 
                     for (int d = 0; d < o->n_depth; d++)
                         for (int g = 0; g < o->n_gen; g++) {
                             bench_point *pt = &points[np++];
-                            *pt = (bench_point){o->batch[b], o->prompt[p], o->gen[g], o->depth[d], o->strategy[st],
-                                                o->kernel[k]};
+                            *pt = (bench_point){o->dtype[dt] >= 0 ? (is_dtype)o->dtype[dt] : m->wdtype, o->batch[b],
+                                                o->prompt[p], o->gen[g], o->depth[d], o->strategy[st], o->kernel[k]};
                             long need = (long)pt->depth + pt->prompt + pt->gen - 1;
                             if (need > m->cfg.max_pos) {
                                 is_errf(err, "depth %d + prompt %d + %d generated tokens need a context of %ld, more "
@@ -505,7 +512,8 @@ static cJSON *doc_open(const is_bench_opts *o, is_backend *be, const is_model *m
         if (!(doc = is_bench_doc_resume(prev, sweep, o->out, argc, argv, be, why_cuda, err))) return NULL;
     } else {
         fprintf(stderr, "%s: measuring peak bandwidth and matmul rate...\n", cmd);
-        cJSON *probes = probes_json(o, be, m->wdtype, err);
+        // the achieved-matmul probe multiplies plain weights: BF16 for a quantized model
+        cJSON *probes = probes_json(o, be, is_dtype_quantized(m->wdtype) ? IS_DTYPE_BF16 : m->wdtype, err);
         if (!probes) {
             cJSON_Delete(sweep);
             return NULL;
@@ -528,6 +536,16 @@ static cJSON *doc_open(const is_bench_opts *o, is_backend *be, const is_model *m
     return doc;
 }
 
+// Frees the model and loads it again with its matrices in dtype (the next point's).
+static int model_switch(bench_ctx *ctx, is_dtype dtype, is_err *err) {
+    is_model_free(ctx->m);
+    ctx->m = NULL;
+    is_model_opts mo = {.dtype = (int)dtype, .seed = ctx->o->seed};
+    fprintf(stderr, "%s: loading %s with %s weights\n", ctx->o->profile ? "profile" : "bench", ctx->o->model,
+            is_dtype_name(dtype));
+    return is_model_load(ctx->o->model, &mo, ctx->be, &ctx->m, err) ? -1 : 0;
+}
+
 // Measures every point of the sweep not already in doc, writing --out after
 // each. Returns 0 (every point measured, *failed of them with an error), 1 when
 // interrupted, or -1 when --out could not be written (err).
@@ -545,9 +563,9 @@ static int sweep_run(bench_ctx *ctx, const bench_point *points, cJSON *doc, int 
         todo += !skip[i];
         cJSON_Delete(probe_pt);
     }
-    fprintf(stderr, "%s: %d points (batch %d x prompt %d x gen %d x depth %d x strategy %d x kernel %d) on %s, "
-            "%s backend, %d threads, %s weights\n", cmd, total, o->n_batch, o->n_prompt, o->n_gen, o->n_depth,
-            o->n_strategy, o->n_kernel, o->model, ctx->be->name, ctx->be->n_threads, is_dtype_name(ctx->m->wdtype));
+    fprintf(stderr, "%s: %d points (dtype %d x batch %d x prompt %d x gen %d x depth %d x strategy %d x kernel %d) "
+            "on %s, %s backend, %d threads\n", cmd, total, o->n_dtype, o->n_batch, o->n_prompt, o->n_gen, o->n_depth,
+            o->n_strategy, o->n_kernel, o->model, ctx->be->name, ctx->be->n_threads);
     if (todo < total) fprintf(stderr, "%s: resuming: %d finished, %d to go\n", cmd, total - todo, todo);
     signal(SIGINT, bench_on_signal);
     signal(SIGTERM, bench_on_signal);
@@ -555,6 +573,7 @@ static int sweep_run(bench_ctx *ctx, const bench_point *points, cJSON *doc, int 
     *failed = 0;
     for (int i = 0; i < total && !rc; i++) {
         if (skip[i]) continue;
+        if (points[i].dtype != ctx->m->wdtype && (rc = model_switch(ctx, points[i].dtype, err)) != 0) break;
         ctx->index = ++done;
         cJSON *point = cJSON_CreateObject();
         cJSON_AddItemToObject(point, "config", point_config(ctx, &points[i]));
@@ -616,8 +635,13 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
             rc = EXIT_USAGE;
             goto fail;
         }
-    is_model_opts mo = {.dtype = o.dtype, .seed = o.seed};
+    is_model_opts mo = {.dtype = o.dtype[0], .seed = o.seed};
     if (is_model_load(o.model, &mo, be, &m, &err)) goto fail;
+    for (int i = 1; i < o.n_dtype; i++) // every format fits the shape before anything is measured
+        if (is_model_check_dtype(&m->cfg, (is_dtype)o.dtype[i], o.model, &err)) {
+            rc = EXIT_USAGE;
+            goto fail;
+        }
     if (check_drafts(&o, be, m, &err)) goto fail;
     rc = EXIT_USAGE;
     if (!(points = points_build(&o, m, &total, &err))) goto fail;
@@ -629,6 +653,7 @@ int is_bench_run(const is_bench_opts *in, int argc, char **argv) {
     ctx.run_env = is_bench_run_env(doc);
     is_env_noise_begin(ctx.run_env, &ctx.noise);
     int src = sweep_run(&ctx, points, doc, &failed, &err);
+    m = ctx.m; // the model of the last dtype swept (freed below)
     if (src < 0) goto fail;
     if (src > 0) {
         fprintf(stderr, "\nbench: interrupted; %s\n",

@@ -19,7 +19,8 @@
 
 typedef struct is_bench_opts {
     const char *model;
-    int dtype;              // an is_dtype, or -1: automatic
+    int dtype[IS_DTYPE_COUNT]; // the weight dtype axis: is_dtype values (the model is loaded
+    int n_dtype;               // once per dtype), or one -1: automatic
     is_backend_opts backend;
     uint64_t seed;
     // the axes: every combination is a point

@@ -5,7 +5,12 @@
 
 #include <string.h>
 
-void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int batch, int prompt, int gen,
+// Bytes of a rows x cols matrix in dtype t.
+static double mat_bytes(is_dtype t, double rows, int64_t cols) {
+    return rows * (double)is_dtype_row_bytes(t, cols);
+}
+
+void is_cost_compute(const is_config *c, is_dtype wdtype, double kv_bytes, int batch, int prompt, int gen,
                      int depth, is_cost *out) {
     memset(out, 0, sizeof *out);
     double D = c->hidden_size, F = c->intermediate_size, V = c->vocab_size, L = c->n_layers;
@@ -15,7 +20,11 @@ void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int ba
     double layer_mat = D * q + 2 * D * kv + q * D + 3 * D * F;
     double layer_vec = 2 * D + (c->qkv_bias ? q + 2 * kv : 0) + (c->o_bias ? D : 0);
     double lm_head = V * D;
-    out->weight_bytes = (L * layer_mat + lm_head) * w_bytes + (L * layer_vec + D) * 4.0;
+    // rows of each matrix by its row length: q, k, v, gate, up read rows of D; o of q; down of F
+    double layer_mat_bytes = mat_bytes(wdtype, q + 2 * kv + 2 * F, c->hidden_size) +
+                             mat_bytes(wdtype, D, (int64_t)q) + mat_bytes(wdtype, D, c->intermediate_size);
+    double embed_row_bytes = mat_bytes(wdtype, 1, c->hidden_size);
+    out->weight_bytes = L * layer_mat_bytes + V * embed_row_bytes + (L * layer_vec + D) * 4.0;
     out->kv_bytes_per_token = 2.0 * L * kv * kv_bytes;
 
     // prefill: every prompt token through the layers, logits for the last of each sequence
@@ -28,7 +37,7 @@ void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int ba
     double mean_ctx = d + P + gen / 2.0; // mean of d + P + s over s = 1..G-1
     out->decode_kv_read_bytes_per_step = B * mean_ctx * out->kv_bytes_per_token;
     out->decode_kv_write_bytes_per_step = B * out->kv_bytes_per_token;
-    out->decode_bytes_per_step = out->weight_bytes + B * D * w_bytes + out->decode_kv_read_bytes_per_step +
+    out->decode_bytes_per_step = out->weight_bytes + B * embed_row_bytes + out->decode_kv_read_bytes_per_step +
                                  out->decode_kv_write_bytes_per_step;
     out->decode_flops_per_step = 2.0 * (L * layer_mat + lm_head) * B + attn_pair * B * mean_ctx;
 }

@@ -6,8 +6,9 @@
 // Counted, for a static batch of B sequences that each hold a context of d
 // tokens (--depth), then a prompt of P tokens, then G generated tokens:
 // - Weights read per step: every matrix once (q, k, v, o, gate, up, down of each
-//   layer, and the lm_head), norm weights and biases (F32), plus the B embedding
-//   rows gathered. The embedding table itself is not streamed (tied embeddings:
+//   layer, and the lm_head) in its format's bytes (Q8_0: 34 bytes per 32 weights,
+//   Q4_0: 18, INT8: 1 per weight + 4 per row), norm weights and biases (F32), plus
+//   the B embedding rows gathered. The embedding table itself is not streamed (tied embeddings:
 //   the lm_head reads it once).
 // - KV per token: 2 (K and V) x layers x kv_heads x head_dim x KV element bytes.
 // - Decode steps: G - 1 forward passes (the first token comes from the prefill,
@@ -25,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/dtype.h"
 #include "engine/config.h"
 
 typedef struct is_cost {
@@ -51,8 +53,9 @@ typedef struct is_derived {
 // whose inputs are missing (no probe, a refused peak, no decode steps) is NaN.
 void is_cost_derive(const is_cost *cost, double prefill_ms, double decode_ms, const cJSON *probes, is_derived *out);
 
-// w_bytes: bytes per matrix element (F32 4, BF16 2); kv_bytes: per KV element.
-void is_cost_compute(const is_config *c, double w_bytes, double kv_bytes, int batch, int prompt, int gen,
+// wdtype: the dtype the matrices are held in (a quantized format's bytes are its
+// rows' bytes, scales included: base/quant.h); kv_bytes: bytes per KV element.
+void is_cost_compute(const is_config *c, is_dtype wdtype, double kv_bytes, int batch, int prompt, int gen,
                      int depth, is_cost *out);
 
 #endif

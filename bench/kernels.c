@@ -127,6 +127,7 @@ typedef struct kern_group {
     int op, model;       // indexes into be->kernel_ops and the models
     kern_shape shape;    // matmul kinds
     int batch, context;  // context: positions per sequence (decode: context, prefill: prompt); 0 for matmul
+    is_dtype wdtype;     // matmul kinds: the weights' (BF16, F32 or a quantized format)
     int variants[KERN_MAX_VARIANTS], n_variants;
 } kern_group;
 
@@ -153,7 +154,7 @@ static void shape_text(const kern_ctx *c, const kern_group *g, char *buf, size_t
 
 // The element type a point's dtype field names: weights (matmul), K and V (attention).
 static is_dtype group_dtype(const kern_ctx *c, const kern_group *g) {
-    return kind_is_attn(c->be->kernel_ops[g->op].kind) ? c->be->kv_dtype : IS_DTYPE_BF16;
+    return kind_is_attn(c->be->kernel_ops[g->op].kind) ? c->be->kv_dtype : g->wdtype;
 }
 
 static cJSON *point_config(const kern_ctx *c, const kern_group *g, int variant) {
@@ -171,9 +172,9 @@ static void point_label(const kern_ctx *c, const kern_group *g, int variant, cha
     const is_kernel_op *op = &c->be->kernel_ops[g->op];
     char shape[128];
     shape_text(c, g, shape, sizeof shape);
-    snprintf(buf, n, "%s %s %s %s b=%d%s%.0d %s", op->op, c->models[g->model].spec,
-             kind_is_attn(op->kind) ? "attn" : g->shape.tensor, shape, g->batch, g->context ? " ctx=" : "",
-             g->context, op->variants[variant].name);
+    snprintf(buf, n, "%s %s %s %s %s b=%d%s%.0d %s", op->op, c->models[g->model].spec,
+             kind_is_attn(op->kind) ? "attn" : g->shape.tensor, shape, is_dtype_name(group_dtype(c, g)), g->batch,
+             g->context ? " ctx=" : "", g->context, op->variants[variant].name);
 }
 
 // ---- one group's inputs, run and reference ---------------------------------------------
@@ -275,7 +276,9 @@ static int matmul_reference(const kern_ctx *c, kern_case *k, is_err *err) {
         is_tensor w = {0}, x = {0}, o = {0};
         k->n_cols = (int)m;
         k->cols = spread(k->n_cols, m);
-        rc = ref_upload(r, &w, IS_DTYPE_BF16, m, kk, hw, err) || ref_upload(r, &x, IS_DTYPE_F32, k->n_rows, kk, xs, err) ||
+        // the weights as stored: BF16 exactly; a quantized format's values in F32 (a
+        // scale times a small integer is not always a BF16)
+        rc = ref_upload(r, &w, k->w.dtype == IS_DTYPE_BF16 ? IS_DTYPE_BF16 : IS_DTYPE_F32, m, kk, hw, err) || ref_upload(r, &x, IS_DTYPE_F32, k->n_rows, kk, xs, err) ||
              tensor_new(r, &o, IS_DTYPE_F32, k->n_rows, m, err);
         if (!rc) {
             is_kernel_spec_apply(r, "default", err);
@@ -357,13 +360,14 @@ static int case_setup(const kern_ctx *c, const kern_group *g, kern_case *k, is_e
     if (!kind_is_attn(k->kind)) {
         int64_t m = g->shape.m, kk = g->shape.k;
         k->n = g->batch;
-        if (tensor_new(be, &k->w, IS_DTYPE_BF16, m, kk, err) || tensor_new(be, &k->x, IS_DTYPE_F32, k->n, kk, err) ||
+        if (tensor_new(be, &k->w, g->wdtype, m, kk, err) || tensor_new(be, &k->x, IS_DTYPE_F32, k->n, kk, err) ||
             tensor_new(be, &k->out, IS_DTYPE_F32, k->n, m, err))
             return -1;
         be->tensor_fill_normal(be, &k->w, seed, KERN_STREAM_W, 0.02f);
         be->tensor_fill_normal(be, &k->x, seed, KERN_STREAM_X, 1.0f);
-        // bytes: weights once, activations in (F32) and out (F32); FLOPs: 2 per multiply-add
-        k->bytes = (double)m * kk * is_dtype_size(IS_DTYPE_BF16) + 4.0 * k->n * kk + 4.0 * k->n * m;
+        // bytes: weights once (in their format, scales included), activations in (F32) and
+        // out (F32); FLOPs: 2 per multiply-add
+        k->bytes = (double)m * is_dtype_row_bytes(g->wdtype, kk) + 4.0 * k->n * kk + 4.0 * k->n * m;
         k->flops = 2.0 * k->n * m * kk;
         if (be->sync(be, err)) return -1;
         return matmul_reference(c, k, err);
@@ -725,11 +729,15 @@ static kern_group *groups_build(const is_kernels_opts *o, const is_backend *be, 
             int ns = 1;
             if (kind_is_attn(k->kind)) shapes[0] = (kern_shape){.tensor = "attn"};
             else ns = matmul_shapes(&models[m].cfg, shapes);
+            // the weight dtype axis applies to matmul kinds (attention reads K and V)
+            int ndt = kind_is_attn(k->kind) ? 1 : (o->n_wdtype > 0 ? o->n_wdtype : 1);
+            for (int dt = 0; dt < ndt; dt++)
             for (int s = 0; s < ns; s++)
                 for (int b = 0; b < nb; b++)
                     for (int c = 0; c < nc && *n_points <= KERN_MAX_POINTS; c++) {
                         if (n == cap) g = is_xrealloc(g, (size_t)(cap *= 2) * sizeof *g);
                         g[n] = proto;
+                        g[n].wdtype = o->n_wdtype > 0 && !kind_is_attn(k->kind) ? (is_dtype)o->wdtype[dt] : IS_DTYPE_BF16;
                         g[n].model = m;
                         g[n].shape = shapes[s];
                         g[n].batch = bl[b];
@@ -756,6 +764,10 @@ static cJSON *sweep_json(const is_kernels_opts *o, const is_backend *be, const b
     cJSON_AddItemToObject(axes, "context", cJSON_CreateIntArray(o->context, o->n_context));
     cJSON_AddItemToObject(axes, "prompt", cJSON_CreateIntArray(o->prompt, o->n_prompt));
     if (o->kernel) cJSON_AddItemToObject(axes, "kernel", cJSON_CreateStringArray((const char *const *)o->kernel, o->n_kernel));
+    if (o->n_wdtype > 0) { // absent: BF16 (as every file written before the axis)
+        cJSON *dts = cJSON_AddArrayToObject(axes, "dtype");
+        for (int i = 0; i < o->n_wdtype; i++) cJSON_AddItemToArray(dts, cJSON_CreateString(is_dtype_name((is_dtype)o->wdtype[i])));
+    }
     cJSON_AddStringToObject(s, "backend", be->name);
     cJSON_AddNumberToObject(s, "threads", be->n_threads);
     cJSON_AddNumberToObject(s, "reps_min", o->rule.min_n);

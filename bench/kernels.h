@@ -28,6 +28,7 @@ typedef struct is_kernels_opts {
     int *batch, n_batch;       // NULL: the kind's default
     int *context, n_context;   // attn_decode: positions per sequence (--depth)
     int *prompt, n_prompt;     // attn_prefill: prompt tokens per sequence
+    int wdtype[IS_DTYPE_COUNT], n_wdtype; // matmul kinds: weight dtypes (--dtype), an axis; 0: BF16
     is_stop_rule rule;         // samples per variant: --reps, --max-time, --max-noise
     uint64_t seed;
     bool no_probe, force;

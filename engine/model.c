@@ -11,6 +11,8 @@
 
 #include "base/fileio.h" // defines: is_read_file
 #include "base/rng.h"
+#include "engine/gguf.h"           // defines: is_gguf_close
+#include "engine/model_internal.h" // defines: model_new, model_rope_upload, model_tie, model_refs_bytes, model_check_fit
 
 #define IS_PRESET_STD 0.02f
 
@@ -70,7 +72,7 @@ int is_model_weight_refs(is_model *m, is_weight_ref **refs) {
 
 // ---- model lifetime ----------------------------------------------------------
 
-static is_model *model_new(const is_config *cfg, const char *source, is_backend *be) {
+is_model *model_new(const is_config *cfg, const char *source, is_backend *be) {
     is_model *m = is_xcalloc(1, sizeof *m);
     m->cfg = *cfg;
     m->be = be;
@@ -86,7 +88,7 @@ static is_model *model_new(const is_config *cfg, const char *source, is_backend 
 }
 
 // Copies the RoPE frequencies into backend memory (the rope op reads them there).
-static int model_rope_upload(is_model *m, is_err *err) {
+int model_rope_upload(is_model *m, is_err *err) {
     m->rope_freq = (is_tensor){.dtype = IS_DTYPE_F32, .rows = 1, .cols = m->cfg.head_dim / 2};
     if (m->be->tensor_alloc(m->be, &m->rope_freq, err) ||
         m->be->tensor_set(m->be, &m->rope_freq, m->rope_inv_freq, IS_DTYPE_F32, err)) {
@@ -97,7 +99,7 @@ static int model_rope_upload(is_model *m, is_err *err) {
 }
 
 // Sets lm_head to alias the embedding table when the embeddings are tied.
-static void model_tie(is_model *m) {
+void model_tie(is_model *m) {
     if (m->cfg.tie_word_embeddings) {
         m->lm_head = m->embed;
         m->lm_head.owned = false;
@@ -116,6 +118,10 @@ void is_model_free(is_model *m) {
     if (m->rope_freq.data) m->be->tensor_free(m->be, &m->rope_freq);
     for (int i = 0; i < m->n_files; i++) is_st_close(&m->files[i]);
     free(m->files);
+    if (m->gguf) {
+        is_gguf_close(m->gguf);
+        free(m->gguf);
+    }
     free(m->layers);
     free(m->rope_inv_freq);
     free(m);
@@ -125,10 +131,48 @@ double is_model_weight_bytes(const is_model *m) {
     is_weight_ref *refs;
     int n = is_model_weight_refs((is_model *)m, &refs);
     double bytes = 0;
-    for (int i = 0; i < n; i++)
-        bytes += (double)refs[i].t->rows * (double)refs[i].t->cols * (double)is_dtype_size(refs[i].t->dtype);
+    for (int i = 0; i < n; i++) bytes += is_model_tensor_bytes(refs[i].t->dtype, refs[i].t->rows, refs[i].t->cols);
     free(refs);
     return bytes;
+}
+
+int is_model_check_dtype(const is_config *cfg, is_dtype t, const char *source, is_err *err) {
+    if (t != IS_DTYPE_F32 && t != IS_DTYPE_BF16 && !is_dtype_quantized(t))
+        return is_errf(err, "%s: weights can be held in f32, bf16, int8, q8_0 or q4_0, not %s", source, is_dtype_name(t));
+    const struct { const char *what; int64_t cols; } rows[] = {
+        {"hidden_size", cfg->hidden_size},
+        {"num_attention_heads x head_dim", (int64_t)cfg->n_heads * cfg->head_dim},
+        {"intermediate_size", cfg->intermediate_size},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (is_dtype_row_bytes(t, rows[i].cols) == 0)
+            return is_errf(err, "%s: %s weights need rows of a multiple of %lld elements, but %s is %lld", source,
+                           is_dtype_name(t), (long long)is_dtype_block(t), rows[i].what, (long long)rows[i].cols);
+    return 0;
+}
+
+double is_model_tensor_bytes(is_dtype t, int64_t rows, int64_t cols) {
+    return (double)rows * (double)is_dtype_row_bytes(t, cols);
+}
+
+// The dtype a weight is held in: matrices in the model's, vectors in F32.
+is_dtype model_ref_dtype(const is_model *m, const is_weight_ref *w) {
+    return w->kind == IS_WKIND_MATRIX ? m->wdtype : IS_DTYPE_F32;
+}
+
+// Bytes of every weight in its held dtype; an error naming the first matrix whose
+// rows are not a whole number of the format's blocks.
+int model_refs_bytes(const is_model *m, const is_weight_ref *refs, int n, double *bytes, is_err *err) {
+    *bytes = 0;
+    for (int i = 0; i < n; i++) {
+        is_dtype dt = model_ref_dtype(m, &refs[i]);
+        if (is_dtype_row_bytes(dt, refs[i].cols) == 0)
+            return is_errf(err, "%s: weights in %s need rows of a multiple of %lld elements, but '%s' has rows of %lld",
+                           m->source, is_dtype_name(dt), (long long)is_dtype_block(dt), refs[i].name,
+                           (long long)refs[i].cols);
+        *bytes += is_model_tensor_bytes(dt, refs[i].rows, refs[i].cols);
+    }
+    return 0;
 }
 
 // Host memory available for new allocations, in bytes (MemAvailable), or -1.
@@ -154,7 +198,7 @@ int is_backend_free_memory(is_backend *be, double *free_bytes, double *total_byt
 // host bytes (new_bytes) against available memory (better a message than the
 // kernel's out-of-memory killer); on a device backend, every weight byte
 // (all_bytes) against its free memory.
-static int check_fit(const is_model *m, double new_bytes, double all_bytes, is_err *err) {
+int model_check_fit(const is_model *m, double new_bytes, double all_bytes, is_err *err) {
     double free_b, total_b;
     if (is_backend_free_memory(m->be, &free_b, &total_b, err)) return -1;
     if (m->be->mem_info) {
@@ -190,19 +234,14 @@ static int fill_vector_rounded(is_backend *be, const is_weight_ref *w, uint64_t 
 int is_model_from_config(const is_config *cfg, const char *source, is_dtype dtype, uint64_t seed,
                          is_backend *be, is_model **out, is_err *err) {
     *out = NULL;
-    if (dtype != IS_DTYPE_F32 && dtype != IS_DTYPE_BF16)
-        return is_errf(err, "%s: weights can be held in f32 or bf16, not %s", source, is_dtype_name(dtype));
-    if (is_config_validate(cfg, source, err)) return -1;
+    if (is_config_validate(cfg, source, err) || is_model_check_dtype(cfg, dtype, source, err)) return -1;
     is_model *m = model_new(cfg, source, be);
     m->wdtype = m->file_dtype = dtype;
     m->seed = seed;
     is_weight_ref *refs;
     int n = is_model_weight_refs(m, &refs);
     double need = 0;
-    for (int i = 0; i < n; i++)
-        need += (double)refs[i].rows * (double)refs[i].cols *
-                (refs[i].kind == IS_WKIND_MATRIX ? (double)is_dtype_size(dtype) : 4.0);
-    if (check_fit(m, need, need, err) || model_rope_upload(m, err)) goto fail;
+    if (model_refs_bytes(m, refs, n, &need, err) || model_check_fit(m, need, need, err) || model_rope_upload(m, err)) goto fail;
     for (int i = 0; i < n; i++) {
         is_weight_ref *w = &refs[i];
         *w->t = (is_tensor){.dtype = w->kind == IS_WKIND_MATRIX ? dtype : IS_DTYPE_F32,
@@ -215,8 +254,10 @@ int is_model_from_config(const is_config *cfg, const char *source, is_dtype dtyp
             be->tensor_fill_const(be, w->t, w->init_const);
         } else if (w->kind == IS_WKIND_VECTOR && dtype != IS_DTYPE_F32) {
             // biases are held in F32 but take values of the model's dtype, as when
-            // loaded from a checkpoint: an export in that dtype is then lossless
-            if (fill_vector_rounded(be, w, seed, dtype, err)) goto fail;
+            // loaded from a checkpoint: an export in that dtype is then lossless.
+            // A quantized preset is the BF16 preset quantized (the backends' fill),
+            // so its biases are the BF16 preset's.
+            if (fill_vector_rounded(be, w, seed, is_dtype_quantized(dtype) ? IS_DTYPE_BF16 : dtype, err)) goto fail;
         } else {
             be->tensor_fill_normal(be, w->t, seed, is_rng_stream(w->name), IS_PRESET_STD);
         }
@@ -368,8 +409,7 @@ static int load_weight(is_model *m, const is_weight_ref *w, const is_st_tensor *
     }
     is_backend *be = m->be;
     is_tensor *t = w->t;
-    *t = (is_tensor){.dtype = w->kind == IS_WKIND_MATRIX ? m->wdtype : IS_DTYPE_F32,
-                     .rows = w->rows, .cols = w->cols};
+    *t = (is_tensor){.dtype = model_ref_dtype(m, w), .rows = w->rows, .cols = w->cols};
     int rc;
     if (st->dtype == t->dtype && ((uintptr_t)st->data % is_dtype_size(t->dtype)) == 0) {
         rc = be->tensor_wrap(be, t, st->data, err);
@@ -392,7 +432,7 @@ static int load_dir(const char *dir, const is_model_opts *opts, is_backend *be, 
     int rc = -1, n = 0;
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        is_errf(err, "model '%s': not a directory (expected a Hugging Face model directory or preset:NAME)", dir);
+        is_errf(err, "model '%s': not a directory (expected a Hugging Face model directory, a .gguf file or preset:NAME)", dir);
         goto done;
     }
     is_config cfg;
@@ -421,8 +461,8 @@ static int load_dir(const char *dir, const is_model_opts *opts, is_backend *be, 
     // everything else, and every file on a BF16 GEMM backend (cuda), is held in BF16
     m->wdtype = opts && opts->dtype >= 0 ? (is_dtype)opts->dtype
                 : (emb->dtype == IS_DTYPE_F32 && !be->bf16_gemm ? IS_DTYPE_F32 : IS_DTYPE_BF16);
-    if (m->wdtype != IS_DTYPE_F32 && m->wdtype != IS_DTYPE_BF16) {
-        is_errf(err, "weights in %s: they can be held in F32 or BF16", is_dtype_name(m->wdtype));
+    if (m->wdtype != IS_DTYPE_F32 && m->wdtype != IS_DTYPE_BF16 && !is_dtype_quantized(m->wdtype)) {
+        is_errf(err, "weights in %s: they can be held in F32, BF16, INT8, Q8_0 or Q4_0", is_dtype_name(m->wdtype));
         goto done;
     }
     double need = 0, all = 0;
@@ -433,12 +473,9 @@ static int load_dir(const char *dir, const is_model_opts *opts, is_backend *be, 
                     refs[i].name);
             goto done;
         }
-        is_dtype want = refs[i].kind == IS_WKIND_MATRIX ? m->wdtype : IS_DTYPE_F32;
-        double bytes = (double)is_st_numel(t) * (double)is_dtype_size(want);
-        all += bytes;
-        if (t->dtype != want) need += bytes;
+        if (t->dtype != model_ref_dtype(m, &refs[i])) need += is_model_tensor_bytes(model_ref_dtype(m, &refs[i]), refs[i].rows, refs[i].cols);
     }
-    if (check_fit(m, need, all, err) || model_rope_upload(m, err)) goto done;
+    if (model_refs_bytes(m, refs, n, &all, err) || model_check_fit(m, need, all, err) || model_rope_upload(m, err)) goto done;
     for (int i = 0; i < n; i++) {
         const is_st_tensor *t = find_weight(m, &ix, refs[i].name, &f);
         if (load_weight(m, &refs[i], t, f->path, err)) goto done;
@@ -477,5 +514,9 @@ int is_model_load(const char *spec, const is_model_opts *opts, is_backend *be, i
         is_dtype dt = opts && opts->dtype >= 0 ? (is_dtype)opts->dtype : IS_DTYPE_BF16;
         return is_model_from_config(&p->cfg, spec, dt, opts ? opts->seed : 0, be, out, err);
     }
+    size_t len = strlen(spec);
+    struct stat st;
+    if (len > 5 && !strcmp(spec + len - 5, ".gguf") && stat(spec, &st) == 0 && S_ISREG(st.st_mode))
+        return model_load_gguf(spec, opts, be, out, err);
     return load_dir(spec, opts, be, out, err);
 }

@@ -27,7 +27,7 @@ typedef struct is_layer {
 typedef struct is_model {
     is_config cfg;
     char source[1024];      // "preset:NAME" or the directory
-    is_dtype wdtype;        // dtype of the matrices in backend memory (F32 or BF16)
+    is_dtype wdtype;        // dtype of the matrices in backend memory (F32, BF16, or quantized: INT8, Q8_0, Q4_0)
     is_dtype file_dtype;    // dtype found in the files (presets: wdtype)
     uint64_t seed;          // presets only
     is_backend *be;
@@ -39,6 +39,7 @@ typedef struct is_model {
     is_tensor rope_freq;    // (1, hd / 2) F32: the same in backend memory
     is_st_file *files;      // mapped safetensors kept open while tensors alias them
     int n_files;
+    struct is_gguf *gguf;   // a mapped GGUF file kept open likewise (NULL when none)
 } is_model;
 
 // How a named weight maps onto the model: the Hugging Face tensor name, where it
@@ -59,17 +60,24 @@ typedef struct is_weight_ref {
 int is_model_weight_refs(is_model *m, is_weight_ref **refs);
 
 typedef struct is_model_opts {
-    int dtype;       // -1: automatic (F32 files: F32, F16/BF16 files and presets: BF16), else is_dtype
+    int dtype;       // -1: automatic (F32 files: F32, F16/BF16 files and presets: BF16, GGUF: the type of
+                     // its first layer's attn_q), else is_dtype (quantized ones: quantized at load)
     uint64_t seed;   // presets
 } is_model_opts;
 
 // spec: a directory holding config.json and model.safetensors (or
-// model.safetensors.index.json with shards), or "preset:NAME".
+// model.safetensors.index.json with shards), a GGUF file (a name ending in .gguf:
+// architecture llama or qwen2; F32, F16, BF16, Q8_0 and Q4_0 tensors), or "preset:NAME".
 int is_model_load(const char *spec, const is_model_opts *opts, is_backend *be, is_model **out,
                   is_err *err);
 void is_model_free(is_model *m);
 // Bytes of weights in backend memory.
 double is_model_weight_bytes(const is_model *m);
+// Whether a model of config cfg can hold its matrices in dtype t (F32, BF16, or a
+// quantized format whose blocks divide every row); an error naming source otherwise.
+int is_model_check_dtype(const is_config *cfg, is_dtype t, const char *source, is_err *err);
+// Bytes of a rows x cols weight held in dtype t (quantized formats: their scales included).
+double is_model_tensor_bytes(is_dtype t, int64_t rows, int64_t cols);
 // Host memory available for new allocations (MemAvailable), in bytes; -1 when unknown.
 double is_host_mem_available(void);
 // Free and total bytes where be's tensors live: the device's (mem_info) for a
@@ -79,6 +87,15 @@ int is_backend_free_memory(is_backend *be, double *free_bytes, double *total_byt
 // Writes config.json and model.safetensors (dtype F32, F16 or BF16) into dir,
 // creating it when needed. Files are written to temporary names and renamed.
 int is_model_export(is_model *m, const char *dir, is_dtype dtype, is_err *err);
+// Writes the model as one GGUF file (architecture llama or qwen2, the names and q/k
+// row layout llama.cpp reads) with matrices in dtype (F32, F16, BF16, Q8_0 or Q4_0;
+// norms and biases F32), Llama 3's RoPE scaling as rope_freqs.weight, and tok's
+// vocabulary (NULL: none). A model held in dtype is written byte for byte as held
+// (m on the cpu backend); otherwise each row is converted or quantized
+// (base/quant.h). Written under a temporary name and renamed when complete.
+struct is_tokenizer;
+int is_model_export_gguf(is_model *m, const char *path, is_dtype dtype, const struct is_tokenizer *tok,
+                         is_err *err);
 
 // ---- presets ----
 typedef struct is_preset {

@@ -84,7 +84,7 @@ Test(costmodel, tinyllama_by_hand) {
     const is_preset *p = is_preset_find("tinyllama-1.1b");
     cr_assert_not_null(p);
     is_cost c;
-    is_cost_compute(&p->cfg, 2.0, 4.0, 2, 128, 33, 64, &c);
+    is_cost_compute(&p->cfg, IS_DTYPE_BF16, 4.0, 2, 128, 33, 64, &c);
     // every value is an integer below 2^53: exact in double
     cr_assert_eq(c.weight_bytes, 2069209088.0);
     cr_assert_eq(c.kv_bytes_per_token, 45056.0);
@@ -99,10 +99,32 @@ Test(costmodel, tinyllama_by_hand) {
     cr_assert_eq(mat_and_vec, 1034420224.0 + 92160.0);
 }
 
+// The same model's weights in the quantized formats, by hand: 1034420224 matrix
+// weights (968884224 in the layers + the 32000 x 2048 lm_head), in 426240 rows
+// (22 x (2048 + 2 x 256 + 2 x 5632 + 2048 + 2048) + 32000), and 368640 bytes of F32
+// vectors.
+//   Q8_0: 34 bytes per 32 weights: 1034420224 / 32 x 34 = 1099071488 (+ vectors 1099440128)
+//   Q4_0: 18 bytes per 32: 581861376 (+ vectors 582230016)
+//   INT8: 1 per weight + a 4-byte scale per row: 1034420224 + 4 x 426240 (+ vectors 1036493824)
+// Two embedding rows a step (batch 2): Q8_0 2 x 64 x 34 = 4352 bytes.
+Test(costmodel, quantized_formats_by_hand) {
+    const is_preset *p = is_preset_find("tinyllama-1.1b");
+    is_cost c;
+    is_cost_compute(&p->cfg, IS_DTYPE_Q8_0, 4.0, 2, 128, 33, 64, &c);
+    cr_assert_eq(c.weight_bytes, 1099440128.0);
+    cr_assert_eq(c.decode_bytes_per_step, 1099440128.0 + 4352 + 18788352.0 + 90112.0);
+    is_cost_compute(&p->cfg, IS_DTYPE_Q4_0, 4.0, 2, 128, 33, 64, &c);
+    cr_assert_eq(c.weight_bytes, 582230016.0);
+    is_cost_compute(&p->cfg, IS_DTYPE_I8, 4.0, 2, 128, 33, 64, &c);
+    cr_assert_eq(c.weight_bytes, 1036493824.0);
+    // FLOPs do not depend on the format
+    cr_assert_eq(c.prefill_flops, 502259515392.0);
+}
+
 Test(costmodel, prefill_only_and_tied) {
     const is_preset *p = is_preset_find("llama-3.2-1b"); // tied embeddings: lm_head is the table, read once
     is_cost c;
-    is_cost_compute(&p->cfg, 2.0, 2.0, 1, 16, 1, 0, &c);
+    is_cost_compute(&p->cfg, IS_DTYPE_BF16, 2.0, 1, 16, 1, 0, &c);
     cr_assert_eq(c.decode_steps, 0);
     cr_assert_eq(c.decode_bytes_per_step, 0.0);
     // 16 layers of 2048*2048*2 + 2*2048*512 + 3*2048*8192 = 60817408; lm_head 128256*2048

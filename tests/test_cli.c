@@ -125,7 +125,7 @@ Test(cli, shared_flags_refused_alike_by_every_command) {
         // f16 is not a dtype weights are held in: refused at parse time (exit 2), not after loading
         tu_run r = v ? RUN(cmd, "--model", "preset:tiny", extra, v, "--dtype", "f16")
                      : RUN(cmd, "--model", "preset:tiny", extra, "--dtype", "f16");
-        expect_fail(r, 2, "--dtype 'f16': expected f32 or bf16");
+        expect_fail(r, 2, "--dtype 'f16': expected f32, bf16, int8, q8_0 or q4_0");
         r = v ? RUN(cmd, "--model", "preset:tiny", extra, v, "--threads", "-3")
               : RUN(cmd, "--model", "preset:tiny", extra, "--threads", "-3");
         expect_fail(r, 2, "--threads '-3': expected an integer from 0 (all CPUs) to 1024");

@@ -213,7 +213,7 @@ Test(logits_cmd, bad_input_is_refused_with_a_message_and_no_file) {
     expect_refused(RUN("logits", "--model", "preset:tiny", "--prompt-ids", "1", "--bogus", "-o", out), 2,
                    "unknown flag '--bogus'");
     expect_refused(RUN("logits", "--model", "preset:tiny", "--prompt-ids", "1", "--dtype", "f16", "-o", out), 2,
-                   "--dtype 'f16': expected f32 or bf16");
+                   "--dtype 'f16': expected f32, bf16, int8, q8_0 or q4_0");
     expect_refused(RUN("logits", "--model", "preset:tiny", "--prompt-ids", "1", "--kv-budget", "8", "--kv-frac", "0.5",
                        "-o", out),
                    2, "--kv-budget and --kv-frac cannot be combined");
