@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "base/buildinfo.h"          // defines: is_build_commit
 #include "engine/model.h"            // defines: is_preset_count, is_preset_at, is_config_n_params
 #include "kernels/cuda/cuda_probe.h" // defines: is_cuda_probe
 
@@ -29,7 +30,7 @@ int is_cmd_version(int argc, char **argv) {
     (void)argc, (void)argv;
     char why[256];
     int n = is_cuda_probe(why, sizeof why);
-    printf("inferscope %s (commit %s, %s build)\n", IS_VERSION, IS_GIT_COMMIT, IS_BUILD_TYPE);
+    printf("inferscope %s (commit %s, %s build)\n", IS_VERSION, is_build_commit, IS_BUILD_TYPE);
     if (n) printf("CUDA devices: %d\n", n);
     else printf("CUDA: %s\n", why);
     return 0;

@@ -12,15 +12,13 @@
 #include <unistd.h>
 
 #include "base/error.h"  // defines: IS_ASSERT, is_xmalloc
+#include "base/buildinfo.h" // defines: is_build_commit
 #include "base/fileio.h" // defines: is_read_file
 
 // The build defines these (IS_C_FLAGS for bench/ sources only); the fallbacks let
 // this file compile on its own.
 #ifndef IS_VERSION
 #define IS_VERSION "unknown"
-#endif
-#ifndef IS_GIT_COMMIT
-#define IS_GIT_COMMIT "unknown"
 #endif
 #ifndef IS_BUILD_TYPE
 #define IS_BUILD_TYPE "unknown"
@@ -170,7 +168,7 @@ cJSON *is_env_capture(int argc, char **argv, int n_threads, const char *backend_
     env_add(env, "compiler", cJSON_CreateString(ENV_COMPILER));
     env_add(env, "c_flags", cJSON_CreateString(IS_C_FLAGS));
     env_add(env, "build_type", cJSON_CreateString(IS_BUILD_TYPE));
-    env_add(env, "git_commit", cJSON_CreateString(IS_GIT_COMMIT));
+    env_add(env, "git_commit", cJSON_CreateString(is_build_commit));
     env_add(env, "inferscope_version", cJSON_CreateString(IS_VERSION));
 
     char *cmd = env_command(argc, argv);
