@@ -11,8 +11,8 @@
 // written as PTX without .ftz (mul.rn, add.rn, div.rn: -ftz=true or --use_fast_math
 // would otherwise flush subnormals even in the __f*_rn intrinsics), |x| and the
 // maximum are taken on the bits (a non-negative float orders as its bits), roundf is
-// CUDA's (exact, halfway away from zero) and the F16 scale is rounded by a port of
-// is_f32_to_f16. The first quantized tensor the backend allocates runs a check of
+// CUDA's (exact, halfway away from zero) and the F16 scale is rounded by
+// is_f32_to_f16 itself (base/dtype.h: one definition for host and device). The first quantized tensor the backend allocates runs a check of
 // these kernels against base/quant.c on hard cases (cuda_quant_prepare), so a build
 // that breaks this is refused with a message rather than producing other bytes.
 //   Q8_0, Q4_0  a warp per block of 32: lane j holds element j; the block's max |x|
