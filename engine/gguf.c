@@ -352,30 +352,34 @@ static int64_t *gg_sorted(const is_gguf *g, int64_t n, bool tensors) {
     return v;
 }
 
-const is_gguf_kv *is_gguf_find(const is_gguf *g, const char *key) {
-    if (!g || !key || !g->kv_sorted) return NULL;
-    int64_t lo = 0, hi = g->n_kv;
+static const char *gg_kv_name(const is_gguf *g, int64_t i) { return g->kv[i].key; }
+static const char *gg_tensor_name(const is_gguf *g, int64_t i) { return g->tensors[i].name; }
+
+// The index whose name is name, by binary search of sorted (n indexes ordered by
+// name_at), or -1.
+static int64_t gg_lookup(const is_gguf *g, const int64_t *sorted, int64_t n,
+                         const char *(*name_at)(const is_gguf *, int64_t), const char *name) {
+    int64_t lo = 0, hi = n;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(g->kv[g->kv_sorted[mid]].key, key);
-        if (c == 0) return &g->kv[g->kv_sorted[mid]];
+        int c = strcmp(name_at(g, sorted[mid]), name);
+        if (c == 0) return sorted[mid];
         if (c < 0) lo = mid + 1;
         else hi = mid;
     }
-    return NULL;
+    return -1;
+}
+
+const is_gguf_kv *is_gguf_find(const is_gguf *g, const char *key) {
+    if (!g || !key || !g->kv_sorted) return NULL;
+    int64_t i = gg_lookup(g, g->kv_sorted, g->n_kv, gg_kv_name, key);
+    return i < 0 ? NULL : &g->kv[i];
 }
 
 const is_gguf_tensor *is_gguf_find_tensor(const is_gguf *g, const char *name) {
     if (!g || !name || !g->tensor_sorted) return NULL;
-    int64_t lo = 0, hi = g->n_tensors;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(g->tensors[g->tensor_sorted[mid]].name, name);
-        if (c == 0) return &g->tensors[g->tensor_sorted[mid]];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
+    int64_t i = gg_lookup(g, g->tensor_sorted, g->n_tensors, gg_tensor_name, name);
+    return i < 0 ? NULL : &g->tensors[i];
 }
 
 // "u32", "string", "an array of string" for messages.

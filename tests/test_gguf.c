@@ -7,7 +7,6 @@
 // tokenizer mappings written and read back.
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -39,17 +38,6 @@ static char *tmp_path(const char *name) {
     char *p = buf[k++ % 8];
     snprintf(p, sizeof buf[0], "%s/%s", tmp_dir, name);
     return p;
-}
-
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
 }
 
 static void write_bytes(const char *path, const void *p, size_t n) {
@@ -884,7 +872,7 @@ Test(gguf, writer_bytes_equal_the_emitters) {
     is_err err = {{0}};
     cr_assert_eq(is_gguf_write(w, path, fill_pattern, NULL, &err), 0, "%s", err.msg);
     is_gguf_writer_free(w);
-    cr_assert_eq(count_entries(tmp_dir), 1, "a temporary file was left behind");
+    cr_assert_eq(tu_count_entries(tmp_dir), 1, "a temporary file was left behind");
     em e = {0};
     emitter_content(&e);
     size_t n;
@@ -949,7 +937,7 @@ Test(gguf, writer_leaves_nothing_behind_on_error) {
     cr_assert_neq(is_gguf_write(w, path, fill_fail_second, NULL, &err), 0);
     is_gguf_writer_free(w);
     cr_assert(strstr(err.msg, path) && strstr(err.msg, "tensor 'b'") && strstr(err.msg, "boom"), "%s", err.msg);
-    cr_assert_eq(count_entries(tmp_dir), 1, "the temporary file was left behind");
+    cr_assert_eq(tu_count_entries(tmp_dir), 1, "the temporary file was left behind");
     size_t n;
     uint8_t *old = read_bytes(path, &n);
     cr_assert(n == 3 && !memcmp(old, "old", 3), "the file in place was touched");
@@ -969,7 +957,7 @@ static void expect_write_refused(is_gguf_writer *w, const char *want) {
     cr_assert_neq(is_gguf_write(w, path, fill_zero, NULL, &err), 0, "expected '%s'", want);
     cr_assert(strstr(err.msg, path), "%s", err.msg);
     cr_assert(strstr(err.msg, want), "want '%s': %s", want, err.msg);
-    cr_assert_eq(count_entries(tmp_dir), 0);
+    cr_assert_eq(tu_count_entries(tmp_dir), 0);
     is_gguf_writer_free(w);
 }
 

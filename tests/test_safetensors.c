@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/safetensors.h" // defines: is_st_open, is_st_close, is_st_find, is_st_write
+#include "support/testutil.h" // defines: tu_count_entries
 
 // ---- a temporary directory per test ---------------------------------------------
 
@@ -46,17 +47,6 @@ static void rm_tree(const char *dir) {
 }
 
 static void tmp_teardown(void) { rm_tree(tmp_dir); }
-
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
 
 static char *tmp_path(const char *name) {
     static char buf[4][256];
@@ -114,7 +104,7 @@ Test(safetensors, write_and_read_back, .init = tmp_setup, .fini = tmp_teardown) 
     is_err err = {{0}};
     cr_assert_eq(is_st_write(path, mixed, N_MIXED, fill_pattern, (void *)mixed, &err), 0, "%s",
                  err.msg);
-    cr_assert_eq(count_entries(tmp_dir), 1, "a temporary file was left behind");
+    cr_assert_eq(tu_count_entries(tmp_dir), 1, "a temporary file was left behind");
 
     is_st_file f;
     cr_assert_eq(is_st_open(path, &f, &err), 0, "%s", err.msg);
@@ -190,7 +180,7 @@ Test(safetensors, empty_file_and_overwrite, .init = tmp_setup, .fini = tmp_teard
     cr_assert_eq(is_st_open(path, &f, &err), 0, "%s", err.msg);
     cr_assert_eq(f.n_tensors, 2);
     is_st_close(&f);
-    cr_assert_eq(count_entries(tmp_dir), 1);
+    cr_assert_eq(tu_count_entries(tmp_dir), 1);
 }
 
 // ---- writer failures leave no file ------------------------------------------------------
@@ -207,7 +197,7 @@ Test(safetensors, fill_failure_leaves_nothing, .init = tmp_setup, .fini = tmp_te
     cr_assert(strstr(err.msg, path) && strstr(err.msg, "synthetic failure") &&
                   strstr(err.msg, "layer.0.w"),
               "%s", err.msg);
-    cr_assert_eq(count_entries(tmp_dir), 0, "a file was left behind");
+    cr_assert_eq(tu_count_entries(tmp_dir), 0, "a file was left behind");
 }
 
 Test(safetensors, unwritable_directory, .init = tmp_setup, .fini = tmp_teardown) {
@@ -231,9 +221,9 @@ Test(safetensors, unwritable_directory, .init = tmp_setup, .fini = tmp_teardown)
         snprintf(p, sizeof p, "%s/m.safetensors", ro);
         cr_assert_eq(is_st_write(p, mixed, N_MIXED, fill_pattern, (void *)mixed, &err), -1);
         cr_assert(strstr(err.msg, p) && strstr(err.msg, "Permission denied"), "%s", err.msg);
-        cr_assert_eq(count_entries(ro), 0);
+        cr_assert_eq(tu_count_entries(ro), 0);
     }
-    cr_assert_eq(count_entries(tmp_dir), 1); // only "plain"
+    cr_assert_eq(tu_count_entries(tmp_dir), 1); // only "plain"
 }
 
 // A failing write(2) (here EFBIG from a file-size limit, as a full disk would
@@ -247,7 +237,7 @@ Test(safetensors, write_error_leaves_nothing, .init = tmp_setup, .fini = tmp_tea
     is_err err = {{0}};
     cr_assert_eq(is_st_write(path, big, 1, fill_pattern, (void *)big, &err), -1);
     cr_assert(strstr(err.msg, path) && strstr(err.msg, "File too large"), "%s", err.msg);
-    cr_assert_eq(count_entries(tmp_dir), 0, "a file was left behind");
+    cr_assert_eq(tu_count_entries(tmp_dir), 0, "a file was left behind");
 }
 
 Test(safetensors, writer_rejects_bad_descs, .init = tmp_setup, .fini = tmp_teardown) {
@@ -261,7 +251,7 @@ Test(safetensors, writer_rejects_bad_descs, .init = tmp_setup, .fini = tmp_teard
     cr_assert(strstr(err.msg, "shape"), "%s", err.msg);
     is_st_desc meta[] = {{"__metadata__", IS_DTYPE_F32, 1, {2}}};
     cr_assert_eq(is_st_write(path, meta, 1, fill_pattern, meta, &err), -1);
-    cr_assert_eq(count_entries(tmp_dir), 0);
+    cr_assert_eq(tu_count_entries(tmp_dir), 0);
 }
 
 // ---- the reader's checks, on hand-crafted files -------------------------------------

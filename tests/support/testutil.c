@@ -3,6 +3,7 @@
 #include "support/testutil.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -174,4 +175,15 @@ void tu_need_gpu(const char *why) {
     const char *req = getenv("IS_REQUIRE_GPU");
     if (req && !strcmp(req, "1")) cr_assert_fail("IS_REQUIRE_GPU=1 and no GPU here: %s", why);
     cr_skip_test("%s", why);
+}
+
+int tu_count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s does not open", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
 }

@@ -27,6 +27,8 @@ static inline float tu_unif(uint64_t *s) {
 void tu_mkdtemp(char *buf, size_t n);
 // Removes a directory tree.
 void tu_rm_rf(const char *path);
+// Entries of dir but "." and ".." (asserts that it opens).
+int tu_count_entries(const char *dir);
 // Writes bytes to dir/name.
 void tu_write_file(const char *dir, const char *name, const void *data, size_t len);
 char *tu_read_file(const char *path, size_t *len); // malloc'd, NUL-terminated; NULL when missing
